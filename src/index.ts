@@ -1,0 +1,19 @@
+// Public API of Upshift.
+export { WebSocketServer } from './server/websocket-server.js';
+export type {
+  WebSocketServerOptions,
+  WebSocketServerEvents,
+  VerifyResult,
+  HandshakeInfo,
+  CloseOptions,
+} from './server/websocket-server.js';
+export { DEFAULT_LIMITS } from './server/limits.js';
+export type { ConnectionLimits } from './server/limits.js';
+export { WebSocketConnection } from './connection/websocket-connection.js';
+export type { SendOptions, ReceivedMessage, WebSocketConnectionEvents } from './connection/websocket-connection.js';
+export type { SendableData } from './connection/sendable.js';
+export { CloseCode } from './protocol/close-codes.js';
+export { WebSocketError } from './protocol/errors.js';
+export type { WebSocketErrorCode } from './protocol/errors.js';
+export type { ServerExtension, ClientExtension } from './protocol/extensions.js';
+export type { MessageCodec } from './protocol/message-codec.js';

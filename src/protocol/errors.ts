@@ -1,0 +1,34 @@
+import { CloseCode } from './close-codes.js';
+
+/** Stable error codes; each protocol error names the close code it causes. */
+export type WebSocketErrorCode =
+  | 'WS_ERR_RESERVED_BITS'
+  | 'WS_ERR_INVALID_OPCODE'
+  | 'WS_ERR_EXPECTED_MASK'
+  | 'WS_ERR_UNEXPECTED_MASK'
+  | 'WS_ERR_INVALID_CONTROL_FRAME'
+  | 'WS_ERR_INVALID_CONTINUATION'
+  | 'WS_ERR_EXPECTED_CONTINUATION'
+  | 'WS_ERR_INVALID_LENGTH'
+  | 'WS_ERR_MESSAGE_TOO_BIG'
+  | 'WS_ERR_TOO_MANY_FRAGMENTS'
+  | 'WS_ERR_INVALID_UTF8'
+  | 'WS_ERR_INVALID_CLOSE_CODE'
+  | 'WS_ERR_INVALID_CLOSE_FRAME'
+  | 'WS_ERR_INFLATE_FAILED'
+  | 'WS_ERR_CONTROL_FLOOD'
+  | 'WS_ERR_IDLE_TIMEOUT'
+  | 'WS_ERR_CLOSE_TIMEOUT'
+  | 'WS_ERR_HANDSHAKE';
+
+export class WebSocketError extends Error {
+  override readonly name = 'WebSocketError';
+  constructor(
+    message: string,
+    readonly code: WebSocketErrorCode,
+    /** The close code this error causes (RFC 6455 §7.4.1). */
+    readonly closeCode: number = CloseCode.ProtocolError,
+  ) {
+    super(message);
+  }
+}

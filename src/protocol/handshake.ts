@@ -1,0 +1,400 @@
+// RFC 6455 §4 opening handshake, sans-I/O: validation of requests/responses and
+// serialisation of the HTTP/1.1 messages. Nothing here touches a socket.
+
+import { createHash, randomBytes } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import { hasToken, isToken, parseProtocolList, trimOWS } from './http-tokens.js';
+import { parseExtensionHeader, type ExtensionOffer } from './extension-header.js';
+
+/** RFC 6455 §1.3 magic GUID appended to the key before hashing. */
+export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+type HeaderMap = Record<string, string | string[] | undefined>;
+
+/** RFC 6455 §4.2.2 item 5.4: base64(SHA-1(key + GUID)). */
+export function acceptKey(key: string): string {
+  return createHash('sha1').update(key + WEBSOCKET_GUID).digest('base64');
+}
+
+function isBase64Char(c: number): boolean {
+  return (
+    (c >= 0x41 && c <= 0x5a) || // A-Z
+    (c >= 0x61 && c <= 0x7a) || // a-z
+    (c >= 0x30 && c <= 0x39) || // 0-9
+    c === 0x2b || // +
+    c === 0x2f // /
+  );
+}
+
+/**
+ * RFC 6455 §4.1 item 7 / §4.2.1 item 5: the key must decode to exactly 16 bytes.
+ * Canonical base64 only: 22 data chars + "==", and the 22nd char carries just
+ * 2 bits, so it must be one of A, Q, g, w (low 4 bits zero).
+ */
+export function isValidKey(key: string): boolean {
+  if (key.length !== 24) return false;
+  if (key.charCodeAt(22) !== 0x3d || key.charCodeAt(23) !== 0x3d) return false;
+  for (let i = 0; i < 21; i++) {
+    if (!isBase64Char(key.charCodeAt(i))) return false;
+  }
+  const last = key.charCodeAt(21);
+  return last === 0x41 || last === 0x51 || last === 0x67 || last === 0x77; // A Q g w
+}
+
+/** RFC 6455 §4.1 item 7: a fresh random 16-byte nonce, base64-encoded. */
+export function generateKey(): string {
+  return randomBytes(16).toString('base64');
+}
+
+// --- shared serialisation helpers -------------------------------------------
+
+// Field values we emit: HTAB / SP / VCHAR (RFC 9110 §5.5). obs-text is refused so
+// the header section is pure ASCII and encoding-agnostic; CR/LF/NUL are refused
+// to prevent header injection.
+function isFieldValue(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x09) continue;
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+function assertFieldValue(name: string, value: unknown): string {
+  if (typeof value !== 'string' || !isFieldValue(value)) {
+    throw new TypeError(`Invalid value for header ${name}: ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+// Serialises user headers. Names must be tokens; names listed in `reserved`
+// (lowercase) are produced by this module and may not be supplied twice.
+function serializeHeaders(
+  headers: Record<string, string | string[]> | undefined,
+  reserved: ReadonlySet<string>,
+): string {
+  if (headers === undefined) return '';
+  let out = '';
+  for (const name of Object.keys(headers)) {
+    if (!isToken(name)) throw new TypeError(`Invalid header name: ${JSON.stringify(name)}`);
+    if (reserved.has(name.toLowerCase())) {
+      throw new TypeError(`Header ${name} is set by the handshake and cannot be overridden`);
+    }
+    const value = headers[name];
+    const values: readonly unknown[] = Array.isArray(value) ? value : [value];
+    for (const v of values) out += `${name}: ${assertFieldValue(name, v)}\r\n`;
+  }
+  return out;
+}
+
+// Returns the single value of a header: undefined if absent, null if repeated.
+function single(value: string | string[] | undefined): string | undefined | null {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string') return value;
+  return value.length === 1 ? value[0]! : value.length === 0 ? undefined : null;
+}
+
+// --- server side --------------------------------------------------------------
+
+/** The parts of a Node IncomingMessage the check needs (header names lowercase). */
+export interface UpgradeRequestInfo {
+  method?: string | undefined; // optional in IncomingMessage
+  httpVersion: string;
+  headers: HeaderMap;
+}
+
+export type RequestCheck =
+  | { ok: true; key: string; protocols: string[]; extensions: ExtensionOffer[]; origin: string | undefined }
+  | { ok: false; status: number; reason: string; headers?: Record<string, string> };
+
+// Parses "D.D" (or "D") as Node reports it; true if >= 1.1 (RFC 6455 §4.1 item 2).
+function isHttp11OrLater(v: string): boolean {
+  const n = v.length;
+  if (n !== 1 && n !== 3) return false;
+  const major = v.charCodeAt(0) - 0x30;
+  if (major < 0 || major > 9) return false;
+  let minor = 0;
+  if (n === 3) {
+    if (v.charCodeAt(1) !== 0x2e) return false;
+    minor = v.charCodeAt(2) - 0x30;
+    if (minor < 0 || minor > 9) return false;
+  }
+  return major > 1 || (major === 1 && minor >= 1);
+}
+
+function fail(status: number, reason: string, headers?: Record<string, string>): RequestCheck {
+  return headers === undefined ? { ok: false, status, reason } : { ok: false, status, reason, headers };
+}
+
+/**
+ * Validates a client's opening handshake (RFC 6455 §4.2.1). On failure, `status`,
+ * `reason` (use as the body) and optional `headers` feed buildErrorResponse.
+ */
+export function checkUpgradeRequest(req: UpgradeRequestInfo): RequestCheck {
+  const h = req.headers;
+  // §4.2.1 item 1: GET (method names are case-sensitive, RFC 9110 §9.1).
+  if (req.method !== 'GET') {
+    return fail(405, 'The WebSocket handshake must use the GET method.', { Allow: 'GET' });
+  }
+  // §4.2.1 item 1: HTTP/1.1 or higher.
+  if (!isHttp11OrLater(req.httpVersion)) {
+    return fail(400, 'The WebSocket handshake requires HTTP/1.1 or later.');
+  }
+  // §4.2.1 item 2: Host header field (exactly one, RFC 9112 §3.2).
+  const host = single(h['host']);
+  if (host === undefined || host === null || trimOWS(host) === '') {
+    return fail(400, 'Missing or invalid Host header.');
+  }
+  // §4.2.1 item 3: Upgrade contains "websocket" (case-insensitive).
+  if (!hasToken(h['upgrade'], 'websocket')) {
+    return fail(400, 'Missing or invalid Upgrade header.');
+  }
+  // §4.2.1 item 4: Connection contains "Upgrade" (case-insensitive).
+  if (!hasToken(h['connection'], 'upgrade')) {
+    return fail(400, 'Missing or invalid Connection header.');
+  }
+  // §4.2.1 item 5: Sec-WebSocket-Key, base64 of 16 bytes, exactly once.
+  const rawKey = single(h['sec-websocket-key']);
+  const key = typeof rawKey === 'string' ? trimOWS(rawKey) : '';
+  if (!isValidKey(key)) {
+    return fail(400, 'Missing or invalid Sec-WebSocket-Key header.');
+  }
+  // §4.2.1 item 6 / §4.2.2: version 13, otherwise 426 advertising what we speak.
+  const version = h['sec-websocket-version'];
+  if (version === undefined) {
+    return fail(400, 'Missing Sec-WebSocket-Version header.');
+  }
+  const v = typeof version === 'string' ? trimOWS(version) : version.map(trimOWS).join(', ');
+  if (v !== '13') {
+    return fail(426, 'Unsupported WebSocket version; only version 13 is supported.', {
+      'Sec-WebSocket-Version': '13',
+    });
+  }
+  // §4.2.1 item 8 (optional): subprotocols.
+  const protocols = parseProtocolList(h['sec-websocket-protocol']);
+  if (protocols === null) {
+    return fail(400, 'Invalid Sec-WebSocket-Protocol header.');
+  }
+  // §4.2.1 item 9 (optional): extensions.
+  const extensions = parseExtensionHeader(h['sec-websocket-extensions']);
+  if (extensions === null) {
+    return fail(400, 'Invalid Sec-WebSocket-Extensions header.');
+  }
+  // §4.2.1 item 7 (optional): Origin; pre-RFC drafts sent Sec-WebSocket-Origin.
+  // Repeated values are joined so an origin allow-list can never match them.
+  const rawOrigin = h['origin'] ?? h['sec-websocket-origin'];
+  const origin = Array.isArray(rawOrigin) ? rawOrigin.join(', ') : rawOrigin;
+  return { ok: true, key, protocols, extensions, origin };
+}
+
+const ACCEPT_RESERVED: ReadonlySet<string> = new Set([
+  'upgrade',
+  'connection',
+  'sec-websocket-accept',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+]);
+
+/**
+ * Serialises the server's 101 response (RFC 6455 §4.2.2 item 5). `key` is the
+ * client's Sec-WebSocket-Key; `protocol` / `extensions` are omitted when undefined
+ * or ''. Throws TypeError for a non-token protocol or unsafe header names/values.
+ */
+export function buildAcceptResponse(
+  key: string,
+  protocol: string | undefined,
+  extensions: string | undefined,
+  extraHeaders?: Record<string, string | string[]>,
+): string {
+  let out =
+    'HTTP/1.1 101 Switching Protocols\r\n' +
+    'Upgrade: websocket\r\n' +
+    'Connection: Upgrade\r\n' +
+    `Sec-WebSocket-Accept: ${acceptKey(key)}\r\n`;
+  if (protocol !== undefined && protocol !== '') {
+    if (!isToken(protocol)) throw new TypeError(`Invalid subprotocol: ${JSON.stringify(protocol)}`);
+    out += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
+  }
+  if (extensions !== undefined && extensions !== '') {
+    out += `Sec-WebSocket-Extensions: ${assertFieldValue('Sec-WebSocket-Extensions', extensions)}\r\n`;
+  }
+  return out + serializeHeaders(extraHeaders, ACCEPT_RESERVED) + '\r\n';
+}
+
+const ERROR_RESERVED: ReadonlySet<string> = new Set([
+  'connection',
+  'content-type',
+  'content-length',
+  'transfer-encoding',
+]);
+
+/**
+ * Serialises a plain-text error response that closes the connection. The body is
+ * `reason`; write the returned string as UTF-8 (the header section is pure ASCII).
+ */
+export function buildErrorResponse(
+  status: number,
+  reason: string,
+  headers?: Record<string, string | string[]>,
+): string {
+  if (!Number.isInteger(status) || status < 100 || status > 999) {
+    throw new RangeError(`Invalid HTTP status code: ${status}`);
+  }
+  const phrase = STATUS_CODES[status] ?? 'Unknown';
+  return (
+    `HTTP/1.1 ${status} ${phrase}\r\n` +
+    'Connection: close\r\n' +
+    'Content-Type: text/plain; charset=utf-8\r\n' +
+    `Content-Length: ${Buffer.byteLength(reason, 'utf8')}\r\n` +
+    serializeHeaders(headers, ERROR_RESERVED) +
+    '\r\n' +
+    reason
+  );
+}
+
+// --- client side --------------------------------------------------------------
+
+export interface ClientHandshakeRequest {
+  key: string;
+  protocols: string[];
+  extensionOffer: string | undefined;
+}
+
+/**
+ * WHATWG WebSocket constructor rules for the `protocols` argument: every entry
+ * must be a token (RFC 6455 §4.1) and none may repeat (case-sensitive).
+ * Throws SyntaxError; returns a fresh array.
+ */
+export function validateProtocolsForOffer(protocols: string | string[] | undefined): string[] {
+  if (protocols === undefined) return [];
+  const list = typeof protocols === 'string' ? [protocols] : [...protocols];
+  const seen = new Set<string>();
+  for (const p of list) {
+    if (typeof p !== 'string' || !isToken(p)) {
+      throw new SyntaxError(`Invalid subprotocol: ${JSON.stringify(p)}`);
+    }
+    if (seen.has(p)) throw new SyntaxError(`Duplicate subprotocol: ${JSON.stringify(p)}`);
+    seen.add(p);
+  }
+  return list;
+}
+
+const REQUEST_RESERVED: ReadonlySet<string> = new Set([
+  'host',
+  'upgrade',
+  'connection',
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+]);
+const REQUEST_RESERVED_WITH_ORIGIN: ReadonlySet<string> = new Set([...REQUEST_RESERVED, 'origin']);
+
+// RFC 9112 §3.2 origin-form / asterisk-form: visible ASCII only, so no spaces,
+// CR/LF or non-ASCII (callers percent-encode, as WHATWG URL does).
+function isRequestTarget(s: string): boolean {
+  if (s.length === 0) return false;
+  if (s !== '*' && s.charCodeAt(0) !== 0x2f) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return false;
+  }
+  return true;
+}
+
+/**
+ * Serialises the client's opening handshake (RFC 6455 §4.1). Throws SyntaxError
+ * for bad subprotocols, TypeError for anything that could break the message
+ * (invalid path/host/key, CR/LF in values, handshake headers in `headers`).
+ * `headers` may set Origin only when `origin` is not given.
+ */
+export function buildClientRequest(opts: {
+  path: string;
+  host: string;
+  key: string;
+  protocols?: string[];
+  extensions?: string;
+  origin?: string;
+  headers?: Record<string, string | string[]>;
+}): string {
+  if (typeof opts.path !== 'string' || !isRequestTarget(opts.path)) {
+    throw new TypeError(`Invalid request path: ${JSON.stringify(opts.path)}`);
+  }
+  const host = assertFieldValue('Host', opts.host);
+  if (trimOWS(host) === '') throw new TypeError('Host must not be empty');
+  if (typeof opts.key !== 'string' || !isValidKey(opts.key)) {
+    throw new TypeError(`Invalid Sec-WebSocket-Key: ${JSON.stringify(opts.key)}`);
+  }
+  const protocols = validateProtocolsForOffer(opts.protocols);
+  let out =
+    `GET ${opts.path} HTTP/1.1\r\n` +
+    `Host: ${host}\r\n` +
+    'Upgrade: websocket\r\n' +
+    'Connection: Upgrade\r\n' +
+    `Sec-WebSocket-Key: ${opts.key}\r\n` +
+    'Sec-WebSocket-Version: 13\r\n';
+  if (protocols.length > 0) out += `Sec-WebSocket-Protocol: ${protocols.join(', ')}\r\n`;
+  if (opts.extensions !== undefined && opts.extensions !== '') {
+    out += `Sec-WebSocket-Extensions: ${assertFieldValue('Sec-WebSocket-Extensions', opts.extensions)}\r\n`;
+  }
+  if (opts.origin !== undefined) out += `Origin: ${assertFieldValue('Origin', opts.origin)}\r\n`;
+  const reserved = opts.origin !== undefined ? REQUEST_RESERVED_WITH_ORIGIN : REQUEST_RESERVED;
+  return out + serializeHeaders(opts.headers, reserved) + '\r\n';
+}
+
+export type ResponseCheck =
+  | { ok: true; protocol: string; extensions: ExtensionOffer[] }
+  | { ok: false; reason: string };
+
+/**
+ * Validates the server's handshake response (RFC 6455 §4.1, client items 1–6).
+ * Extensions are only parsed; checking them against the offer is the negotiator's job.
+ */
+export function checkUpgradeResponse(
+  res: { statusCode: number; headers: HeaderMap },
+  key: string,
+  offeredProtocols: string[],
+): ResponseCheck {
+  const h = res.headers;
+  // Item 1: 101 Switching Protocols.
+  if (res.statusCode !== 101) {
+    return { ok: false, reason: `Unexpected server response status ${res.statusCode}; expected 101.` };
+  }
+  // Item 2: Upgrade is (case-insensitively) "websocket".
+  const upgrade = single(h['upgrade']);
+  if (typeof upgrade !== 'string' || trimOWS(upgrade).toLowerCase() !== 'websocket') {
+    return { ok: false, reason: 'Missing or invalid Upgrade header in server response.' };
+  }
+  // Item 3: Connection contains "Upgrade".
+  if (!hasToken(h['connection'], 'upgrade')) {
+    return { ok: false, reason: 'Missing or invalid Connection header in server response.' };
+  }
+  // Item 4: Sec-WebSocket-Accept = base64(SHA-1(key + GUID)).
+  const accept = single(h['sec-websocket-accept']);
+  if (accept === undefined) {
+    return { ok: false, reason: 'Missing Sec-WebSocket-Accept header.' };
+  }
+  if (accept === null || trimOWS(accept) !== acceptKey(key)) {
+    return { ok: false, reason: 'Invalid Sec-WebSocket-Accept header.' };
+  }
+  // Item 5: extensions must parse; the negotiator checks them against the offer.
+  const extensions = parseExtensionHeader(h['sec-websocket-extensions']);
+  if (extensions === null) {
+    return { ok: false, reason: 'Invalid Sec-WebSocket-Extensions header in server response.' };
+  }
+  // Item 6: at most one subprotocol, and only one we offered.
+  const rawProtocol = h['sec-websocket-protocol'];
+  if (rawProtocol === undefined) return { ok: true, protocol: '', extensions };
+  if (offeredProtocols.length === 0) {
+    return { ok: false, reason: 'Server sent a subprotocol but none was requested.' };
+  }
+  const protocol = single(rawProtocol);
+  const p = typeof protocol === 'string' ? trimOWS(protocol) : '';
+  if (!isToken(p)) {
+    return { ok: false, reason: 'Server sent an invalid Sec-WebSocket-Protocol header (expected exactly one subprotocol).' };
+  }
+  if (!offeredProtocols.includes(p)) {
+    return { ok: false, reason: `Server selected subprotocol ${JSON.stringify(p)}, which was not requested.` };
+  }
+  return { ok: true, protocol: p, extensions };
+}

@@ -1,0 +1,21 @@
+import type { WebSocketError } from './errors.js';
+
+/**
+ * A negotiated per-message extension that owns RSV1 (RFC 7692 permessage-deflate is the only one
+ * registered). The protocol core hands it whole messages; it may answer synchronously or later,
+ * and the core keeps message order either way.
+ */
+export interface MessageCodec {
+  /**
+   * Decodes one received message whose first frame had RSV1 set. Must stop and fail with a
+   * WebSocketError carrying close code 1009 as soon as the output would exceed `maxSize`, before
+   * that memory is spent. Calls back exactly once.
+   */
+  decode(data: Buffer, maxSize: number, callback: (error: WebSocketError | null, data?: Buffer) => void): void;
+  /** Encodes one outgoing message. Calls back exactly once. */
+  encode(data: Buffer, callback: (error: Error | null, data?: Buffer) => void): void;
+  /** Whether a message of this many bytes should be compressed by default. */
+  wantsToEncode(length: number): boolean;
+  /** Frees any compression state (called once, when the connection closes). */
+  release(): void;
+}

@@ -1,0 +1,582 @@
+// The sans-I/O WebSocket connection: bytes in through receive(), bytes out through
+// handler.write(), events out through the other handler methods. No sockets, no timers: the
+// adapters in src/connection/ move the bytes and own the clocks.
+//
+// The parser is a streaming state machine over whatever chunks arrive (RFC 6455 §5.2): a header
+// split across chunks waits in a 14-byte buffer, payload is consumed as it comes, and a message
+// that arrives whole in one chunk is delivered as a zero-copy slice of it.
+
+import { CloseCode, isValidCloseCode } from './close-codes.js';
+import { WebSocketError, type WebSocketErrorCode } from './errors.js';
+import { allocOutput, SLAB_MAX_ALLOCATION } from './output-slab.js';
+import { frameHeaderSize, maskPool, takeMask, writeFrameHeader } from './frame-writer.js';
+import { maskInto, unmask } from './mask.js';
+import { MessageBuffer } from './message-buffer.js';
+import type { MessageCodec } from './message-codec.js';
+import { isControlOpcode, Opcode } from './opcodes.js';
+import { isValidUtf8, Utf8Validator } from './utf8.js';
+
+export interface ProtocolHandler {
+  /** A complete message; text messages are valid UTF-8 (RFC 6455 §8.1). */
+  onMessage(data: Buffer, isBinary: boolean): void;
+  onPing(data: Buffer): void;
+  onPong(data: Buffer): void;
+  /** The peer's close frame (§5.5.1); code 1005 when it carried none. Our reply is already queued. */
+  onCloseFrame(code: number, reason: string): void;
+  /** The peer broke the protocol; a close frame with error.closeCode is already queued (§7.1.7). */
+  onProtocolError(error: WebSocketError): void;
+  /** Bytes to send, in order. */
+  write(data: Buffer): void;
+  /** True while the peer is not reading what we send; automatic pongs are then coalesced. */
+  isWriteBackedUp(): boolean;
+}
+
+export interface ProtocolOptions {
+  /** 'server' expects masked frames and sends unmasked ones; 'client' the reverse (§5.1). */
+  role: 'server' | 'client';
+  /** Largest message accepted, in bytes, after decompression. */
+  maxPayload: number;
+  /** Most frames one fragmented message may use. */
+  maxFragments: number;
+  /** The negotiated extension that owns RSV1, if any. */
+  codec?: MessageCodec | null;
+}
+
+export const ReadyState = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
+
+const HEADER = 0;
+const PAYLOAD = 1;
+const DONE = 2;
+
+/** Largest close reason in bytes: 125 minus the 2-byte code (§5.5). */
+export const MAX_CLOSE_REASON = 123;
+
+/** Data-frame payloads up to this size are copied next to their header: one write, not two. */
+const COPY_PAYLOAD_LIMIT = 8 * 1024;
+
+type SendItem = { data: Buffer | null; opcode: number; rsv1: boolean; fin: boolean; ready: boolean };
+
+export class WebSocketProtocol {
+  private readonly handler: ProtocolHandler;
+  private readonly isServer: boolean;
+  readonly maxPayload: number;
+  private readonly maxFragments: number;
+  private codec: MessageCodec | null;
+
+  // Parser state (per frame).
+  private state = HEADER;
+  private header: Buffer | null = null;
+  private headerLength = 0;
+  private fin = false;
+  private opcode = 0;
+  private rsv1 = false;
+  private mask: Buffer | null = null;
+  private maskPhase = 0;
+  private masked = false;
+  private remaining = 0;
+  private control: Buffer | null = null;
+  private controlLength = 0;
+
+  // Message state (across the frames of one message).
+  private messageOpcode = 0;
+  private messageCompressed = false;
+  private messageLength = 0;
+  private fragments = 0;
+  private pieces: MessageBuffer | null = null;
+  private utf8: Utf8Validator | null = null;
+
+  // Input held back while the codec decodes a message, so messages stay in order.
+  private decoding = false;
+  private backlog: Buffer[] | null = null;
+
+  // Output.
+  private sendingFragmented = false;
+  private sendQueue: SendItem[] | null = null;
+  private pendingPong: Buffer | null = null;
+
+  closeSent = false;
+  closeReceived = false;
+
+  constructor(handler: ProtocolHandler, options: ProtocolOptions) {
+    this.handler = handler;
+    this.isServer = options.role === 'server';
+    this.maxPayload = options.maxPayload;
+    this.maxFragments = options.maxFragments;
+    this.codec = options.codec ?? null;
+  }
+
+  get isServerRole(): boolean {
+    return this.isServer;
+  }
+
+  /** True once no more input will be parsed (close received or connection failed). */
+  get inputClosed(): boolean {
+    return this.state === DONE;
+  }
+
+  // ---------------------------------------------------------------- receiving
+
+  receive(chunk: Buffer): void {
+    if (this.state === DONE) return;
+    if (this.decoding) {
+      (this.backlog ??= []).push(chunk);
+      return;
+    }
+    const end = chunk.length;
+    let pos = 0;
+    while (pos < end) {
+      if (this.state === HEADER) {
+        pos = this.readHeader(chunk, pos, end);
+      } else if (this.state === PAYLOAD) {
+        pos = this.readPayload(chunk, pos, end);
+      } else {
+        return;
+      }
+      if (this.decoding) {
+        if (pos < end) (this.backlog ??= []).push(chunk.subarray(pos));
+        return;
+      }
+    }
+  }
+
+  /** Parses a frame header at chunk[pos]; returns the position after what was consumed. */
+  private readHeader(chunk: Buffer, pos: number, end: number): number {
+    let source: Buffer;
+    let at: number;
+    if (this.headerLength === 0 && end - pos >= 2 && end - pos >= headerSize(chunk[pos + 1]!)) {
+      source = chunk;
+      at = pos;
+    } else {
+      pos = this.bufferHeader(chunk, pos, end);
+      const header = this.header!;
+      if (this.headerLength < 2 || this.headerLength < headerSize(header[1]!)) return pos;
+      source = header;
+      at = 0;
+      this.headerLength = 0;
+    }
+
+    const b0 = source[at]!;
+    const b1 = source[at + 1]!;
+    const fin = (b0 & 0x80) !== 0;
+    const rsv1 = (b0 & 0x40) !== 0;
+    const opcode = b0 & 0x0f;
+    const masked = (b1 & 0x80) !== 0;
+    let length = b1 & 0x7f;
+    let p = at + 2;
+
+    // §5.2: RSV bits are 0 unless an extension defines them; RFC 7692 §6 gives RSV1 to the
+    // first frame of a compressed data message only.
+    if ((b0 & 0x30) !== 0) return this.fail('RSV2 and RSV3 must be clear', 'WS_ERR_RESERVED_BITS');
+    if (rsv1 && (this.codec === null || opcode === Opcode.Continuation || isControlOpcode(opcode))) {
+      return this.fail('RSV1 must be clear', 'WS_ERR_RESERVED_BITS');
+    }
+    // §5.1: client-to-server frames are masked, server-to-client frames are not.
+    if (masked !== this.isServer) {
+      return this.isServer
+        ? this.fail('Client frames must be masked', 'WS_ERR_EXPECTED_MASK')
+        : this.fail('Server frames must not be masked', 'WS_ERR_UNEXPECTED_MASK');
+    }
+
+    if (length === 126) {
+      length = (source[p]! << 8) | source[p + 1]!;
+      p += 2;
+    } else if (length === 127) {
+      const high = source.readUInt32BE(p);
+      const low = source.readUInt32BE(p + 4);
+      p += 8;
+      // §5.2: the most significant bit of a 64-bit length must be 0.
+      if (high > 0x7fffffff) return this.fail('Invalid 64-bit payload length', 'WS_ERR_INVALID_LENGTH');
+      length = high > 0x1fffff ? Number.MAX_SAFE_INTEGER : high * 0x100000000 + low;
+    }
+
+    if (isControlOpcode(opcode)) {
+      if (opcode > Opcode.Pong) return this.fail(`Unknown opcode ${opcode}`, 'WS_ERR_INVALID_OPCODE');
+      // §5.5: control frames are never fragmented and carry at most 125 bytes.
+      if (!fin) return this.fail('Control frames must not be fragmented', 'WS_ERR_INVALID_CONTROL_FRAME');
+      if (length > 125) return this.fail('Control frame payload over 125 bytes', 'WS_ERR_INVALID_CONTROL_FRAME');
+    } else if (opcode === Opcode.Continuation) {
+      // §5.4: a continuation needs a message in progress.
+      if (this.messageOpcode === 0) {
+        return this.fail('Continuation frame without a message to continue', 'WS_ERR_INVALID_CONTINUATION');
+      }
+    } else if (opcode <= Opcode.Binary) {
+      // §5.4: a new data message cannot start inside a fragmented one.
+      if (this.messageOpcode !== 0) {
+        return this.fail('Expected a continuation frame', 'WS_ERR_EXPECTED_CONTINUATION');
+      }
+    } else {
+      return this.fail(`Unknown opcode ${opcode}`, 'WS_ERR_INVALID_OPCODE');
+    }
+
+    if (!isControlOpcode(opcode)) {
+      if (this.messageLength + length > this.maxPayload) {
+        return this.fail(
+          `Message exceeds the limit of ${this.maxPayload} bytes`,
+          'WS_ERR_MESSAGE_TOO_BIG',
+          CloseCode.MessageTooBig,
+        );
+      }
+      if (!(fin && opcode !== Opcode.Continuation) && ++this.fragments > this.maxFragments) {
+        return this.fail(
+          `Message uses more than ${this.maxFragments} frames`,
+          'WS_ERR_TOO_MANY_FRAGMENTS',
+          CloseCode.PolicyViolation,
+        );
+      }
+    }
+
+    if (masked) {
+      const mask = (this.mask ??= Buffer.allocUnsafe(4));
+      mask[0] = source[p]!;
+      mask[1] = source[p + 1]!;
+      mask[2] = source[p + 2]!;
+      mask[3] = source[p + 3]!;
+      p += 4;
+    }
+    this.masked = masked;
+    this.maskPhase = 0;
+    if (source === chunk) pos = p;
+
+    // The hot path: a whole unfragmented, uncompressed data message in this chunk.
+    if (fin && !rsv1 && opcode !== Opcode.Continuation && !isControlOpcode(opcode) && end - pos >= length) {
+      const stop = pos + length;
+      if (masked) unmask(chunk, pos, stop, this.mask!, 0);
+      if (opcode === Opcode.Text && !isValidUtf8(chunk, pos, stop)) {
+        return this.fail('Invalid UTF-8 in text message', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
+      }
+      this.handler.onMessage(chunk.subarray(pos, stop), opcode === Opcode.Binary);
+      return stop;
+    }
+
+    this.fin = fin;
+    this.opcode = opcode;
+    this.rsv1 = rsv1;
+    this.remaining = length;
+    if (isControlOpcode(opcode)) {
+      this.controlLength = 0;
+      this.control = length === 0 ? null : Buffer.allocUnsafe(length);
+    } else if (opcode !== Opcode.Continuation) {
+      this.messageOpcode = opcode;
+      this.messageCompressed = rsv1;
+      this.messageLength = 0;
+      if (opcode === Opcode.Text && !rsv1) (this.utf8 ??= new Utf8Validator()).reset();
+    }
+    this.state = PAYLOAD;
+    if (length === 0) this.endFrame();
+    return pos;
+  }
+
+  /** Collects header bytes that straddle chunks. */
+  private bufferHeader(chunk: Buffer, pos: number, end: number): number {
+    const header = (this.header ??= Buffer.allocUnsafe(14));
+    let needed = this.headerLength >= 2 ? headerSize(header[1]!) : 2;
+    while (pos < end && this.headerLength < needed) {
+      header[this.headerLength++] = chunk[pos++]!;
+      if (this.headerLength === 2) needed = headerSize(header[1]!);
+    }
+    return pos;
+  }
+
+  private readPayload(chunk: Buffer, pos: number, end: number): number {
+    const take = Math.min(this.remaining, end - pos);
+    const stop = pos + take;
+    if (this.masked) this.maskPhase = unmask(chunk, pos, stop, this.mask!, this.maskPhase);
+    this.remaining -= take;
+    if (isControlOpcode(this.opcode)) {
+      if (this.control !== null) chunk.copy(this.control, this.controlLength, pos, stop);
+      this.controlLength += take;
+    } else {
+      // §8.1: fail on invalid UTF-8 as soon as it is seen, not at the end of the message.
+      if (this.messageOpcode === Opcode.Text && !this.messageCompressed && !this.utf8!.write(chunk, pos, stop)) {
+        this.fail('Invalid UTF-8 in text message', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
+        return end;
+      }
+      this.messageLength += take;
+      (this.pieces ??= new MessageBuffer()).append(chunk, pos, stop);
+    }
+    if (this.remaining === 0) this.endFrame();
+    return stop;
+  }
+
+  private endFrame(): void {
+    this.state = HEADER;
+    const opcode = this.opcode;
+    if (isControlOpcode(opcode)) {
+      const payload = this.control ?? EMPTY;
+      this.control = null;
+      this.handleControl(opcode, payload);
+      return;
+    }
+    if (!this.fin) return;
+
+    const isBinary = this.messageOpcode === Opcode.Binary;
+    const compressed = this.messageCompressed;
+    const data = this.pieces === null || this.pieces.length === 0 ? EMPTY : this.pieces.take();
+    this.messageOpcode = 0;
+    this.messageCompressed = false;
+    this.messageLength = 0;
+    this.fragments = 0;
+
+    if (compressed) {
+      this.decodeMessage(data, isBinary);
+      return;
+    }
+    if (!isBinary && !this.utf8!.end()) {
+      this.fail('Invalid UTF-8 in text message', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
+      return;
+    }
+    this.handler.onMessage(data, isBinary);
+  }
+
+  private decodeMessage(data: Buffer, isBinary: boolean): void {
+    this.decoding = true;
+    let sync = true;
+    this.codec!.decode(data, this.maxPayload, (error, decoded) => {
+      if (this.state === DONE) return;
+      if (error) {
+        this.decoding = false;
+        this.fail(error.message, error.code, error.closeCode);
+        return;
+      }
+      if (!isBinary && !isValidUtf8(decoded!)) {
+        this.decoding = false;
+        this.fail('Invalid UTF-8 in text message', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
+        return;
+      }
+      this.handler.onMessage(decoded!, isBinary);
+      this.decoding = false;
+      if (!sync) this.drainBacklog();
+    });
+    sync = false;
+    if (!this.decoding) this.drainBacklog();
+  }
+
+  private drainBacklog(): void {
+    const backlog = this.backlog;
+    if (backlog === null) return;
+    this.backlog = null;
+    for (let i = 0; i < backlog.length; i++) {
+      if (this.decoding) {
+        // Another compressed message started decoding: keep the rest, in order.
+        (this.backlog ??= []).push(...backlog.slice(i));
+        return;
+      }
+      this.receive(backlog[i]!);
+    }
+  }
+
+  private handleControl(opcode: number, payload: Buffer): void {
+    if (opcode === Opcode.Ping) {
+      // §5.5.2: answer with a pong carrying the same payload. If the peer is not reading, answer
+      // only the latest ping once it does (§5.5.3 allows it): a ping flood costs no memory.
+      if (!this.closeSent) {
+        if (this.handler.isWriteBackedUp()) this.pendingPong = payload;
+        else this.sendControl(Opcode.Pong, payload);
+      }
+      this.handler.onPing(payload);
+    } else if (opcode === Opcode.Pong) {
+      this.handler.onPong(payload);
+    } else {
+      this.handleClose(payload);
+    }
+  }
+
+  private handleClose(payload: Buffer): void {
+    let code: number = CloseCode.NoStatus;
+    let reason = '';
+    if (payload.length === 1) {
+      this.fail('Close frame with a 1-byte payload', 'WS_ERR_INVALID_CLOSE_FRAME');
+      return;
+    }
+    if (payload.length >= 2) {
+      code = payload.readUInt16BE(0);
+      // §7.4: reserved and unassigned codes are a protocol error.
+      if (!isValidCloseCode(code)) {
+        this.fail(`Invalid close code ${code}`, 'WS_ERR_INVALID_CLOSE_CODE');
+        return;
+      }
+      // §5.5.1: the reason is UTF-8.
+      if (!isValidUtf8(payload, 2, payload.length)) {
+        this.fail('Invalid UTF-8 in close reason', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
+        return;
+      }
+      reason = payload.toString('utf8', 2);
+    }
+    this.state = DONE;
+    this.closeReceived = true;
+    this.dropMessage();
+    // §5.5.1: reply with a close frame, echoing the status code.
+    if (!this.closeSent) this.close(code === CloseCode.NoStatus ? undefined : code, EMPTY);
+    this.handler.onCloseFrame(code, reason);
+  }
+
+  /** Fails the connection (§7.1.7): queue a close frame with the error's code, parse no more. */
+  private fail(message: string, code: WebSocketErrorCode, closeCode: number = CloseCode.ProtocolError): number {
+    const error = new WebSocketError(message, code, closeCode);
+    this.state = DONE;
+    this.dropMessage();
+    if (!this.closeSent) this.close(closeCode, Buffer.from(message.slice(0, MAX_CLOSE_REASON)));
+    this.handler.onProtocolError(error);
+    return Number.MAX_SAFE_INTEGER;
+  }
+
+  /** Stops parsing without sending anything (the transport is gone). */
+  shutdown(): void {
+    this.state = DONE;
+    this.dropMessage();
+    this.sendQueue = null;
+    if (this.codec !== null) {
+      this.codec.release();
+      this.codec = null;
+    }
+  }
+
+  private dropMessage(): void {
+    this.pieces?.clear();
+    this.pieces = null;
+    this.control = null;
+    this.backlog = null;
+    this.decoding = false;
+    this.messageOpcode = 0;
+  }
+
+  // ---------------------------------------------------------------- sending
+
+  /**
+   * Sends a data message, or one fragment of it when `fin` is false (the next sends continue it).
+   * `compress` asks the codec to encode it (default: the codec's size threshold decides).
+   */
+  send(data: Buffer, isBinary: boolean, fin = true, compress?: boolean): void {
+    if (this.closeSent) return;
+    let opcode: number = isBinary ? Opcode.Binary : Opcode.Text;
+    if (this.sendingFragmented) opcode = Opcode.Continuation;
+    this.sendingFragmented = !fin;
+    const codec = this.codec;
+    // RFC 7692 §6: compression applies to whole messages here, so fragments go uncompressed.
+    const encode =
+      codec !== null && fin && opcode !== Opcode.Continuation && (compress ?? codec.wantsToEncode(data.length));
+    if (!encode && this.sendQueue === null) {
+      this.writeFrame(opcode, data, fin, false);
+      return;
+    }
+    const item: SendItem = { data: encode ? null : data, opcode, rsv1: encode, fin, ready: !encode };
+    (this.sendQueue ??= []).push(item);
+    if (encode) {
+      codec!.encode(data, (error, encoded) => {
+        if (this.sendQueue === null) return;
+        if (error) {
+          this.fail(`Compression failed: ${error.message}`, 'WS_ERR_INFLATE_FAILED', CloseCode.InternalError);
+          return;
+        }
+        item.data = encoded!;
+        item.ready = true;
+        this.flushSendQueue();
+      });
+    }
+  }
+
+  /** Frames that waited behind a message being encoded go out as soon as it is done, in order. */
+  private flushSendQueue(): void {
+    const queue = this.sendQueue;
+    if (queue === null) return;
+    let i = 0;
+    while (i < queue.length && queue[i]!.ready) {
+      const item = queue[i++]!;
+      this.writeFrame(item.opcode, item.data!, item.fin, item.rsv1);
+    }
+    if (i === queue.length) this.sendQueue = null;
+    else queue.splice(0, i);
+  }
+
+  /**
+   * Sends an unfragmented, uncompressed message whose unmasked frame was serialised once for
+   * many connections: `frame` is the header, followed by the payload unless `frame` already
+   * holds it. Falls back to framing it here when this connection cannot take it as is.
+   */
+  sendPrepared(frame: Buffer, payload: Buffer, isBinary: boolean): void {
+    if (this.closeSent) return;
+    if (!this.isServer || this.sendQueue !== null || this.sendingFragmented) {
+      this.send(payload, isBinary, true, false);
+      return;
+    }
+    this.handler.write(frame);
+    if (frame.length < frameHeaderSize(payload.length, false) + payload.length) this.handler.write(payload);
+  }
+
+  ping(data: Buffer): void {
+    if (!this.closeSent) this.sendControl(Opcode.Ping, data);
+  }
+
+  pong(data: Buffer): void {
+    if (!this.closeSent) this.sendControl(Opcode.Pong, data);
+  }
+
+  /** Called by the adapter when the peer reads again: answer the latest coalesced ping. */
+  flushPendingPong(): void {
+    const payload = this.pendingPong;
+    if (payload !== null && !this.closeSent) {
+      this.pendingPong = null;
+      this.sendControl(Opcode.Pong, payload);
+    }
+  }
+
+  /** Sends a close frame (§5.5.1); no data follows it. Codes are validated by the caller. */
+  close(code: number | undefined, reason: Buffer): void {
+    if (this.closeSent) return;
+    let payload = EMPTY;
+    if (code !== undefined) {
+      payload = Buffer.allocUnsafe(2 + reason.length);
+      payload.writeUInt16BE(code, 0);
+      reason.copy(payload, 2);
+    }
+    if (this.sendQueue !== null) {
+      // Queued messages go first: nothing accepted before close() is lost.
+      this.sendQueue.push({ data: payload, opcode: Opcode.Close, rsv1: false, fin: true, ready: true });
+      this.closeSent = true;
+      this.flushSendQueue();
+      return;
+    }
+    this.closeSent = true;
+    this.writeFrame(Opcode.Close, payload, true, false);
+  }
+
+  private sendControl(opcode: number, payload: Buffer): void {
+    this.writeFrame(opcode, payload, true, false);
+  }
+
+  /** Serialises one frame into handler.write() calls: one for small frames, two for large. */
+  private writeFrame(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean): void {
+    const length = payload.length;
+    if (this.isServer) {
+      const headerLength = frameHeaderSize(length, false);
+      if (length <= COPY_PAYLOAD_LIMIT) {
+        const out = allocOutput(headerLength + length);
+        const p = writeFrameHeader(out, 0, fin, rsv1, opcode, length, null);
+        payload.copy(out, p);
+        this.handler.write(out);
+      } else {
+        const header = allocOutput(headerLength);
+        writeFrameHeader(header, 0, fin, rsv1, opcode, length, null);
+        this.handler.write(header);
+        this.handler.write(payload);
+      }
+      return;
+    }
+    // §5.3: every client frame gets a fresh mask; the caller's buffer is never modified.
+    const headerLength = frameHeaderSize(length, true);
+    const total = headerLength + length;
+    const out = total <= SLAB_MAX_ALLOCATION ? allocOutput(total) : Buffer.allocUnsafe(total);
+    const maskOffset = takeMask();
+    const p = writeFrameHeader(out, 0, fin, rsv1, opcode, length, maskPool, maskOffset);
+    maskInto(payload, 0, length, out, p, out.subarray(p - 4, p));
+    this.handler.write(out);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Total header size given the second header byte (§5.2). */
+function headerSize(b1: number): number {
+  const length = b1 & 0x7f;
+  return 2 + (length === 126 ? 2 : length === 127 ? 8 : 0) + ((b1 & 0x80) !== 0 ? 4 : 0);
+}

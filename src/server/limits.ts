@@ -1,0 +1,48 @@
+// Every limit, its default, and why. The same limits apply over HTTP/1.1 and HTTP/2.
+
+export interface ConnectionLimits {
+  /** Largest message accepted, after decompression (bytes). Larger ones close with 1009. */
+  maxPayload: number;
+  /** Most frames one fragmented message may use. More close with 1008. */
+  maxFragments: number;
+  /** Open connections plus handshakes in progress; more are refused with 503. */
+  maxConnections: number;
+  /** send() returns false once this many bytes wait to be written (then wait for 'drain'). */
+  highWaterMark: number;
+  /** How long to wait for the peer's part of the closing handshake before dropping TCP (ms). */
+  closeTimeout: number;
+  /** Ping a connection that has been quiet this long (ms); 0 disables. */
+  pingInterval: number;
+  /** Close (1001) a connection that has sent nothing, not even a pong, this long (ms); 0 disables. */
+  idleTimeout: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<ConnectionLimits> = {
+  // 16 MiB: room for real messages (the conformance suite's largest is 16 MiB), small enough
+  // that a few hostile clients cannot take the heap.
+  maxPayload: 16 * 1024 * 1024,
+  // 2^17: a 4 MiB message in 64-byte fragments (65,536 frames) still passes; a flood of empty
+  // fragments that never ends does not.
+  maxFragments: 131072,
+  maxConnections: Infinity,
+  // 64 KiB: a few socket writes' worth; enough to keep the pipe full without hoarding memory.
+  highWaterMark: 64 * 1024,
+  // 10 s: generous for a peer on a slow link; a dead peer does not hold a socket for long.
+  closeTimeout: 10_000,
+  // 30 s / 120 s: below common proxy idle timeouts (60 s); a dead peer is found within 2 minutes.
+  pingInterval: 30_000,
+  idleTimeout: 120_000,
+};
+
+export function resolveLimits(options: Partial<ConnectionLimits>): ConnectionLimits {
+  const limits = { ...DEFAULT_LIMITS };
+  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof ConnectionLimits)[]) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
+      throw new RangeError(`${key} must be a non-negative number, got ${String(value)}`);
+    }
+    limits[key] = value;
+  }
+  return limits;
+}

@@ -1,0 +1,341 @@
+// A WebSocket endpoint on a node:http(s) server: validates the opening handshake (RFC 6455 §4.2),
+// negotiates subprotocol and extensions, runs the application's verify hook, answers 101 and hands
+// the socket to a WebSocketConnection. It can create its own HTTP server, attach to an existing
+// one (plain HTTP keeps working on the same port), or be fed upgrades by hand (handleUpgrade).
+
+import { EventEmitter } from 'node:events';
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import { CloseCode } from '../protocol/close-codes.js';
+import type { ServerExtension } from '../protocol/extensions.js';
+import { negotiateExtensions } from '../protocol/extensions.js';
+import { buildAcceptResponse, checkUpgradeRequest } from '../protocol/handshake.js';
+import { allocOutput } from '../protocol/output-slab.js';
+import { frameHeaderSize, writeFrameHeader } from '../protocol/frame-writer.js';
+import { Opcode } from '../protocol/opcodes.js';
+import { WebSocketConnection, type ConnectionOwner } from '../connection/websocket-connection.js';
+import { toBuffer, type SendableData } from '../connection/sendable.js';
+import { unwatch, watch, type Tickable } from '../util/ticker.js';
+import { dispatcherFor, pathOf, refuse, type UpgradeDispatcher, type UpgradeEndpoint } from './upgrade-dispatcher.js';
+import { resolveLimits, type ConnectionLimits } from './limits.js';
+
+/** What verify() may return: accept (optionally attaching data), or reject with an HTTP answer. */
+export type VerifyResult<Data> =
+  | void
+  | boolean
+  | { accept: true; data?: Data; headers?: Record<string, string | string[]> }
+  | { accept: false; status: number; body?: string; headers?: Record<string, string | string[]> };
+
+export interface HandshakeInfo {
+  /** Subprotocols the client offered, in its order. */
+  protocols: string[];
+  /** The subprotocol that will be answered ('' for none). */
+  protocol: string;
+  origin: string | undefined;
+  path: string;
+}
+
+export interface WebSocketServerOptions<Data = unknown> extends Partial<ConnectionLimits> {
+  /** Attach to this HTTP(S) server. Without it (and without noServer), one is created on `port`. */
+  server?: HttpServer | HttpsServer;
+  port?: number;
+  host?: string;
+  /** Only accept upgrades passed to handleUpgrade() by hand. */
+  noServer?: boolean;
+  /** The endpoint's path (exact, query ignored). Default: every path no other endpoint claims. */
+  path?: string;
+  /**
+   * Subprotocol selection: a preference list (the first one the client offered wins) or a function
+   * of the client's offers returning one of them, or undefined for none.
+   */
+  protocols?: readonly string[] | ((offered: string[], req: IncomingMessage) => string | undefined);
+  /** Allowed Origin values, or a predicate; others get 403. Default: any origin. */
+  origins?: readonly string[] | ((origin: string | undefined) => boolean);
+  /** Runs before the 101; may be async. Rejects with any status, or accepts with data. */
+  verify?: (req: IncomingMessage, info: HandshakeInfo) => VerifyResult<Data> | Promise<VerifyResult<Data>>;
+  /** Extensions to negotiate (permessage-deflate is one). */
+  extensions?: readonly ServerExtension[];
+}
+
+export interface WebSocketServerEvents<Data> {
+  connection: [ws: WebSocketConnection<Data>, req: IncomingMessage];
+  listening: [];
+  error: [error: Error];
+  close: [];
+}
+
+export interface CloseOptions {
+  code?: number;
+  reason?: string;
+  /** How long to wait for closing handshakes before dropping what remains, ms. */
+  timeout?: number;
+}
+
+export class WebSocketServer<Data = unknown>
+  extends EventEmitter<WebSocketServerEvents<Data>>
+  implements UpgradeEndpoint, ConnectionOwner, Tickable
+{
+  readonly path: string | undefined;
+  readonly clients = new Set<WebSocketConnection<Data>>();
+  /** The HTTP server this endpoint is attached to (null with noServer). */
+  readonly httpServer: HttpServer | HttpsServer | null;
+  private readonly dispatcher: UpgradeDispatcher | null;
+  private readonly limits: ConnectionLimits;
+  private readonly options: WebSocketServerOptions<Data>;
+  private readonly extensions: readonly ServerExtension[];
+  private handshakes = 0;
+  private closing: Promise<void> | null = null;
+  private nextHeartbeat = 0;
+
+  constructor(options: WebSocketServerOptions<Data> = {}) {
+    super();
+    this.options = options;
+    this.path = options.path;
+    this.limits = resolveLimits(options);
+    this.extensions = options.extensions ?? [];
+    if (options.noServer) {
+      this.httpServer = null;
+      this.dispatcher = null;
+      return;
+    }
+    let own = false;
+    if (options.server !== undefined) {
+      this.httpServer = options.server;
+    } else {
+      if (options.port === undefined) throw new TypeError('Give one of: port, server, noServer');
+      this.httpServer = createServer();
+      own = true;
+    }
+    this.dispatcher = dispatcherFor(this.httpServer);
+    if (own) this.dispatcher.ownsServer = true;
+    this.dispatcher.add(this);
+    if (own) {
+      const server = this.httpServer;
+      server.on('error', (error) => this.emit('error', error));
+      server.listen(options.port, options.host, () => this.emit('listening'));
+    }
+  }
+
+  /** The listening address of the HTTP server (port is useful with port: 0). */
+  address(): ReturnType<HttpServer['address']> {
+    return this.httpServer?.address() ?? null;
+  }
+
+  /**
+   * Runs the opening handshake on an upgrade request routed here by hand (or by the dispatcher).
+   * On success emits 'connection' and calls `callback` with the new connection.
+   */
+  handleUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    callback?: (ws: WebSocketConnection<Data>, req: IncomingMessage) => void,
+  ): void {
+    socket.on('error', destroyOnError);
+    if (this.closing !== null) return refuse(socket, 503, 'The server is shutting down');
+    const check = checkUpgradeRequest(req);
+    if (!check.ok) return refuse(socket, check.status, check.reason, check.headers);
+    const limits = this.limits;
+    if (this.clients.size + this.handshakes >= limits.maxConnections) {
+      return refuse(socket, 503, 'Too many connections', { 'Retry-After': '5' });
+    }
+    const origins = this.options.origins;
+    if (origins !== undefined) {
+      const allowed = typeof origins === 'function' ? origins(check.origin) : check.origin !== undefined && origins.includes(check.origin);
+      if (!allowed) return refuse(socket, 403, 'Origin not allowed');
+    }
+    let protocol: string;
+    try {
+      protocol = this.selectProtocol(check.protocols, req);
+    } catch (error) {
+      return refuse(socket, 500, (error as Error).message);
+    }
+    const verify = this.options.verify;
+    if (verify === undefined) {
+      this.accept(req, socket, head, check.key, protocol, check.extensions, undefined, undefined, callback);
+      return;
+    }
+    const info: HandshakeInfo = { protocols: check.protocols, protocol, origin: check.origin, path: pathOf(req.url) };
+    this.handshakes++;
+    let result: VerifyResult<Data> | Promise<VerifyResult<Data>>;
+    try {
+      result = verify(req, info);
+    } catch (error) {
+      this.handshakes--;
+      return refuse(socket, 500, 'Handshake verification failed');
+    }
+    const finish = (outcome: VerifyResult<Data>): void => {
+      this.handshakes--;
+      if (socket.destroyed || !socket.writable) return void socket.destroy();
+      if (outcome === false) return refuse(socket, 403, 'Forbidden');
+      if (outcome === undefined || outcome === true) {
+        return this.accept(req, socket, head, check.key, protocol, check.extensions, undefined, undefined, callback);
+      }
+      if (outcome.accept === false) {
+        return refuse(socket, outcome.status, outcome.body ?? '', outcome.headers);
+      }
+      this.accept(req, socket, head, check.key, protocol, check.extensions, outcome.data, outcome.headers, callback);
+    };
+    if (result instanceof Promise) {
+      result.then(finish, () => {
+        this.handshakes--;
+        refuse(socket, 500, 'Handshake verification failed');
+      });
+    } else {
+      finish(result);
+    }
+  }
+
+  private selectProtocol(offered: string[], req: IncomingMessage): string {
+    const choice = this.options.protocols;
+    if (choice === undefined || offered.length === 0) return '';
+    if (typeof choice === 'function') {
+      const picked = choice(offered, req);
+      if (picked === undefined || picked === '') return '';
+      // RFC 6455 §4.2.2: the server may only select a protocol the client offered.
+      if (!offered.includes(picked)) throw new Error(`Selected subprotocol "${picked}" was not offered by the client`);
+      return picked;
+    }
+    for (const candidate of choice) if (offered.includes(candidate)) return candidate;
+    return '';
+  }
+
+  private accept(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    key: string,
+    protocol: string,
+    offers: Parameters<typeof negotiateExtensions>[0],
+    data: Data | undefined,
+    headers: Record<string, string | string[]> | undefined,
+    callback: ((ws: WebSocketConnection<Data>, req: IncomingMessage) => void) | undefined,
+  ): void {
+    if (this.closing !== null) return refuse(socket, 503, 'The server is shutting down');
+    const negotiated = negotiateExtensions(offers, this.extensions);
+    let response: string;
+    try {
+      response = buildAcceptResponse(key, protocol, negotiated.header, headers);
+    } catch (error) {
+      negotiated.codec?.release();
+      return refuse(socket, 500, (error as Error).message);
+    }
+    socket.removeListener('error', destroyOnError);
+    const tcp = socket as Duplex & { setNoDelay?(on: boolean): void; setTimeout?(ms: number): void };
+    tcp.setNoDelay?.(true);
+    tcp.setTimeout?.(0);
+    const limits = this.limits;
+    const ws = new WebSocketConnection<Data>(
+      socket,
+      {
+        role: 'server',
+        maxPayload: limits.maxPayload,
+        maxFragments: limits.maxFragments,
+        closeTimeout: limits.closeTimeout,
+        highWaterMark: limits.highWaterMark,
+        protocol,
+        extensions: negotiated.header,
+        codec: negotiated.codec,
+        owner: this,
+      },
+      data,
+    );
+    socket.write(response);
+    this.clients.add(ws);
+    if (this.clients.size === 1 && (limits.pingInterval > 0 || limits.idleTimeout > 0)) watch(this);
+    callback?.(ws, req);
+    this.emit('connection', ws, req);
+    ws.receiveHead(head);
+  }
+
+  /** @internal Called by a connection when its transport has closed. */
+  connectionClosed(ws: WebSocketConnection<Data>): void {
+    this.clients.delete(ws);
+    if (this.clients.size === 0) unwatch(this);
+  }
+
+  /** @internal Heartbeat: ping quiet peers, close silent ones. */
+  tick(now: number): void {
+    if (now < this.nextHeartbeat) return;
+    const { pingInterval, idleTimeout } = this.limits;
+    this.nextHeartbeat = now + Math.max(250, Math.min(pingInterval || Infinity, idleTimeout || Infinity) / 4);
+    for (const ws of this.clients) {
+      if (ws.readyState !== WebSocketConnection.OPEN) continue;
+      const quiet = now - ws.lastReceived;
+      if (idleTimeout > 0 && quiet >= idleTimeout) {
+        ws.close(CloseCode.GoingAway, 'Idle timeout');
+      } else if (pingInterval > 0 && quiet >= pingInterval && now - ws.lastPing >= pingInterval) {
+        ws.lastPing = now;
+        ws.ping();
+      }
+    }
+  }
+
+  /**
+   * Sends one message to every open connection (or those `filter` accepts). The frame is built
+   * once and the same bytes are written to every socket.
+   */
+  broadcast(data: SendableData, options?: { binary?: boolean; filter?: (ws: WebSocketConnection<Data>) => boolean }): void {
+    const payload = toBuffer(data);
+    const isBinary = options?.binary ?? typeof data !== 'string';
+    const filter = options?.filter;
+    const frame = buildUnmaskedFrame(isBinary ? Opcode.Binary : Opcode.Text, payload);
+    for (const ws of this.clients) {
+      if (filter !== undefined && !filter(ws)) continue;
+      ws.sendFrame(frame, payload, isBinary);
+    }
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, close every connection with 1001 (or `code`), wait for the
+   * closing handshakes up to `timeout`, then drop what remains. Closes an HTTP server it created.
+   */
+  close(options: CloseOptions = {}): Promise<void> {
+    if (this.closing !== null) return this.closing;
+    const { code = CloseCode.GoingAway, reason = 'Server shutting down', timeout = this.limits.closeTimeout } = options;
+    this.dispatcher?.remove(this);
+    const own = this.dispatcher?.ownsServer === true;
+    this.closing = new Promise<void>((resolve) => {
+      const pending: Promise<void>[] = [];
+      for (const ws of this.clients) {
+        pending.push(new Promise<void>((done) => ws.once('close', () => done())));
+        ws.close(code, reason);
+      }
+      const timer = setTimeout(() => {
+        for (const ws of this.clients) ws.terminate();
+      }, timeout);
+      const httpClosed = own
+        ? new Promise<void>((done) => {
+            this.httpServer!.close(() => done());
+            this.httpServer!.closeIdleConnections?.();
+          })
+        : Promise.resolve();
+      void Promise.all([...pending, httpClosed]).then(() => {
+        clearTimeout(timer);
+        unwatch(this);
+        this.emit('close');
+        resolve();
+      });
+    });
+    return this.closing;
+  }
+}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+/** A complete server-to-client frame header, with the payload appended when it is small. */
+export function buildUnmaskedFrame(opcode: number, payload: Buffer): Buffer {
+  const headerLength = frameHeaderSize(payload.length, false);
+  if (payload.length > 8 * 1024) {
+    const header = Buffer.allocUnsafe(headerLength);
+    writeFrameHeader(header, 0, true, false, opcode, payload.length, null);
+    return header;
+  }
+  const out = allocOutput(headerLength + payload.length);
+  const p = writeFrameHeader(out, 0, true, false, opcode, payload.length, null);
+  payload.copy(out, p);
+  return out;
+}

@@ -1,0 +1,940 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, request, type IncomingMessage } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { once } from 'node:events';
+import WebSocket, { WebSocketServer } from 'ws';
+import {
+  WEBSOCKET_GUID,
+  acceptKey,
+  buildAcceptResponse,
+  buildClientRequest,
+  buildErrorResponse,
+  checkUpgradeRequest,
+  checkUpgradeResponse,
+  generateKey,
+  isValidKey,
+  validateProtocolsForOffer,
+  type RequestCheck,
+  type UpgradeRequestInfo,
+} from '../../src/protocol/handshake.js';
+
+// RFC 6455 §1.3 example (the RFC's accept value; SHA-1 checked independently below).
+const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
+const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
+
+type Headers = Record<string, string | string[] | undefined>;
+
+function req(headers: Headers = {}, method = 'GET', httpVersion = '1.1'): UpgradeRequestInfo {
+  return {
+    method,
+    httpVersion,
+    headers: {
+      host: 'server.example.com',
+      upgrade: 'websocket',
+      connection: 'Upgrade',
+      'sec-websocket-key': KEY,
+      'sec-websocket-version': '13',
+      ...headers,
+    },
+  };
+}
+
+function assertFail(r: RequestCheck, status: number, reasonPattern: RegExp, headers?: Record<string, string>) {
+  assert.equal(r.ok, false, 'expected failure');
+  if (r.ok) return;
+  assert.equal(r.status, status);
+  assert.match(r.reason, reasonPattern);
+  assert.deepEqual(r.headers, headers);
+}
+
+function okResponse(headers: Headers = {}, statusCode = 101) {
+  return {
+    statusCode,
+    headers: { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-accept': ACCEPT, ...headers },
+  };
+}
+
+// Splits a serialised HTTP message into start line, header lines and body.
+function split(msg: string) {
+  const end = msg.indexOf('\r\n\r\n');
+  assert.notEqual(end, -1, 'no end of header section');
+  const lines = msg.slice(0, end).split('\r\n');
+  return { start: lines[0]!, headers: lines.slice(1), body: msg.slice(end + 4) };
+}
+
+describe('acceptKey / WEBSOCKET_GUID (RFC 6455 §1.3, §4.2.2)', () => {
+  it('exports the GUID', () => {
+    assert.equal(WEBSOCKET_GUID, '258EAFA5-E914-47DA-95CA-C5AB0DC85B11');
+  });
+
+  it('computes the RFC 6455 §1.3 example', () => {
+    assert.equal(acceptKey(KEY), ACCEPT);
+    // §1.3 also gives the raw SHA-1 digest.
+    assert.equal(
+      Buffer.from(ACCEPT, 'base64').toString('hex'),
+      'b37a4f2cc0624f1690f64606cf385945b2bec4ea',
+    );
+  });
+
+  it('is case-sensitive in the key', () => {
+    assert.notEqual(acceptKey(KEY.toLowerCase()), ACCEPT);
+  });
+});
+
+describe('isValidKey (RFC 6455 §4.1 item 7, §4.2.1 item 5)', () => {
+  it('accepts the RFC example and generated keys', () => {
+    assert.equal(isValidKey(KEY), true);
+    for (let i = 0; i < 100; i++) assert.equal(isValidKey(generateKey()), true);
+  });
+
+  it('accepts only canonical encodings of 16 bytes (checked against Buffer)', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+    for (const c of alphabet + '=-_.! ') {
+      const key = 'AAAAAAAAAAAAAAAAAAAAA' + c + '==';
+      const canonical = Buffer.from(key, 'base64').length === 16 && Buffer.from(key, 'base64').toString('base64') === key;
+      assert.equal(isValidKey(key), canonical, key);
+    }
+    for (const c of 'AQgw') assert.equal(isValidKey('/+9zZaaaaaaaaaaaaaaaa' + c + '=='), true);
+  });
+
+  it('rejects wrong lengths and padding', () => {
+    for (const k of [
+      '',
+      'dGhlIHNhbXBsZSBub25jZQ=', // 23
+      'dGhlIHNhbXBsZSBub25jZQ===', // 25
+      'dGhlIHNhbXBsZSBub25jZQ', // unpadded
+      'dGhlIHNhbXBsZSBub25jZQAA', // no padding
+      'dGhlIHNhbXBsZSBub25jZQA=', // 17 bytes
+      'dGhlIHNhbXBsZSBub25jZ===', // bad padding
+      'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=', // 32 bytes
+      '=AAAAAAAAAAAAAAAAAAAAA==',
+    ]) {
+      assert.equal(isValidKey(k), false, k);
+    }
+  });
+
+  it('rejects bad alphabet, url-safe chars, whitespace and non-ASCII', () => {
+    for (const k of [
+      'dGhlIHNhbXBsZSBub25jZR==', // low bits set
+      'dGhlIHNhbXBsZSBub25jZB==',
+      'dGhlIHNhbXBsZSBub25j-Q==',
+      'dGhlIHNhbXBsZSBub25j_Q==',
+      'dGhlIHNhbXBsZSBub25j Q==',
+      'dGhlIHNhbXBsZSBub25j\u00e9Q==',
+      'dGhlIHNhbXBsZSBub25j\rQ==',
+      ' dGhlIHNhbXBsZSBub25jZQ==',
+      'dGhlIHNhbXBsZSBub25jZQ== ',
+    ]) {
+      assert.equal(isValidKey(k), false, JSON.stringify(k));
+    }
+  });
+});
+
+describe('generateKey', () => {
+  it('produces 16 random bytes in base64', () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 50; i++) {
+      const k = generateKey();
+      assert.equal(k.length, 24);
+      assert.equal(Buffer.from(k, 'base64').length, 16);
+      seen.add(k);
+    }
+    assert.equal(seen.size, 50);
+  });
+});
+
+describe('checkUpgradeRequest: accepted requests (RFC 6455 §4.2.1)', () => {
+  it('accepts a minimal valid request', () => {
+    assert.deepEqual(checkUpgradeRequest(req()), {
+      ok: true,
+      key: KEY,
+      protocols: [],
+      extensions: [],
+      origin: undefined,
+    });
+  });
+
+  it('accepts the RFC 6455 §1.2 example request', () => {
+    const r = checkUpgradeRequest(
+      req({
+        origin: 'http://example.com',
+        'sec-websocket-protocol': 'chat, superchat',
+      }),
+    );
+    assert.ok(r.ok);
+    assert.equal(r.key, KEY);
+    assert.deepEqual(r.protocols, ['chat', 'superchat']);
+    assert.equal(r.origin, 'http://example.com');
+  });
+
+  it('accepts HTTP versions >= 1.1', () => {
+    for (const v of ['1.1', '1.2', '1.9', '2.0', '2', '3.0']) assert.equal(checkUpgradeRequest(req({}, 'GET', v)).ok, true, v);
+  });
+
+  it('matches Upgrade and Connection tokens case-insensitively, in lists', () => {
+    for (const [upgrade, connection] of [
+      ['WebSocket', 'upgrade'],
+      ['WEBSOCKET', 'UPGRADE'],
+      ['foo, WebSocket', 'keep-alive, Upgrade'],
+      ['websocket, h2c', 'Upgrade,  keep-alive'],
+      ['HTTP/2.0, websocket', 'close, upgrade'],
+      [' websocket ', '\tUpgrade\t'],
+    ] as const) {
+      assert.equal(checkUpgradeRequest(req({ upgrade, connection })).ok, true, `${upgrade} / ${connection}`);
+    }
+  });
+
+  it('accepts arrays for Upgrade and Connection (repeated headers)', () => {
+    assert.equal(checkUpgradeRequest(req({ upgrade: ['foo', 'websocket'], connection: ['keep-alive', 'Upgrade'] })).ok, true);
+  });
+
+  it('trims OWS around key and version', () => {
+    const r = checkUpgradeRequest(req({ 'sec-websocket-key': ` ${KEY}\t`, 'sec-websocket-version': ' 13 ' }));
+    assert.ok(r.ok);
+    assert.equal(r.key, KEY);
+  });
+
+  it('accepts single-element arrays for key and version', () => {
+    const r = checkUpgradeRequest(req({ 'sec-websocket-key': [KEY], 'sec-websocket-version': ['13'] }));
+    assert.ok(r.ok);
+    assert.equal(r.key, KEY);
+  });
+
+  it('returns parsed subprotocols (case-sensitive) from strings and arrays', () => {
+    let r = checkUpgradeRequest(req({ 'sec-websocket-protocol': 'Chat, v2.json' }));
+    assert.ok(r.ok);
+    assert.deepEqual(r.protocols, ['Chat', 'v2.json']);
+    r = checkUpgradeRequest(req({ 'sec-websocket-protocol': ['a', 'b, c'] }));
+    assert.ok(r.ok);
+    assert.deepEqual(r.protocols, ['a', 'b', 'c']);
+    r = checkUpgradeRequest(req({ 'sec-websocket-protocol': '' }));
+    assert.ok(r.ok);
+    assert.deepEqual(r.protocols, []);
+  });
+
+  it('returns parsed extension offers', () => {
+    const r = checkUpgradeRequest(
+      req({ 'sec-websocket-extensions': 'permessage-deflate; client_max_window_bits, x-foo; a="1"' }),
+    );
+    assert.ok(r.ok);
+    assert.equal(r.extensions.length, 2);
+    assert.equal(r.extensions[0]!.name, 'permessage-deflate');
+    assert.equal(r.extensions[0]!.params.get('client_max_window_bits'), true);
+    assert.equal(r.extensions[1]!.params.get('a'), '1');
+    const arr = checkUpgradeRequest(req({ 'sec-websocket-extensions': ['a', 'b'] }));
+    assert.ok(arr.ok);
+    assert.deepEqual(arr.extensions.map((e) => e.name), ['a', 'b']);
+  });
+
+  it('reports Origin, falling back to Sec-WebSocket-Origin', () => {
+    let r = checkUpgradeRequest(req({ origin: 'https://a.example' }));
+    assert.ok(r.ok);
+    assert.equal(r.origin, 'https://a.example');
+    r = checkUpgradeRequest(req({ 'sec-websocket-origin': 'https://old.example' }));
+    assert.ok(r.ok);
+    assert.equal(r.origin, 'https://old.example');
+    r = checkUpgradeRequest(req({ origin: 'https://a.example', 'sec-websocket-origin': 'https://old.example' }));
+    assert.ok(r.ok);
+    assert.equal(r.origin, 'https://a.example');
+  });
+
+  it('joins repeated Origin values so they never match a single origin', () => {
+    const r = checkUpgradeRequest(req({ origin: ['https://a.example', 'https://b.example'] }));
+    assert.ok(r.ok);
+    assert.equal(r.origin, 'https://a.example, https://b.example');
+  });
+});
+
+describe('checkUpgradeRequest: rejections', () => {
+  it('405 + Allow: GET for other methods (method names are case-sensitive)', () => {
+    for (const m of ['POST', 'HEAD', 'CONNECT', 'get', 'Get', '']) {
+      assertFail(checkUpgradeRequest(req({}, m)), 405, /GET/, { Allow: 'GET' });
+    }
+  });
+
+  it('400 for HTTP versions below 1.1 or malformed', () => {
+    for (const v of ['1.0', '0.9', '1', '0', '', '1.', '.1', 'x.y', '1.1.1', '11', 'HTTP/1.1', '1,1']) {
+      assertFail(checkUpgradeRequest(req({}, 'GET', v)), 400, /HTTP\/1\.1/);
+    }
+  });
+
+  it('400 for a missing, empty or repeated Host', () => {
+    assertFail(checkUpgradeRequest(req({ host: undefined })), 400, /Host/);
+    assertFail(checkUpgradeRequest(req({ host: '' })), 400, /Host/);
+    assertFail(checkUpgradeRequest(req({ host: ' ' })), 400, /Host/);
+    assertFail(checkUpgradeRequest(req({ host: ['a', 'b'] })), 400, /Host/);
+    assertFail(checkUpgradeRequest(req({ host: [] })), 400, /Host/);
+    assert.equal(checkUpgradeRequest(req({ host: ['a'] })).ok, true);
+  });
+
+  it('400 for a missing or wrong Upgrade', () => {
+    for (const upgrade of [undefined, '', 'h2c', 'websockets', 'web socket', 'websocket/13', [], ['h2c']]) {
+      assertFail(checkUpgradeRequest(req({ upgrade })), 400, /Upgrade header/);
+    }
+  });
+
+  it('400 for a missing or wrong Connection', () => {
+    for (const connection of [undefined, '', 'keep-alive', 'close', 'upgraded', 'Upgrade-Insecure', [], ['keep-alive']]) {
+      assertFail(checkUpgradeRequest(req({ connection })), 400, /Connection header/);
+    }
+  });
+
+  it('400 for a missing, invalid or repeated Sec-WebSocket-Key', () => {
+    for (const key of [
+      undefined,
+      '',
+      'abc',
+      'dGhlIHNhbXBsZSBub25jZR==',
+      `${KEY}, ${KEY}`, // how Node joins a repeated header
+      [KEY, KEY],
+      [],
+      'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+    ]) {
+      assertFail(checkUpgradeRequest(req({ 'sec-websocket-key': key })), 400, /Sec-WebSocket-Key/);
+    }
+  });
+
+  it('400 for a missing Sec-WebSocket-Version', () => {
+    assertFail(checkUpgradeRequest(req({ 'sec-websocket-version': undefined })), 400, /Missing Sec-WebSocket-Version/);
+  });
+
+  it('426 + Sec-WebSocket-Version: 13 for other versions (§4.2.2)', () => {
+    for (const version of ['8', '7', '0', '14', '', '13, 8', '013', '13.0', ['13', '13'], ['8'], []]) {
+      assertFail(checkUpgradeRequest(req({ 'sec-websocket-version': version })), 426, /version 13/, {
+        'Sec-WebSocket-Version': '13',
+      });
+    }
+  });
+
+  it('400 for a malformed or duplicated Sec-WebSocket-Protocol', () => {
+    for (const p of ['chat, chat', ['chat', 'chat'], 'chat room', 'a;b', '"chat"', 'caf\u00e9']) {
+      assertFail(checkUpgradeRequest(req({ 'sec-websocket-protocol': p })), 400, /Sec-WebSocket-Protocol/);
+    }
+  });
+
+  it('400 for a malformed Sec-WebSocket-Extensions', () => {
+    for (const e of ['x;', ';', 'x; a=""', 'x; a="b c"', 'x y', ['ok', 'bad;']]) {
+      assertFail(checkUpgradeRequest(req({ 'sec-websocket-extensions': e })), 400, /Sec-WebSocket-Extensions/);
+    }
+  });
+
+  it('checks in RFC order: method, version, Host, Upgrade, Connection, key, version header', () => {
+    const all: Headers = {
+      host: undefined,
+      upgrade: undefined,
+      connection: undefined,
+      'sec-websocket-key': undefined,
+      'sec-websocket-version': '8',
+    };
+    assert.equal((checkUpgradeRequest(req(all, 'POST', '1.0')) as { status: number }).status, 405);
+    assertFail(checkUpgradeRequest(req(all, 'GET', '1.0')), 400, /HTTP/);
+    assertFail(checkUpgradeRequest(req(all)), 400, /Host/);
+    assertFail(checkUpgradeRequest(req({ ...all, host: 'h' })), 400, /Upgrade/);
+    assertFail(checkUpgradeRequest(req({ ...all, host: 'h', upgrade: 'websocket' })), 400, /Connection/);
+    assertFail(
+      checkUpgradeRequest(req({ ...all, host: 'h', upgrade: 'websocket', connection: 'upgrade' })),
+      400,
+      /Key/,
+    );
+  });
+
+  it('reasons are short sentences usable as a response body', () => {
+    const r = checkUpgradeRequest(req({ upgrade: undefined }));
+    assert.ok(!r.ok);
+    assert.match(r.reason, /^[A-Z][^\r\n]{5,100}\.$/);
+  });
+});
+
+describe('buildAcceptResponse (RFC 6455 §4.2.2)', () => {
+  it('produces the RFC 6455 §1.3 response', () => {
+    assert.equal(
+      buildAcceptResponse(KEY, undefined, undefined),
+      'HTTP/1.1 101 Switching Protocols\r\n' +
+        'Upgrade: websocket\r\n' +
+        'Connection: Upgrade\r\n' +
+        `Sec-WebSocket-Accept: ${ACCEPT}\r\n` +
+        '\r\n',
+    );
+  });
+
+  it('adds protocol, extensions and extra headers (arrays repeat the line)', () => {
+    assert.equal(
+      buildAcceptResponse(KEY, 'chat', 'permessage-deflate; server_no_context_takeover', {
+        'X-Powered-By': 'upshift',
+        'Set-Cookie': ['a=1', 'b=2; Path=/'],
+        'X-Empty': '',
+        'X-None': [],
+      }),
+      'HTTP/1.1 101 Switching Protocols\r\n' +
+        'Upgrade: websocket\r\n' +
+        'Connection: Upgrade\r\n' +
+        `Sec-WebSocket-Accept: ${ACCEPT}\r\n` +
+        'Sec-WebSocket-Protocol: chat\r\n' +
+        'Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n' +
+        'X-Powered-By: upshift\r\n' +
+        'Set-Cookie: a=1\r\n' +
+        'Set-Cookie: b=2; Path=/\r\n' +
+        'X-Empty: \r\n' +
+        '\r\n',
+    );
+  });
+
+  it("omits protocol and extensions when ''", () => {
+    assert.equal(buildAcceptResponse(KEY, '', ''), buildAcceptResponse(KEY, undefined, undefined));
+  });
+
+  it('throws TypeError for an invalid protocol', () => {
+    for (const p of ['a b', 'a,b', 'chat\r\nX-Evil: 1', 'caf\u00e9']) {
+      assert.throws(() => buildAcceptResponse(KEY, p, undefined), TypeError, p);
+    }
+  });
+
+  it('throws TypeError for CR/LF or control chars in extensions', () => {
+    for (const e of ['x\r\nX-Evil: 1', 'x\n', 'x\0', 'caf\u00e9']) {
+      assert.throws(() => buildAcceptResponse(KEY, undefined, e), TypeError);
+    }
+  });
+
+  it('throws TypeError for injected or invalid extra headers', () => {
+    const bad: Record<string, string | string[]>[] = [
+      { 'X-A': 'a\r\nX-Evil: 1' },
+      { 'X-A': 'a\n' },
+      { 'X-A': 'a\r' },
+      { 'X-A': '\0' },
+      { 'X-A': '\u007f' },
+      { 'X-A': 'caf\u00e9' },
+      { 'X-A': '\u2028' },
+      { 'X-A': ['ok', 'b\r\n'] },
+      { 'X-A\r\nX-Evil': 'a' },
+      { 'X A': 'a' },
+      { 'X-A:': 'a' },
+      { '': 'a' },
+      { 'X-A': 1 as unknown as string },
+      { 'X-A': undefined as unknown as string },
+    ];
+    for (const h of bad) assert.throws(() => buildAcceptResponse(KEY, undefined, undefined, h), TypeError, JSON.stringify(h));
+  });
+
+  it('allows HTAB and visible ASCII in values', () => {
+    const r = buildAcceptResponse(KEY, undefined, undefined, { 'X-A': 'a\tb ~!"#' });
+    assert.ok(r.includes('X-A: a\tb ~!"#\r\n'));
+  });
+
+  it('refuses to duplicate handshake headers (case-insensitive)', () => {
+    for (const name of ['Upgrade', 'connection', 'Sec-WebSocket-Accept', 'SEC-WEBSOCKET-PROTOCOL', 'sec-websocket-extensions']) {
+      assert.throws(() => buildAcceptResponse(KEY, undefined, undefined, { [name]: 'x' }), TypeError, name);
+    }
+  });
+});
+
+describe('buildErrorResponse', () => {
+  it('serialises status line, fixed headers and body', () => {
+    assert.equal(
+      buildErrorResponse(400, 'Missing or invalid Upgrade header.'),
+      'HTTP/1.1 400 Bad Request\r\n' +
+        'Connection: close\r\n' +
+        'Content-Type: text/plain; charset=utf-8\r\n' +
+        'Content-Length: 34\r\n' +
+        '\r\n' +
+        'Missing or invalid Upgrade header.',
+    );
+  });
+
+  it('counts Content-Length in UTF-8 bytes', () => {
+    const reason = 'Zugriff verweigert: ü € 😀';
+    const msg = split(buildErrorResponse(403, reason));
+    assert.equal(msg.start, 'HTTP/1.1 403 Forbidden');
+    assert.ok(msg.headers.includes(`Content-Length: ${Buffer.byteLength(reason)}`));
+    assert.equal(Buffer.byteLength(reason), 31); // 20 ASCII + ü(2) + SP + €(3) + SP + 😀(4)
+    assert.equal(msg.body, reason);
+  });
+
+  it('handles an empty body', () => {
+    assert.ok(buildErrorResponse(404, '').endsWith('Content-Length: 0\r\n\r\n'));
+  });
+
+  it('appends extra headers after the fixed ones', () => {
+    assert.equal(
+      buildErrorResponse(426, 'Upgrade to 13.', { 'Sec-WebSocket-Version': '13', Vary: ['a', 'b'] }),
+      'HTTP/1.1 426 Upgrade Required\r\n' +
+        'Connection: close\r\n' +
+        'Content-Type: text/plain; charset=utf-8\r\n' +
+        'Content-Length: 14\r\n' +
+        'Sec-WebSocket-Version: 13\r\n' +
+        'Vary: a\r\n' +
+        'Vary: b\r\n' +
+        '\r\n' +
+        'Upgrade to 13.',
+    );
+  });
+
+  it('uses the standard reason phrase, or "Unknown"', () => {
+    assert.match(buildErrorResponse(405, 'x'), /^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+    assert.match(buildErrorResponse(503, 'x'), /^HTTP\/1\.1 503 Service Unavailable\r\n/);
+    assert.match(buildErrorResponse(599, 'x'), /^HTTP\/1\.1 599 Unknown\r\n/);
+  });
+
+  it('keeps CR/LF in the body (it is not a header)', () => {
+    const msg = split(buildErrorResponse(400, 'a\r\n\r\nb'));
+    assert.equal(msg.body, 'a\r\n\r\nb');
+    assert.ok(msg.headers.includes('Content-Length: 6'));
+  });
+
+  it('throws RangeError for invalid status codes', () => {
+    for (const s of [0, 99, 1000, 200.5, NaN, -400]) assert.throws(() => buildErrorResponse(s, 'x'), RangeError, String(s));
+  });
+
+  it('throws TypeError for injected or reserved headers', () => {
+    assert.throws(() => buildErrorResponse(400, 'x', { 'X-A': 'a\r\nb' }), TypeError);
+    assert.throws(() => buildErrorResponse(400, 'x', { 'X\nA': 'a' }), TypeError);
+    for (const name of ['Connection', 'content-length', 'Content-Type', 'Transfer-Encoding']) {
+      assert.throws(() => buildErrorResponse(400, 'x', { [name]: '1' }), TypeError, name);
+    }
+  });
+
+  it('serialises every rejection from checkUpgradeRequest', () => {
+    const cases: [UpgradeRequestInfo, string][] = [
+      [req({}, 'POST'), 'HTTP/1.1 405 Method Not Allowed'],
+      [req({ 'sec-websocket-version': '8' }), 'HTTP/1.1 426 Upgrade Required'],
+      [req({ upgrade: 'h2c' }), 'HTTP/1.1 400 Bad Request'],
+    ];
+    for (const [r, startLine] of cases) {
+      const c = checkUpgradeRequest(r);
+      assert.ok(!c.ok);
+      const msg = split(buildErrorResponse(c.status, c.reason, c.headers));
+      assert.equal(msg.start, startLine);
+      assert.equal(msg.body, c.reason);
+      for (const [k, v] of Object.entries(c.headers ?? {})) assert.ok(msg.headers.includes(`${k}: ${v}`));
+    }
+  });
+});
+
+describe('validateProtocolsForOffer (WHATWG WebSocket constructor)', () => {
+  it('normalises undefined / string / array', () => {
+    assert.deepEqual(validateProtocolsForOffer(undefined), []);
+    assert.deepEqual(validateProtocolsForOffer([]), []);
+    assert.deepEqual(validateProtocolsForOffer('chat'), ['chat']);
+    assert.deepEqual(validateProtocolsForOffer(['chat', 'Chat', 'v2.json']), ['chat', 'Chat', 'v2.json']);
+  });
+
+  it('returns a copy', () => {
+    const input = ['a'];
+    const out = validateProtocolsForOffer(input);
+    assert.notEqual(out, input);
+  });
+
+  it('throws SyntaxError for non-tokens', () => {
+    for (const p of ['', 'a b', 'a,b', 'a;b', '"a"', 'caf\u00e9', 'a\r\n', ['ok', ''], ['ok', 'x y']]) {
+      assert.throws(() => validateProtocolsForOffer(p), SyntaxError, JSON.stringify(p));
+    }
+    assert.throws(() => validateProtocolsForOffer([1 as unknown as string]), SyntaxError);
+  });
+
+  it('throws SyntaxError for duplicates (case-sensitive)', () => {
+    assert.throws(() => validateProtocolsForOffer(['chat', 'chat']), SyntaxError);
+    assert.throws(() => validateProtocolsForOffer(['a', 'b', 'a']), SyntaxError);
+    assert.doesNotThrow(() => validateProtocolsForOffer(['chat', 'CHAT']));
+  });
+});
+
+describe('buildClientRequest (RFC 6455 §4.1)', () => {
+  it('produces the RFC 6455 §1.2 request shape', () => {
+    assert.equal(
+      buildClientRequest({
+        path: '/chat',
+        host: 'server.example.com',
+        key: KEY,
+        protocols: ['chat', 'superchat'],
+        origin: 'http://example.com',
+      }),
+      'GET /chat HTTP/1.1\r\n' +
+        'Host: server.example.com\r\n' +
+        'Upgrade: websocket\r\n' +
+        'Connection: Upgrade\r\n' +
+        `Sec-WebSocket-Key: ${KEY}\r\n` +
+        'Sec-WebSocket-Version: 13\r\n' +
+        'Sec-WebSocket-Protocol: chat, superchat\r\n' +
+        'Origin: http://example.com\r\n' +
+        '\r\n',
+    );
+  });
+
+  it('omits optional headers and adds extensions and extra headers', () => {
+    assert.equal(
+      buildClientRequest({ path: '/', host: 'h:8080', key: KEY }),
+      `GET / HTTP/1.1\r\nHost: h:8080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    assert.equal(
+      buildClientRequest({
+        path: '/a?b=c%20d',
+        host: '[::1]:80',
+        key: KEY,
+        protocols: [],
+        extensions: 'permessage-deflate; client_max_window_bits',
+        headers: { Authorization: 'Bearer x', Cookie: ['a=1', 'b=2'] },
+      }),
+      'GET /a?b=c%20d HTTP/1.1\r\n' +
+        'Host: [::1]:80\r\n' +
+        'Upgrade: websocket\r\n' +
+        'Connection: Upgrade\r\n' +
+        `Sec-WebSocket-Key: ${KEY}\r\n` +
+        'Sec-WebSocket-Version: 13\r\n' +
+        'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n' +
+        'Authorization: Bearer x\r\n' +
+        'Cookie: a=1\r\n' +
+        'Cookie: b=2\r\n' +
+        '\r\n',
+    );
+  });
+
+  it("treats extensions: '' as absent", () => {
+    assert.ok(!buildClientRequest({ path: '/', host: 'h', key: KEY, extensions: '' }).includes('Extensions'));
+  });
+
+  it('accepts Origin via headers only when the origin option is absent', () => {
+    assert.ok(buildClientRequest({ path: '/', host: 'h', key: KEY, headers: { Origin: 'https://o' } }).includes('Origin: https://o\r\n'));
+    assert.throws(
+      () => buildClientRequest({ path: '/', host: 'h', key: KEY, origin: 'https://a', headers: { origin: 'https://b' } }),
+      TypeError,
+    );
+  });
+
+  it('throws SyntaxError for invalid or duplicate protocols', () => {
+    assert.throws(() => buildClientRequest({ path: '/', host: 'h', key: KEY, protocols: ['a', 'a'] }), SyntaxError);
+    assert.throws(() => buildClientRequest({ path: '/', host: 'h', key: KEY, protocols: ['a b'] }), SyntaxError);
+    assert.throws(() => buildClientRequest({ path: '/', host: 'h', key: KEY, protocols: ['x\r\nEvil: 1'] }), SyntaxError);
+  });
+
+  it('throws TypeError for invalid paths', () => {
+    for (const path of ['', 'chat', '/a b', '/a\r\nX: y', '/caf\u00e9', '/\u007f', '/\t', 'http://h/']) {
+      assert.throws(() => buildClientRequest({ path, host: 'h', key: KEY }), TypeError, JSON.stringify(path));
+    }
+    assert.doesNotThrow(() => buildClientRequest({ path: '*', host: 'h', key: KEY }));
+  });
+
+  it('throws TypeError for invalid host, key, extensions, origin', () => {
+    assert.throws(() => buildClientRequest({ path: '/', host: '', key: KEY }), TypeError);
+    assert.throws(() => buildClientRequest({ path: '/', host: 'h\r\nX: y', key: KEY }), TypeError);
+    assert.throws(() => buildClientRequest({ path: '/', host: 'h', key: 'short' }), TypeError);
+    assert.throws(() => buildClientRequest({ path: '/', host: 'h', key: `${KEY}\r\n` }), TypeError);
+    assert.throws(() => buildClientRequest({ path: '/', host: 'h', key: KEY, extensions: 'x\r\n' }), TypeError);
+    assert.throws(() => buildClientRequest({ path: '/', host: 'h', key: KEY, origin: 'o\n' }), TypeError);
+  });
+
+  it('throws TypeError for injected or reserved extra headers', () => {
+    const cases: Record<string, string>[] = [
+      { 'X-A': 'a\r\nX-Evil: 1' },
+      { 'X-A\r\n': 'a' },
+      { Host: 'evil' },
+      { upgrade: 'x' },
+      { Connection: 'x' },
+      { 'Sec-WebSocket-Key': KEY },
+      { 'sec-websocket-version': '8' },
+      { 'Sec-WebSocket-Protocol': 'x' },
+      { 'Sec-WebSocket-Extensions': 'x' },
+    ];
+    for (const headers of cases) {
+      assert.throws(() => buildClientRequest({ path: '/', host: 'h', key: KEY, headers }), TypeError, JSON.stringify(headers));
+    }
+  });
+
+  it('produces a request that checkUpgradeRequest accepts', () => {
+    const key = generateKey();
+    const text = buildClientRequest({
+      path: '/',
+      host: 'h',
+      key,
+      protocols: ['a', 'b'],
+      extensions: 'permessage-deflate; client_max_window_bits',
+      origin: 'https://o',
+    });
+    const msg = split(text);
+    const headers: Headers = {};
+    for (const line of msg.headers) {
+      const i = line.indexOf(':');
+      headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
+    }
+    const r = checkUpgradeRequest({ method: 'GET', httpVersion: '1.1', headers });
+    assert.ok(r.ok);
+    assert.equal(r.key, key);
+    assert.deepEqual(r.protocols, ['a', 'b']);
+    assert.equal(r.extensions[0]!.name, 'permessage-deflate');
+    assert.equal(r.origin, 'https://o');
+  });
+});
+
+describe('checkUpgradeResponse (RFC 6455 §4.1, client items 1-6)', () => {
+  it('accepts the RFC 6455 §1.3 response', () => {
+    assert.deepEqual(checkUpgradeResponse(okResponse(), KEY, []), { ok: true, protocol: '', extensions: [] });
+  });
+
+  it('item 1: fails on a status other than 101', () => {
+    for (const s of [200, 400, 426, 302, 100]) {
+      const r = checkUpgradeResponse(okResponse({}, s), KEY, []);
+      assert.ok(!r.ok);
+      assert.match(r.reason, new RegExp(`${s}.*101`));
+    }
+  });
+
+  it('item 2: Upgrade must be exactly "websocket", case-insensitively', () => {
+    for (const u of ['websocket', 'WebSocket', 'WEBSOCKET', ' websocket ', ['websocket']]) {
+      assert.equal(checkUpgradeResponse(okResponse({ upgrade: u }), KEY, []).ok, true, String(u));
+    }
+    for (const u of [undefined, '', 'h2c', 'websocket, h2c', 'websockets', ['websocket', 'websocket'], []]) {
+      const r = checkUpgradeResponse(okResponse({ upgrade: u }), KEY, []);
+      assert.ok(!r.ok, String(u));
+      assert.match(r.reason, /Upgrade header/);
+    }
+  });
+
+  it('item 3: Connection must contain "Upgrade", case-insensitively', () => {
+    for (const c of ['upgrade', 'UPGRADE', 'keep-alive, Upgrade', ['close', 'Upgrade']]) {
+      assert.equal(checkUpgradeResponse(okResponse({ connection: c }), KEY, []).ok, true, String(c));
+    }
+    for (const c of [undefined, '', 'keep-alive', 'close', 'upgrades']) {
+      const r = checkUpgradeResponse(okResponse({ connection: c }), KEY, []);
+      assert.ok(!r.ok);
+      assert.match(r.reason, /Connection header/);
+    }
+  });
+
+  it('item 4: Sec-WebSocket-Accept must match the key', () => {
+    let r = checkUpgradeResponse(okResponse({ 'sec-websocket-accept': undefined }), KEY, []);
+    assert.deepEqual(r, { ok: false, reason: 'Missing Sec-WebSocket-Accept header.' });
+    for (const a of ['', 'x', ACCEPT.toLowerCase(), acceptKey(generateKey()), [ACCEPT, ACCEPT], `${ACCEPT}, ${ACCEPT}`]) {
+      r = checkUpgradeResponse(okResponse({ 'sec-websocket-accept': a }), KEY, []);
+      assert.deepEqual(r, { ok: false, reason: 'Invalid Sec-WebSocket-Accept header.' }, String(a));
+    }
+    // Right accept for another key.
+    r = checkUpgradeResponse(okResponse(), generateKey(), []);
+    assert.ok(!r.ok);
+    // OWS and single-element arrays are fine.
+    assert.equal(checkUpgradeResponse(okResponse({ 'sec-websocket-accept': ` ${ACCEPT} ` }), KEY, []).ok, true);
+    assert.equal(checkUpgradeResponse(okResponse({ 'sec-websocket-accept': [ACCEPT] }), KEY, []).ok, true);
+  });
+
+  it('item 5: extensions are parsed and returned; malformed fails', () => {
+    const r = checkUpgradeResponse(
+      okResponse({ 'sec-websocket-extensions': 'permessage-deflate; server_max_window_bits=10' }),
+      KEY,
+      [],
+    );
+    assert.ok(r.ok);
+    assert.equal(r.extensions.length, 1);
+    assert.equal(r.extensions[0]!.name, 'permessage-deflate');
+    assert.equal(r.extensions[0]!.params.get('server_max_window_bits'), '10');
+    // Unoffered extensions are returned, not judged here.
+    assert.equal(checkUpgradeResponse(okResponse({ 'sec-websocket-extensions': 'x-unknown' }), KEY, []).ok, true);
+    const bad = checkUpgradeResponse(okResponse({ 'sec-websocket-extensions': 'x;' }), KEY, []);
+    assert.ok(!bad.ok);
+    assert.match(bad.reason, /Sec-WebSocket-Extensions/);
+  });
+
+  it('item 6: no subprotocol from the server yields ""', () => {
+    assert.deepEqual(checkUpgradeResponse(okResponse(), KEY, ['chat']), { ok: true, protocol: '', extensions: [] });
+  });
+
+  it('item 6: accepts exactly one offered subprotocol', () => {
+    const r = checkUpgradeResponse(okResponse({ 'sec-websocket-protocol': 'superchat' }), KEY, ['chat', 'superchat']);
+    assert.deepEqual(r, { ok: true, protocol: 'superchat', extensions: [] });
+    assert.deepEqual(checkUpgradeResponse(okResponse({ 'sec-websocket-protocol': [' chat '] }), KEY, ['chat']), {
+      ok: true,
+      protocol: 'chat',
+      extensions: [],
+    });
+  });
+
+  it('item 6: fails when the server picks a subprotocol nobody asked for', () => {
+    const r = checkUpgradeResponse(okResponse({ 'sec-websocket-protocol': 'chat' }), KEY, []);
+    assert.deepEqual(r, { ok: false, reason: 'Server sent a subprotocol but none was requested.' });
+  });
+
+  it('item 6: fails on an unoffered, differently-cased, listed or empty subprotocol', () => {
+    for (const p of ['other', 'CHAT', 'chat, superchat', ['chat', 'superchat'], '', 'ch at', []]) {
+      const r = checkUpgradeResponse(okResponse({ 'sec-websocket-protocol': p }), KEY, ['chat', 'superchat']);
+      assert.ok(!r.ok, JSON.stringify(p));
+      assert.match(r.reason, /subprotocol/);
+    }
+  });
+
+  it('round-trips with buildAcceptResponse', () => {
+    const key = generateKey();
+    const msg = split(buildAcceptResponse(key, 'b', 'permessage-deflate; client_max_window_bits=12'));
+    assert.equal(msg.start, 'HTTP/1.1 101 Switching Protocols');
+    const headers: Headers = {};
+    for (const line of msg.headers) {
+      const i = line.indexOf(':');
+      headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
+    }
+    const r = checkUpgradeResponse({ statusCode: 101, headers }, key, ['a', 'b']);
+    assert.ok(r.ok);
+    assert.equal(r.protocol, 'b');
+    assert.equal(r.extensions[0]!.params.get('client_max_window_bits'), '12');
+  });
+});
+
+describe('hostile input stays linear', () => {
+  it('checkUpgradeRequest handles 100k-char headers quickly', () => {
+    const N = 100_000;
+    const big: Headers[] = [
+      { upgrade: ' '.repeat(N) + 'websocket' },
+      { connection: 'x,'.repeat(N / 2) + 'upgrade' },
+      { 'sec-websocket-key': 'A'.repeat(N) },
+      { 'sec-websocket-version': ' '.repeat(N) + '13' },
+      { 'sec-websocket-protocol': Array.from({ length: N / 8 }, (_, i) => `p${i}`).join(',') },
+      { 'sec-websocket-extensions': 'x' + ';a'.repeat(N / 2) },
+      { 'sec-websocket-extensions': ';'.repeat(N) },
+      { 'sec-websocket-extensions': '"' + '\\'.repeat(N) },
+    ];
+    const t0 = performance.now();
+    for (let r = 0; r < 10; r++) for (const h of big) checkUpgradeRequest(req(h));
+    const ms = performance.now() - t0;
+    assert.ok(ms < 1000, `took ${ms} ms`);
+    assert.equal(checkUpgradeRequest(req(big[0])).ok, true);
+    assert.equal(checkUpgradeRequest(req(big[1])).ok, true);
+    assert.equal(checkUpgradeRequest(req(big[2])).ok, false);
+  });
+});
+
+describe('interop with real HTTP parsers (loopback)', () => {
+  it('Node http server + ws client: our server handshake', async () => {
+    const server = createServer();
+    let seen: RequestCheck | undefined;
+    server.on('upgrade', (r: IncomingMessage, socket: Socket) => {
+      const check = checkUpgradeRequest(r);
+      seen = check;
+      if (!check.ok) {
+        socket.end(buildErrorResponse(check.status, check.reason, check.headers));
+        return;
+      }
+      const protocol = check.protocols.includes('superchat') ? 'superchat' : undefined;
+      socket.write(buildAcceptResponse(check.key, protocol, undefined, { 'X-Test': 'yes' }));
+      socket.on('error', () => {});
+      socket.on('end', () => socket.destroy());
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/path`, ['chat', 'superchat'], { origin: 'https://o.example' });
+      let headers: IncomingMessage['headers'] | undefined;
+      ws.on('upgrade', (res) => (headers = res.headers));
+      await once(ws, 'open');
+      assert.equal(ws.protocol, 'superchat');
+      assert.equal(headers?.['x-test'], 'yes');
+      ws.terminate();
+      assert.ok(seen?.ok);
+      assert.deepEqual(seen.protocols, ['chat', 'superchat']);
+      assert.equal(seen.origin, 'https://o.example');
+      assert.equal(seen.extensions[0]?.name, 'permessage-deflate');
+      assert.equal(seen.extensions[0]?.params.get('client_max_window_bits'), true);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('ws client sees our 426 response', async () => {
+    const server = createServer();
+    server.on('upgrade', (_r: IncomingMessage, socket: Socket) => {
+      const check = checkUpgradeRequest(req({ 'sec-websocket-version': '8' }));
+      assert.ok(!check.ok);
+      socket.end(buildErrorResponse(check.status, check.reason, check.headers));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
+      ws.on('error', () => {});
+      const [, res] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage];
+      assert.equal(res.statusCode, 426);
+      assert.equal(res.headers['sec-websocket-version'], '13');
+      assert.equal(res.headers['connection'], 'close');
+      const chunks: Buffer[] = [];
+      for await (const c of res) chunks.push(c as Buffer);
+      assert.match(Buffer.concat(chunks).toString('utf8'), /version 13/);
+      ws.terminate();
+    } finally {
+      server.close();
+    }
+  });
+
+  it('raw socket client + ws server: our client handshake', async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: true, handleProtocols: (set) => (set.has('b') ? 'b' : false) });
+    await once(wss, 'listening');
+    const { port } = wss.address() as AddressInfo;
+    try {
+      const key = generateKey();
+      const socket = connect(port, '127.0.0.1');
+      await once(socket, 'connect');
+      socket.write(
+        buildClientRequest({
+          path: '/x',
+          host: `127.0.0.1:${port}`,
+          key,
+          protocols: ['a', 'b'],
+          extensions: 'permessage-deflate; client_max_window_bits',
+        }),
+      );
+      let buf = '';
+      while (!buf.includes('\r\n\r\n')) {
+        const [chunk] = (await once(socket, 'data')) as [Buffer];
+        buf += chunk.toString('latin1');
+      }
+      socket.destroy();
+      const msg = split(buf);
+      const statusCode = Number(msg.start.split(' ')[1]);
+      const headers: Headers = {};
+      for (const line of msg.headers) {
+        const i = line.indexOf(':');
+        headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
+      }
+      const r = checkUpgradeResponse({ statusCode, headers }, key, ['a', 'b']);
+      assert.ok(r.ok, JSON.stringify(r));
+      assert.equal(r.protocol, 'b');
+      assert.equal(r.extensions[0]?.name, 'permessage-deflate');
+    } finally {
+      wss.close();
+    }
+  });
+
+  it('Node http client accepts our 101 and our checker accepts Node-parsed headers', async () => {
+    const server = createServer();
+    server.on('upgrade', (r: IncomingMessage, socket: Socket) => {
+      const check = checkUpgradeRequest(r);
+      if (!check.ok) {
+        socket.end(buildErrorResponse(check.status, check.reason, check.headers));
+        return;
+      }
+      socket.end(buildAcceptResponse(check.key, check.protocols[0], 'x-ext; k="v"'));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    try {
+      const key = generateKey();
+      const creq = request({
+        host: '127.0.0.1',
+        port,
+        path: '/',
+        headers: {
+          Connection: 'Upgrade',
+          Upgrade: 'websocket',
+          'Sec-WebSocket-Key': key,
+          'Sec-WebSocket-Version': '13',
+          'Sec-WebSocket-Protocol': ['p1', 'p2'], // sent as two lines; Node joins them
+        },
+      });
+      creq.end();
+      const [res, socket] = (await once(creq, 'upgrade')) as [IncomingMessage, Socket];
+      socket.destroy();
+      const r = checkUpgradeResponse({ statusCode: res.statusCode!, headers: res.headers }, key, ['p1', 'p2']);
+      assert.ok(r.ok, JSON.stringify(r));
+      assert.equal(r.protocol, 'p1');
+      assert.equal(r.extensions[0]?.params.get('k'), 'v');
+    } finally {
+      server.close();
+    }
+  });
+});

@@ -1,0 +1,219 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  hasToken,
+  isTChar,
+  isToken,
+  parseProtocolList,
+  parseTokenList,
+  trimOWS,
+} from '../../src/protocol/http-tokens.js';
+
+const TCHARS = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+function timed(fn: () => void): number {
+  const t0 = performance.now();
+  fn();
+  return performance.now() - t0;
+}
+
+describe('isTChar / isToken (RFC 9110 §5.6.2)', () => {
+  it('accepts exactly the tchar set', () => {
+    for (let c = 0; c < 0x300; c++) {
+      assert.equal(isTChar(c), TCHARS.includes(String.fromCharCode(c)), `char code ${c}`);
+    }
+  });
+
+  it('accepts tokens', () => {
+    assert.equal(isToken('websocket'), true);
+    assert.equal(isToken('permessage-deflate'), true);
+    assert.equal(isToken(TCHARS), true);
+    assert.equal(isToken('a'), true);
+  });
+
+  it('rejects empty strings, separators, controls, whitespace and non-ASCII', () => {
+    for (const s of ['', ' ', 'a b', 'a,b', 'a;b', 'a=b', '"a"', 'a/b', 'a(b)', 'a\tb', 'a\r\nb', 'a\0', 'caf\u00e9', '\u{1F600}', '[', ']', '{', '}', '?', '@', ':', '\\', '<', '>']) {
+      assert.equal(isToken(s), false, JSON.stringify(s));
+    }
+  });
+});
+
+describe('trimOWS', () => {
+  it('strips only SP and HTAB', () => {
+    assert.equal(trimOWS(' \t a b \t '), 'a b');
+    assert.equal(trimOWS('abc'), 'abc');
+    assert.equal(trimOWS('   '), '');
+    assert.equal(trimOWS(''), '');
+    assert.equal(trimOWS('\u00a0a\u00a0'), '\u00a0a\u00a0');
+    assert.equal(trimOWS('\na\r'), '\na\r');
+  });
+});
+
+describe('parseTokenList (RFC 9110 §5.6.1)', () => {
+  it('returns [] for undefined and empty values', () => {
+    assert.deepEqual(parseTokenList(undefined), []);
+    assert.deepEqual(parseTokenList(''), []);
+    assert.deepEqual(parseTokenList([]), []);
+    assert.deepEqual(parseTokenList('   '), []);
+  });
+
+  it('parses a single token and lowercases it', () => {
+    assert.deepEqual(parseTokenList('Upgrade'), ['upgrade']);
+    assert.deepEqual(parseTokenList('WebSocket'), ['websocket']);
+  });
+
+  it('splits on commas and trims OWS', () => {
+    assert.deepEqual(parseTokenList('keep-alive, Upgrade'), ['keep-alive', 'upgrade']);
+    assert.deepEqual(parseTokenList(' \ta\t ,\tb ,c'), ['a', 'b', 'c']);
+  });
+
+  it('skips empty elements (§5.6.1.2)', () => {
+    assert.deepEqual(parseTokenList(',a,,b,'), ['a', 'b']);
+    assert.deepEqual(parseTokenList(' , , a , , '), ['a']);
+    assert.deepEqual(parseTokenList(',,,'), []);
+  });
+
+  it('keeps duplicates', () => {
+    assert.deepEqual(parseTokenList('a, A, a'), ['a', 'a', 'a']);
+  });
+
+  it('concatenates arrays (repeated header lines)', () => {
+    assert.deepEqual(parseTokenList(['keep-alive', 'Upgrade']), ['keep-alive', 'upgrade']);
+    assert.deepEqual(parseTokenList(['a, b', '', 'c']), ['a', 'b', 'c']);
+  });
+
+  it('returns null for malformed elements', () => {
+    for (const v of ['a b', 'a, b c', 'a;b', 'websocket/13', '"a"', 'a,\r\nb', 'a=1', 'caf\u00e9', '\u00a0a', 'a\0']) {
+      assert.equal(parseTokenList(v), null, JSON.stringify(v));
+    }
+    assert.equal(parseTokenList(['a', 'b c']), null);
+  });
+});
+
+describe('hasToken', () => {
+  it('returns false for undefined or empty', () => {
+    assert.equal(hasToken(undefined, 'upgrade'), false);
+    assert.equal(hasToken('', 'upgrade'), false);
+    assert.equal(hasToken([], 'upgrade'), false);
+    assert.equal(hasToken(',,', 'upgrade'), false);
+  });
+
+  it('matches case-insensitively', () => {
+    assert.equal(hasToken('Upgrade', 'upgrade'), true);
+    assert.equal(hasToken('UPGRADE', 'upgrade'), true);
+    assert.equal(hasToken('WebSocket', 'websocket'), true);
+    assert.equal(hasToken('websocket', 'WebSocket'), true);
+  });
+
+  it('finds the token anywhere in a list with OWS', () => {
+    assert.equal(hasToken('keep-alive, Upgrade', 'upgrade'), true);
+    assert.equal(hasToken('Upgrade,keep-alive', 'upgrade'), true);
+    assert.equal(hasToken(' \tfoo ,\t upgrade \t, bar', 'upgrade'), true);
+    assert.equal(hasToken('foo, WebSocket', 'websocket'), true);
+    assert.equal(hasToken(',,upgrade,,', 'upgrade'), true);
+  });
+
+  it('does not match prefixes, suffixes or substrings', () => {
+    assert.equal(hasToken('upgrades', 'upgrade'), false);
+    assert.equal(hasToken('xupgrade', 'upgrade'), false);
+    assert.equal(hasToken('upgrad', 'upgrade'), false);
+    assert.equal(hasToken('up grade', 'upgrade'), false);
+    assert.equal(hasToken('websocket/13', 'websocket'), false);
+  });
+
+  it('tolerates unrelated non-token elements', () => {
+    assert.equal(hasToken('HTTP/2.0, websocket', 'websocket'), true);
+    assert.equal(hasToken('h2c/1 ,websocket', 'websocket'), true);
+  });
+
+  it('searches every array element', () => {
+    assert.equal(hasToken(['keep-alive', 'Upgrade'], 'upgrade'), true);
+    assert.equal(hasToken(['keep-alive', 'close'], 'upgrade'), false);
+  });
+
+  it('never matches an empty token', () => {
+    assert.equal(hasToken('', ''), false);
+    assert.equal(hasToken('a,,b', ''), false);
+  });
+});
+
+describe('parseProtocolList (RFC 6455 §4.1, §11.3.4)', () => {
+  it('returns [] for undefined and empty', () => {
+    assert.deepEqual(parseProtocolList(undefined), []);
+    assert.deepEqual(parseProtocolList(''), []);
+    assert.deepEqual(parseProtocolList(' , '), []);
+  });
+
+  it('keeps case (subprotocols are case-sensitive)', () => {
+    assert.deepEqual(parseProtocolList('Chat, superChat'), ['Chat', 'superChat']);
+  });
+
+  it('treats differently-cased values as distinct', () => {
+    assert.deepEqual(parseProtocolList('chat, Chat'), ['chat', 'Chat']);
+  });
+
+  it('trims OWS and skips empty elements', () => {
+    assert.deepEqual(parseProtocolList(' \tchat ,, v2.json \t'), ['chat', 'v2.json']);
+  });
+
+  it('handles arrays and Node-style ", " joins identically', () => {
+    assert.deepEqual(parseProtocolList(['chat', 'superchat']), ['chat', 'superchat']);
+    assert.deepEqual(parseProtocolList('chat, superchat'), ['chat', 'superchat']);
+  });
+
+  it('rejects duplicates, including across repeated headers', () => {
+    assert.equal(parseProtocolList('chat, chat'), null);
+    assert.equal(parseProtocolList(['chat', 'chat']), null);
+    assert.equal(parseProtocolList('a, b, c, a'), null);
+  });
+
+  it('rejects non-token elements', () => {
+    for (const v of ['chat room', 'a;b', '"chat"', 'a/b', 'caf\u00e9', 'a\r\n']) {
+      assert.equal(parseProtocolList(v), null, JSON.stringify(v));
+    }
+  });
+});
+
+describe('linear time on hostile input', () => {
+  const N = 100_000;
+  const inputs = [
+    ' '.repeat(N),
+    ','.repeat(N),
+    ', '.repeat(N / 2),
+    'a'.repeat(N),
+    'a,'.repeat(N / 2),
+    'a '.repeat(N / 2),
+    'ab, '.repeat(N / 4),
+    ' '.repeat(N) + 'x',
+    'a' + ' '.repeat(N) + 'b',
+    '\t'.repeat(N) + ',',
+  ];
+
+  it('parseTokenList / hasToken / parseProtocolList stay fast', () => {
+    const ms = timed(() => {
+      for (let r = 0; r < 10; r++) {
+        for (const s of inputs) {
+          parseTokenList(s);
+          parseProtocolList(s);
+          hasToken(s, 'upgrade');
+          hasToken(s, 'a'.repeat(N));
+          hasToken(s, 'ab');
+        }
+      }
+    });
+    assert.ok(ms < 1000, `took ${ms} ms`);
+  });
+
+  it('handles many distinct protocols and a late duplicate', () => {
+    const many = Array.from({ length: 20_000 }, (_, i) => `p${i}`);
+    const list = parseProtocolList(many.join(', '));
+    assert.equal(list?.length, 20_000);
+    assert.equal(parseProtocolList(many.join(', ') + ', p0'), null);
+  });
+
+  it('finds a token at the end of a long list', () => {
+    const s = 'x, '.repeat(N / 3) + 'Upgrade';
+    assert.equal(hasToken(s, 'upgrade'), true);
+    assert.equal(parseTokenList(s)?.at(-1), 'upgrade');
+  });
+});
