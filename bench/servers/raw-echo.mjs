@@ -26,7 +26,7 @@ const server = createServer({ noDelay: true }, (socket) => {
   });
 });
 
-server.listen({ port, host: '127.0.0.1', backlog: 511 }, () => {
+server.listen({ port, host: '127.0.0.1', backlog: 4096 }, () => {
   console.log(`raw echo server listening on 127.0.0.1:${port} (pid ${process.pid})`);
 });
 

@@ -112,7 +112,15 @@ export function refuse(socket: Duplex, status: number, reason: string, headers?:
     socket.destroy();
     return;
   }
-  socket.end(buildErrorResponse(status, reason, headers));
+  let response: string;
+  try {
+    response = buildErrorResponse(status, reason, headers);
+  } catch {
+    // An invalid status or header from the application's verify hook.
+    response = buildErrorResponse(500, 'Invalid handshake rejection');
+  }
+  socket.once('finish', destroySocket);
+  socket.end(response);
 }
 
 export function wantsWebSocket(req: IncomingMessage): boolean {

@@ -17,6 +17,7 @@ import { Opcode } from '../protocol/opcodes.js';
 import { WebSocketConnection, type ConnectionOwner } from '../connection/websocket-connection.js';
 import { toBuffer, type SendableData } from '../connection/sendable.js';
 import { unwatch, watch, type Tickable } from '../util/ticker.js';
+import { heartbeat, heartbeatPeriod } from '../connection/heartbeat.js';
 import { dispatcherFor, pathOf, refuse, type UpgradeDispatcher, type UpgradeEndpoint } from './upgrade-dispatcher.js';
 import { resolveLimits, type ConnectionLimits } from './limits.js';
 
@@ -258,18 +259,8 @@ export class WebSocketServer<Data = unknown>
   /** @internal Heartbeat: ping quiet peers, close silent ones. */
   tick(now: number): void {
     if (now < this.nextHeartbeat) return;
-    const { pingInterval, idleTimeout } = this.limits;
-    this.nextHeartbeat = now + Math.max(250, Math.min(pingInterval || Infinity, idleTimeout || Infinity) / 4);
-    for (const ws of this.clients) {
-      if (ws.readyState !== WebSocketConnection.OPEN) continue;
-      const quiet = now - ws.lastReceived;
-      if (idleTimeout > 0 && quiet >= idleTimeout) {
-        ws.close(CloseCode.GoingAway, 'Idle timeout');
-      } else if (pingInterval > 0 && quiet >= pingInterval && now - ws.lastPing >= pingInterval) {
-        ws.lastPing = now;
-        ws.ping();
-      }
-    }
+    this.nextHeartbeat = now + heartbeatPeriod(this.limits);
+    for (const ws of this.clients) heartbeat(ws, now, this.limits);
   }
 
   /**
