@@ -10,35 +10,38 @@ const SIZES: ReadonlyArray<[string, number]> = [
   ['16 KiB', 16 * 1024],
   ['1 MiB', 1024 * 1024],
 ];
-const MIN_NS = 300_000_000n; // run each case for at least 0.3 s
+const MIN_NS = 200_000_000n; // each round runs for at least 0.2 s
+const ROUNDS = 3; // report the best round (least disturbed by other load)
 
 let sink = 0;
 
-/** Calls fn repeatedly (batches of `batch`) for at least MIN_NS; returns MB/s. */
+/** Calls fn repeatedly (in batches) for at least MIN_NS per round; returns the best MB/s. */
 function measure(bytesPerCall: number, fn: () => number): number {
   const batch = Math.max(1, Math.floor((1 << 22) / bytesPerCall));
   for (let k = 0; k < batch; k++) sink ^= fn(); // warm-up
-  let calls = 0;
-  const t0 = process.hrtime.bigint();
-  let dt = 0n;
-  do {
-    for (let k = 0; k < batch; k++) sink ^= fn();
-    calls += batch;
-    dt = process.hrtime.bigint() - t0;
-  } while (dt < MIN_NS);
-  return (calls * bytesPerCall * 1e3) / Number(dt);
+  let best = 0;
+  for (let round = 0; round < ROUNDS; round++) {
+    let calls = 0;
+    const t0 = process.hrtime.bigint();
+    let dt = 0n;
+    do {
+      for (let k = 0; k < batch; k++) sink ^= fn();
+      calls += batch;
+      dt = process.hrtime.bigint() - t0;
+    } while (dt < MIN_NS);
+    best = Math.max(best, (calls * bytesPerCall * 1e3) / Number(dt));
+  }
+  return best;
 }
 
-/** Mixed text: mostly ASCII with 2-, 3- and 4-byte characters sprinkled in. */
+/** Mixed text: mostly ASCII with 2-, 3- and 4-byte characters, cut to `size` bytes. */
 function text(size: number): Uint8Array {
-  const unit = Buffer.from('Hello, wörld — κόσμε 日本語 😀 plain ascii filler text. ');
-  const out = new Uint8Array(size);
-  let n = 0;
-  while (n + unit.length <= size) {
-    out.set(unit, n);
-    n += unit.length;
-  }
-  out.fill(0x61, n); // pad with 'a' so the buffer stays valid
+  const unit = 'Hello, wörld — κόσμε 日本語 😀 plain ascii filler text. ';
+  const out = Uint8Array.from(Buffer.from(unit.repeat(Math.ceil(size / unit.length))).subarray(0, size));
+  // Pad a character cut off at the end with 'a' so the buffer stays valid.
+  let j = size;
+  while (j > 0 && (out[j - 1] & 0xc0) === 0x80) j--;
+  if (j > 0 && out[j - 1] >= 0xc0) out.fill(0x61, j - 1);
   return out;
 }
 
@@ -54,12 +57,13 @@ for (const [label, size] of SIZES) {
   // Offset 1 into a larger buffer: exercises the unaligned head and tail.
   const big = new Uint8Array(size + 8);
   const data = big.subarray(1, size + 1);
-  const target = new Uint8Array(size + 8);
+  const frame = new Uint8Array(size + 14);
   row('unmask (in place, offset 1)', label, measure(size, () => unmask(data, 0, size, mask, 1)));
-  row('maskInto (co-aligned)', label, measure(size, () => (maskInto(data, 0, size, big, 1, mask), 0)));
-  row('maskInto (misaligned target)', label, measure(size, () => (maskInto(data, 0, size, target, 2, mask), 0)));
+  // Client frame: payload after a 2-byte header and the 4-byte key.
+  row('maskInto (frame offset 6)', label, measure(size, () => (maskInto(data, 0, size, frame, 6, mask), 0)));
 
   const utf = text(size);
+  if (!isValidUtf8(utf)) throw new Error('bench input is not valid UTF-8');
   const ascii = new Uint8Array(size).fill(0x61);
   row('isValidUtf8 (mixed text)', label, measure(size, () => (isValidUtf8(utf) ? 1 : 0)));
   row('isValidUtf8 (ascii)', label, measure(size, () => (isValidUtf8(ascii) ? 1 : 0)));
