@@ -26,7 +26,9 @@ export const CloseCode = {
  * extensions (§7.4.2); 3000–3999 are registered by libraries, 4000–4999 private use.
  */
 export function isValidCloseCode(code: number): boolean {
+  // Integers only: the code is a 16-bit field (§5.5.1), so 1000.5 is no code at all.
   return (
-    (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999)
+    Number.isInteger(code) &&
+    ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999))
   );
 }

@@ -93,6 +93,8 @@ export class WebSocketProtocol {
   private sendingFragmented = false;
   private sendQueue: SendItem[] | null = null;
   private pendingPong: Buffer | null = null;
+  // Prepared messages that arrived while our own fragmented message was open (§5.4).
+  private heldPrepared: { payload: Buffer; isBinary: boolean }[] | null = null;
 
   closeSent = false;
   closeReceived = false;
@@ -370,8 +372,13 @@ export class WebSocketProtocol {
       // §5.5.2: answer with a pong carrying the same payload. If the peer is not reading, answer
       // only the latest ping once it does (§5.5.3 allows it): a ping flood costs no memory.
       if (!this.closeSent) {
-        if (this.handler.isWriteBackedUp()) this.pendingPong = payload;
-        else this.sendControl(Opcode.Pong, payload);
+        if (this.handler.isWriteBackedUp()) {
+          this.pendingPong = payload;
+        } else {
+          // This answer supersedes an older coalesced one: no stale pong after it.
+          this.pendingPong = null;
+          this.sendControl(Opcode.Pong, payload);
+        }
       }
       this.handler.onPing(payload);
     } else if (opcode === Opcode.Pong) {
@@ -457,6 +464,7 @@ export class WebSocketProtocol {
       codec !== null && fin && opcode !== Opcode.Continuation && (compress ?? codec.wantsToEncode(data.length));
     if (!encode && this.sendQueue === null) {
       this.writeFrame(opcode, data, fin, false);
+      if (fin && this.heldPrepared !== null) this.releaseHeldPrepared();
       return;
     }
     const item: SendItem = { data: encode ? null : data, opcode, rsv1: encode, fin, ready: !encode };
@@ -465,6 +473,9 @@ export class WebSocketProtocol {
       codec!.encode(data, (error, encoded) => {
         if (this.sendQueue === null) return;
         if (error) {
+          // The failed item would block the queue forever and the close frame behind it: drop
+          // what is queued (the connection is failing) so fail() writes the close frame now.
+          this.sendQueue = null;
           this.fail(`Compression failed: ${error.message}`, 'WS_ERR_INFLATE_FAILED', CloseCode.InternalError);
           return;
         }
@@ -473,6 +484,14 @@ export class WebSocketProtocol {
         this.flushSendQueue();
       });
     }
+    if (fin && this.heldPrepared !== null) this.releaseHeldPrepared();
+  }
+
+  /** Sends the prepared messages held back until our fragmented message ended, in order. */
+  private releaseHeldPrepared(): void {
+    const held = this.heldPrepared!;
+    this.heldPrepared = null;
+    for (const { payload, isBinary } of held) this.send(payload, isBinary, true, false);
   }
 
   /** Frames that waited behind a message being encoded go out as soon as it is done, in order. */
@@ -495,7 +514,13 @@ export class WebSocketProtocol {
    */
   sendPrepared(frame: Buffer, payload: Buffer, isBinary: boolean): void {
     if (this.closeSent) return;
-    if (!this.isServer || this.sendQueue !== null || this.sendingFragmented) {
+    if (this.sendingFragmented) {
+      // §5.4: a new message cannot start inside our fragmented one (send() would have made it
+      // that message's last fragment); it goes out after the fragmented message ends.
+      (this.heldPrepared ??= []).push({ payload, isBinary });
+      return;
+    }
+    if (!this.isServer || this.sendQueue !== null) {
       this.send(payload, isBinary, true, false);
       return;
     }

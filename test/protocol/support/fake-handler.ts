@@ -1,0 +1,150 @@
+// A ProtocolHandler that records everything the protocol core does, in order.
+import { WebSocketProtocol, type ProtocolHandler, type ProtocolOptions } from '../../../src/protocol/websocket-protocol.js';
+import type { WebSocketError } from '../../../src/protocol/errors.js';
+import { parseFrames, type ParsedFrame } from './frames.js';
+
+export type ProtocolEvent =
+  | { type: 'message'; data: Buffer; isBinary: boolean }
+  | { type: 'ping'; data: Buffer }
+  | { type: 'pong'; data: Buffer }
+  | { type: 'close'; code: number; reason: string }
+  | { type: 'error'; error: WebSocketError }
+  /** Marks where in the event stream output was written, and how many bytes. */
+  | { type: 'write'; length: number };
+
+export class RecordingHandler implements ProtocolHandler {
+  readonly events: ProtocolEvent[] = [];
+  /** Snapshots of every write, in order. */
+  readonly writes: Buffer[] = [];
+  /** The buffers exactly as passed to write(). */
+  readonly writeRefs: Buffer[] = [];
+  backedUp = false;
+  /** Set to keep message buffers as delivered instead of snapshotting them. */
+  keepReferences = false;
+  private waiters: { check: () => boolean; resolve: () => void }[] = [];
+
+  onMessage(data: Buffer, isBinary: boolean): void {
+    this.record({ type: 'message', data: this.keepReferences ? data : Buffer.from(data), isBinary });
+  }
+  onPing(data: Buffer): void {
+    this.record({ type: 'ping', data: Buffer.from(data) });
+  }
+  onPong(data: Buffer): void {
+    this.record({ type: 'pong', data: Buffer.from(data) });
+  }
+  onCloseFrame(code: number, reason: string): void {
+    this.record({ type: 'close', code, reason });
+  }
+  onProtocolError(error: WebSocketError): void {
+    this.record({ type: 'error', error });
+  }
+  write(data: Buffer): void {
+    this.writeRefs.push(data);
+    this.writes.push(Buffer.from(data));
+    this.record({ type: 'write', length: data.length });
+  }
+  isWriteBackedUp(): boolean {
+    return this.backedUp;
+  }
+
+  private record(event: ProtocolEvent): void {
+    this.events.push(event);
+    this.waiters = this.waiters.filter((w) => {
+      if (!w.check()) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  /** Resolves once `check` holds (checked now and after every event); rejects after `timeoutMs`. */
+  until(check: () => boolean, timeoutMs = 5000): Promise<void> {
+    if (check()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w.check !== check);
+        reject(new Error(`condition not met within ${timeoutMs} ms; events: ${this.describe()}`));
+      }, timeoutMs);
+      this.waiters.push({
+        check,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      });
+    });
+  }
+
+  /** Everything written so far, as one buffer. */
+  output(): Buffer {
+    return Buffer.concat(this.writes);
+  }
+
+  /** Everything written so far, parsed into frames. */
+  frames(): ParsedFrame[] {
+    return parseFrames(this.output());
+  }
+
+  /** Forgets recorded writes (events stay). */
+  clearOutput(): void {
+    this.writes.length = 0;
+    this.writeRefs.length = 0;
+  }
+
+  messages(): { data: Buffer; isBinary: boolean }[] {
+    return this.events.flatMap((e) => (e.type === 'message' ? [{ data: e.data, isBinary: e.isBinary }] : []));
+  }
+
+  /** Message payloads decoded as UTF-8 (for text-heavy assertions). */
+  texts(): string[] {
+    return this.messages().map((m) => m.data.toString('utf8'));
+  }
+
+  errors(): WebSocketError[] {
+    return this.events.flatMap((e) => (e.type === 'error' ? [e.error] : []));
+  }
+
+  /** Event types in order, without the write markers. */
+  kinds(): string[] {
+    return this.events.filter((e) => e.type !== 'write').map((e) => e.type);
+  }
+
+  describe(): string {
+    return JSON.stringify(
+      this.events.map((e) =>
+        e.type === 'message'
+          ? `message(${e.isBinary ? 'binary' : 'text'}, ${e.data.length})`
+          : e.type === 'error'
+            ? `error(${e.error.code}, ${e.error.closeCode})`
+            : e.type === 'close'
+              ? `close(${e.code})`
+              : e.type === 'write'
+                ? `write(${e.length})`
+                : e.type,
+      ),
+    );
+  }
+}
+
+export interface Harness {
+  protocol: WebSocketProtocol;
+  handler: RecordingHandler;
+  /** Feeds each chunk through receive(), in order. */
+  feed(...chunks: Buffer[]): void;
+}
+
+export const DEFAULT_LIMITS = { maxPayload: 64 * 1024 * 1024, maxFragments: 1_000_000 };
+
+export function makeProtocol(role: 'server' | 'client', options: Partial<Omit<ProtocolOptions, 'role'>> = {}): Harness {
+  const handler = new RecordingHandler();
+  const protocol = new WebSocketProtocol(handler, { ...DEFAULT_LIMITS, ...options, role });
+  return {
+    protocol,
+    handler,
+    feed(...chunks: Buffer[]): void {
+      for (const chunk of chunks) protocol.receive(chunk);
+    },
+  };
+}
+
+export const makeServer = (options?: Partial<Omit<ProtocolOptions, 'role'>>): Harness => makeProtocol('server', options);
+export const makeClient = (options?: Partial<Omit<ProtocolOptions, 'role'>>): Harness => makeProtocol('client', options);
