@@ -174,6 +174,8 @@ interface WorkloadDef {
   rawSupported: boolean;
   /** wsload mode and flags, without --url, --raw and --server-pid */
   load: (o: Options) => string[];
+  /** false: the client's CPU during the run does not bound the figure (no c flag) */
+  clientBound?: boolean;
   /** wsload's own time bound for these flags (its watchdog), in seconds */
   bound: (o: Options) => number;
   metrics: MetricDef[];
@@ -242,7 +244,10 @@ const WORKLOADS: WorkloadDef[] = [
     summary: `connect, 5,000 conns, ${CONNECT_CONCURRENCY} handshakes in flight`,
     serverMode: 'echo',
     conns: 5000,
-    rawSupported: true,
+    // wsload --raw counts a TCP connection as open when the kernel has completed it, before the
+    // server accept()s it, so --concurrency does not throttle and the figure is neither a server's
+    // rate nor comparable (see BENCHMARKS.md).
+    rawSupported: false,
     load: () => ['connect', '--conns', '5000', '--concurrency', String(CONNECT_CONCURRENCY), '--duration', '60'],
     bound: () => 60 + 13,
     metrics: [
@@ -258,6 +263,7 @@ const WORKLOADS: WorkloadDef[] = [
     serverMode: 'echo',
     conns: 10000,
     rawSupported: true,
+    clientBound: false, // wsload's CPU while connecting does not limit RSS per connection
     load: (o) => ['connect', '--conns', '10000', '--concurrency', String(CONNECT_CONCURRENCY), '--duration', '60', '--hold', String(o.duration)],
     bound: (o) => 60 + o.duration + 13,
     metrics: [
@@ -517,6 +523,7 @@ function serverSpecs(o: Options, bun: { path: string } | null): ServerSpec[] {
 }
 
 const live = new Set<ChildProcess>();
+let interrupted = false;
 
 function killAllNow(): void {
   for (const child of live) {
@@ -534,8 +541,15 @@ process.on('exit', killAllNow);
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
     console.error(`\nbench: ${sig}: stopping children`);
+    interrupted = true;
     killAllNow();
-    process.exit(130);
+    // Reap them (their 'close' events) before leaving, so that no zombie outlives the harness.
+    const deadline = Date.now() + 1000;
+    const poll = (): void => {
+      if (live.size === 0 || Date.now() > deadline) process.exit(130);
+      else setTimeout(poll, 20);
+    };
+    poll();
   });
 }
 
@@ -661,6 +675,8 @@ interface RunRecord {
   flags: string[];
   notes: string[];
   result?: LoadResult;
+  /** the last few KB the server printed */
+  serverLog?: string;
 }
 
 async function runOnce(o: Options, w: WorkloadDef, spec: ServerSpec, run: number, client: Client, pin: boolean): Promise<RunRecord> {
@@ -712,7 +728,11 @@ async function runOnce(o: Options, w: WorkloadDef, spec: ServerSpec, run: number
     rec.flags.push('x');
   } finally {
     if (load) await stop(load, 1000);
-    if (server) await stop(server);
+    if (server) {
+      await stop(server);
+      rec.serverLog = server.output();
+      for (const l of rec.serverLog.split('\n')) if (/^broadcast/.test(l)) rec.notes.push(`server: ${l.trim()}`);
+    }
   }
   return rec;
 }
@@ -720,7 +740,7 @@ async function runOnce(o: Options, w: WorkloadDef, spec: ServerSpec, run: number
 /** Flags: c = client-bound, o = other load on the machine, e = errors or missing connections. */
 function assess(w: WorkloadDef, rec: RunRecord, r: LoadResult): void {
   const clientPct = field(r, 'client_cpu_pct');
-  if (clientPct !== null && clientPct >= 90) {
+  if (w.clientBound !== false && clientPct !== null && clientPct >= 90) {
     rec.flags.push('c');
     rec.notes.push(`client CPU ${clientPct.toFixed(0)}%: the load generator, not the server, may be the limit`);
   }
@@ -922,6 +942,7 @@ async function main(): Promise<void> {
       for (const spec of specs) {
         if (spec.name === 'raw' && !w.rawSupported) continue;
         const rec = await runOnce(o, w, spec, run, client, pin);
+        if (interrupted) return new Promise<void>(() => {}); // the signal handler exits
         records.push(rec);
         const head = `  ${spec.name.padEnd(7)} run ${run}/${o.runs}:`;
         if (!rec.ok || !rec.result) {

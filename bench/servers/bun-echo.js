@@ -30,6 +30,7 @@ if (mode !== 'echo' && mode !== 'broadcast') throw new Error(`bad MODE ${mode}`)
 
 const clients = new Set();
 let broadcasting = false;
+let rounds = 0;
 
 const server = Bun.serve({
   hostname: '127.0.0.1',
@@ -75,15 +76,19 @@ function maxBuffered() {
 
 async function broadcast() {
   const end = Date.now() + broadcastMs;
-  let rounds = 0;
   while (Date.now() < end && clients.size >= conns) {
     server.publish(TOPIC, MESSAGE);
     rounds++;
     await immediate();
     while (maxBuffered() > HIGH_WATER && Date.now() < end && clients.size >= conns) await sleep(1);
   }
-  console.log(`broadcast: ${rounds} rounds to ${conns} clients`);
 }
+
+// The harness stops the server with SIGTERM; report how many broadcast rounds went out.
+process.on('SIGTERM', () => process.exit(0));
+process.on('exit', () => {
+  if (broadcasting) console.log(`broadcast: ${rounds} rounds to ${conns} clients`);
+});
 
 const parent = process.ppid;
 setInterval(() => {

@@ -28,6 +28,7 @@ if (mode !== 'echo' && mode !== 'broadcast') throw new Error(`bad MODE ${mode}`)
 const wss = new WebSocketServer({ port, host: '127.0.0.1', maxPayload: 64 * 1024 * 1024 });
 
 let broadcasting = false;
+let rounds = 0;
 
 wss.on('connection', (ws) => {
   ws.on('error', () => {});
@@ -58,7 +59,6 @@ async function broadcast(): Promise<void> {
   const end = Date.now() + broadcastMs;
   const native = typeof wss.broadcast === 'function';
   console.log(`broadcast with ${native ? 'wss.broadcast()' : 'a send() loop'}`);
-  let rounds = 0;
   while (Date.now() < end && wss.clients.size >= conns) {
     if (native) {
       wss.broadcast(MESSAGE, { binary: true });
@@ -69,8 +69,13 @@ async function broadcast(): Promise<void> {
     await immediate();
     while (maxBuffered() > HIGH_WATER && Date.now() < end && wss.clients.size >= conns) await sleep(1);
   }
-  console.log(`broadcast: ${rounds} rounds to ${conns} clients`);
 }
+
+// The harness stops the server with SIGTERM; report how many broadcast rounds went out.
+process.on('SIGTERM', () => process.exit(0));
+process.on('exit', () => {
+  if (broadcasting) console.log(`broadcast: ${rounds} rounds to ${conns} clients`);
+});
 
 const parent = process.ppid;
 setInterval(() => {

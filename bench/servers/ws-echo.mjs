@@ -32,6 +32,7 @@ const wss = new WebSocketServer({
 });
 
 let broadcasting = false;
+let rounds = 0;
 
 wss.on('connection', (ws) => {
   ws.on('error', () => {});
@@ -60,7 +61,6 @@ function maxBuffered() {
 
 async function broadcast() {
   const end = Date.now() + broadcastMs;
-  let rounds = 0;
   while (Date.now() < end && wss.clients.size >= conns) {
     let max = 0;
     for (const client of wss.clients) {
@@ -75,10 +75,15 @@ async function broadcast() {
       max = maxBuffered();
     }
   }
-  console.log(`broadcast: ${rounds} rounds to ${conns} clients`);
 }
 
 // Safety nets: never outlive the harness.
+// The harness stops the server with SIGTERM; report how many broadcast rounds went out.
+process.on('SIGTERM', () => process.exit(0));
+process.on('exit', () => {
+  if (broadcasting) console.log(`broadcast: ${rounds} rounds to ${conns} clients`);
+});
+
 const parent = process.ppid;
 setInterval(() => {
   if (process.ppid !== parent) process.exit(0);
