@@ -21,3 +21,15 @@ export { WebSocket, CloseEvent, ErrorEvent } from './client/websocket.js';
 export type { BinaryType } from './client/websocket.js';
 export { connect, HandshakeError } from './client/connect.js';
 export type { ClientOptions } from './client/connect.js';
+export { perMessageDeflate, perMessageDeflateClient } from './extensions/permessage-deflate/index.js';
+export type {
+  PerMessageDeflateOptions,
+  PerMessageDeflateServerOptions,
+  PerMessageDeflateClientOptions,
+  DeflateParameters,
+} from './extensions/permessage-deflate/index.js';
+export { UpgradeRouter, upgradeRouterFor, switchingProtocols } from './upgrade/router.js';
+export type { UpgradeHandler, UpgradeOffer, RouteOptions, UpgradeCapableServer } from './upgrade/router.js';
+export { parseUpgradeHeader } from './upgrade/upgrade-header.js';
+export { enableH2c, H2cUpgradeHandler } from './http2/h2c.js';
+export type { H2cOptions } from './http2/h2c.js';

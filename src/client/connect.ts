@@ -3,7 +3,7 @@
 
 import { request as httpRequest, type IncomingMessage, type ClientRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { WebSocketConnection } from '../connection/websocket-connection.js';
 import { WebSocketError } from '../protocol/errors.js';
@@ -11,6 +11,12 @@ import { acceptExtensions, type ClientExtension } from '../protocol/extensions.j
 import { checkUpgradeResponse, generateKey, validateProtocolsForOffer } from '../protocol/handshake.js';
 import { DEFAULT_LIMITS, resolveLimits, type ConnectionLimits } from '../server/limits.js';
 import { startHeartbeat } from '../connection/heartbeat.js';
+import {
+  perMessageDeflateClient,
+  withPerMessageDeflate,
+  type PerMessageDeflateClientOptions,
+} from '../extensions/permessage-deflate/index.js';
+import { connectOverHttp2 } from '../http2/client.js';
 
 export interface ClientOptions extends Partial<ConnectionLimits> {
   /** Subprotocols to offer, in order of preference. */
@@ -26,8 +32,15 @@ export interface ClientOptions extends Partial<ConnectionLimits> {
   tls?: TlsOptions;
   /** Extensions to offer (permessage-deflate is one). */
   extensions?: readonly ClientExtension[];
+  /** Shortcut: offer permessage-deflate (RFC 7692) with these options (true: the defaults). */
+  perMessageDeflate?: boolean | PerMessageDeflateClientOptions;
   /** Aborts the handshake. */
   signal?: AbortSignal;
+  /**
+   * Open the WebSocket on an HTTP/2 stream (RFC 8441), sharing one HTTP/2 session per origin with
+   * the other WebSockets opened this way: wss:// over TLS (ALPN h2), ws:// with prior knowledge.
+   */
+  http2?: boolean;
 }
 
 /** A failed opening handshake: the server's status and headers when it answered with HTTP. */
@@ -64,6 +77,10 @@ export function parseWebSocketUrl(input: string | URL): URL {
 
 /** Opens a WebSocket connection; resolves once the server's 101 has been verified. */
 export function connect(input: string | URL, options: ClientOptions = {}): Promise<WebSocketConnection> {
+  if (options.perMessageDeflate) {
+    options = { ...options, extensions: withPerMessageDeflate(options.extensions, options.perMessageDeflate, perMessageDeflateClient) };
+  }
+  if (options.http2 === true) return connectOverHttp2(input, options);
   return new Promise((resolve, reject) => {
     let url: URL;
     let protocols: string[];
@@ -122,7 +139,11 @@ export function connect(input: string | URL, options: ClientOptions = {}): Promi
           method: 'GET',
           headers: requestHeaders,
           agent: false,
-          ...(secure && options.tls?.servername === undefined ? { servername: target.hostname } : {}),
+          // RFC 6066 §3: SNI carries DNS names only; an IP (v4 or bracketed v6) gets none (and
+          // Node warns DEP0123 when given one).
+          ...(secure && options.tls?.servername === undefined && isIP(target.hostname.replace(/^\[|\]$/g, '')) === 0
+            ? { servername: target.hostname }
+            : {}),
         });
       } catch (error) {
         fail(error as Error);
@@ -142,9 +163,10 @@ export function connect(input: string | URL, options: ClientOptions = {}): Promi
             fail(new HandshakeError(`Invalid redirect location: ${location}`, res.statusCode));
             return;
           }
-          // Credentials do not follow a redirect to another origin.
+          // Credentials do not follow a redirect to another origin, nor from wss: down to ws:
+          // (same host and port, but they would then travel in clear text).
           const nextHeaders = { ...headers };
-          if (next.host !== target.host) {
+          if (next.host !== target.host || (target.protocol === 'wss:' && next.protocol !== 'wss:')) {
             for (const name of Object.keys(nextHeaders)) {
               if (/^(authorization|cookie)$/i.test(name)) delete nextHeaders[name];
             }

@@ -63,7 +63,8 @@ export class WebSocket extends EventTarget {
     const parsed = parseWebSocketUrl(url);
     const offered = validateProtocolsForOffer(protocols);
     this.url = parsed.href;
-    connect(parsed, { ...options, protocols: offered, signal: this.#abort.signal }).then(
+    // Like browsers, offer permessage-deflate unless told not to (perMessageDeflate: false).
+    connect(parsed, { perMessageDeflate: true, ...options, protocols: offered, signal: this.#abort.signal }).then(
       (connection) => this.#opened(connection),
       (error: unknown) => this.#failed(error),
     );
@@ -169,7 +170,10 @@ export class WebSocket extends EventTarget {
 
   #opened(connection: WebSocketConnection): void {
     if (this.#readyState !== ReadyState.CONNECTING) {
+      // close() ran after the 101 was accepted but before this callback (too late to abort):
+      // fail the connection as WHATWG says, error then close, instead of going silent.
       connection.terminate();
+      this.#failed(new Error('The connection was closed before it opened'));
       return;
     }
     this.#connection = connection;

@@ -31,6 +31,8 @@ export interface ConnectionOptions {
   codec: MessageCodec | null;
   /** Told when the transport has closed (a server keeps its set of clients with it). */
   owner?: ConnectionOwner | null;
+  /** Drops the transport abnormally (default destroy(); an HTTP/2 stream is reset with CANCEL, RFC 8441 §5). */
+  abortTransport?: ((transport: Duplex) => void) | undefined;
 }
 
 export interface ConnectionOwner {
@@ -97,6 +99,7 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
   private readonly closeTimeout: number;
   private readonly highWaterMark: number;
   private readonly owner: ConnectionOwner | null;
+  private readonly abortTransport: ((transport: Duplex) => void) | undefined;
   private outFirst: Buffer | null = null;
   private outRest: Buffer[] | null = null;
   private outBytes = 0;
@@ -105,8 +108,14 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
   private needDrain = false;
   private endPending = false;
   private closeDeadline = 0;
+  /** Reading was paused while a compressed message decodes (not by the application). */
+  private pausedForDecode = false;
+  /** Write callback for a batch written while send() had returned false (made on first need). */
+  private onBatchWritten: ((error?: Error | null) => void) | null = null;
+  // Starts at Date.now(), not clock.now: the coarse clock stops while nothing is watched, and a
+  // stale start made heartbeats see a fresh connection as idle (closed at the first tick).
   /** Coarse time of the last bytes received (heartbeats read it). */
-  lastReceived = clock.now;
+  lastReceived = Date.now();
   /** Coarse time of the last heartbeat ping. */
   lastPing = 0;
 
@@ -118,6 +127,7 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
     this.closeTimeout = options.closeTimeout;
     this.highWaterMark = options.highWaterMark;
     this.owner = options.owner ?? null;
+    this.abortTransport = options.abortTransport;
     this.data = data as Data;
     this.core = new WebSocketProtocol(this, {
       role: options.role,
@@ -139,11 +149,14 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
   }
 
   get bufferedAmount(): number {
-    return this.transport.writableLength + this.outBytes;
+    // Messages waiting for compression count too: a burst of sends meets backpressure.
+    return this.transport.writableLength + this.outBytes + this.core.queuedSendBytes;
   }
 
   get remoteAddress(): string | undefined {
-    return (this.transport as { remoteAddress?: string }).remoteAddress;
+    const transport = this.transport as { remoteAddress?: string; session?: { socket?: { remoteAddress?: string } } };
+    // An HTTP/2 stream has no address of its own: its session's socket has.
+    return transport.remoteAddress ?? transport.session?.socket?.remoteAddress;
   }
 
   /** The transport underneath (a net.Socket, tls.TLSSocket or Http2Stream). */
@@ -210,7 +223,7 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
   terminate(): void {
     if (this.readyState === ReadyState.CLOSED) return;
     this.readyState = ReadyState.CLOSING;
-    this.transport.destroy();
+    this.abort();
   }
 
   /** Stops reading from the peer (TCP flow control pushes back). */
@@ -314,6 +327,19 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
     return this.transport.writableLength >= this.highWaterMark;
   }
 
+  pauseInput(paused: boolean): void {
+    const transport = this.transport;
+    if (paused) {
+      if (!transport.isPaused()) {
+        this.pausedForDecode = true;
+        transport.pause();
+      }
+    } else if (this.pausedForDecode) {
+      this.pausedForDecode = false;
+      transport.resume();
+    }
+  }
+
   // ------------------------------------------------------------ transport side
 
   /** @internal */
@@ -336,12 +362,15 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
       this.outRest = null;
       this.outBytes = 0;
       if (transport.destroyed) return;
+      // The transport only emits 'drain' after a write crossed *its* high-water mark (16 KiB for
+      // a socket); ours may be lower, so when send() said "wait", ask for a callback instead.
+      const written = this.needDrain ? (this.onBatchWritten ??= this.makeBatchWritten()) : undefined;
       if (rest === null) {
-        transport.write(first);
+        transport.write(first, written);
       } else {
         transport.cork();
         transport.write(first);
-        for (let i = 0; i < rest.length; i++) transport.write(rest[i]!);
+        for (let i = 0; i < rest.length; i++) transport.write(rest[i]!, i === rest.length - 1 ? written : undefined);
         transport.uncork();
       }
     }
@@ -349,6 +378,12 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
       this.endPending = false;
       transport.end();
     }
+  }
+
+  private makeBatchWritten(): (error?: Error | null) => void {
+    return (error) => {
+      if (!error) this.handleTransportDrain();
+    };
   }
 
   private flushSoon(): void {
@@ -383,8 +418,13 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
   tick(now: number): void {
     if (this.closeDeadline !== 0 && now >= this.closeDeadline) {
       unwatch(this);
-      this.transport.destroy();
+      this.abort();
     }
+  }
+
+  private abort(): void {
+    if (this.abortTransport !== undefined) this.abortTransport(this.transport);
+    else this.transport.destroy();
   }
 
   /** @internal */

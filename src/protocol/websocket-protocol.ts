@@ -29,6 +29,11 @@ export interface ProtocolHandler {
   write(data: Buffer): void;
   /** True while the peer is not reading what we send; automatic pongs are then coalesced. */
   isWriteBackedUp(): boolean;
+  /**
+   * While a compressed message is decoded later (not synchronously), input is held back to keep
+   * messages in order: the adapter should stop reading until called with false.
+   */
+  pauseInput?(paused: boolean): void;
 }
 
 export interface ProtocolOptions {
@@ -54,7 +59,7 @@ export const MAX_CLOSE_REASON = 123;
 /** Data-frame payloads up to this size are copied next to their header: one write, not two. */
 const COPY_PAYLOAD_LIMIT = 8 * 1024;
 
-type SendItem = { data: Buffer | null; opcode: number; rsv1: boolean; fin: boolean; ready: boolean };
+type SendItem = { data: Buffer | null; opcode: number; rsv1: boolean; fin: boolean; ready: boolean; size?: number };
 
 export class WebSocketProtocol {
   private readonly handler: ProtocolHandler;
@@ -88,11 +93,14 @@ export class WebSocketProtocol {
   // Input held back while the codec decodes a message, so messages stay in order.
   private decoding = false;
   private backlog: Buffer[] | null = null;
+  private inputPaused = false;
 
   // Output.
   private sendingFragmented = false;
   private sendQueue: SendItem[] | null = null;
   private pendingPong: Buffer | null = null;
+  /** Bytes of the messages in sendQueue (waiting for, or behind, a message being encoded). */
+  private queuedBytes = 0;
   // Prepared messages that arrived while our own fragmented message was open (§5.4).
   private heldPrepared: { payload: Buffer; isBinary: boolean }[] | null = null;
 
@@ -122,6 +130,7 @@ export class WebSocketProtocol {
     if (this.state === DONE) return;
     if (this.decoding) {
       (this.backlog ??= []).push(chunk);
+      this.pauseInputWhileDecoding();
       return;
     }
     const end = chunk.length;
@@ -338,19 +347,36 @@ export class WebSocketProtocol {
       if (error) {
         this.decoding = false;
         this.fail(error.message, error.code, error.closeCode);
+        this.resumeInputAfterDecoding(); // to read the peer's answer to our close frame
         return;
       }
       if (!isBinary && !isValidUtf8(decoded!)) {
         this.decoding = false;
         this.fail('Invalid UTF-8 in text message', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
+        this.resumeInputAfterDecoding();
         return;
       }
       this.handler.onMessage(decoded!, isBinary);
       this.decoding = false;
       if (!sync) this.drainBacklog();
+      this.resumeInputAfterDecoding();
     });
     sync = false;
     if (!this.decoding) this.drainBacklog();
+    else this.pauseInputWhileDecoding();
+  }
+
+  /** Bounds the backlog: the transport stops reading while a decode is pending. */
+  private pauseInputWhileDecoding(): void {
+    this.inputPaused = true;
+    this.handler.pauseInput?.(true);
+  }
+
+  private resumeInputAfterDecoding(): void {
+    if (this.inputPaused && !this.decoding) {
+      this.inputPaused = false;
+      this.handler.pauseInput?.(false);
+    }
   }
 
   private drainBacklog(): void {
@@ -467,8 +493,10 @@ export class WebSocketProtocol {
       if (fin && this.heldPrepared !== null) this.releaseHeldPrepared();
       return;
     }
-    const item: SendItem = { data: encode ? null : data, opcode, rsv1: encode, fin, ready: !encode };
+    const item: SendItem = { data: encode ? null : data, opcode, rsv1: encode, fin, ready: !encode, size: data.length };
+    if (this.sendQueue === null) this.queuedBytes = 0;
     (this.sendQueue ??= []).push(item);
+    this.queuedBytes += data.length;
     if (encode) {
       codec!.encode(data, (error, encoded) => {
         if (this.sendQueue === null) return;
@@ -494,6 +522,11 @@ export class WebSocketProtocol {
     for (const { payload, isBinary } of held) this.send(payload, isBinary, true, false);
   }
 
+  /** Bytes accepted by send() but still waiting for an encode to finish (part of bufferedAmount). */
+  get queuedSendBytes(): number {
+    return this.sendQueue === null ? 0 : this.queuedBytes;
+  }
+
   /** Frames that waited behind a message being encoded go out as soon as it is done, in order. */
   private flushSendQueue(): void {
     const queue = this.sendQueue;
@@ -501,6 +534,7 @@ export class WebSocketProtocol {
     let i = 0;
     while (i < queue.length && queue[i]!.ready) {
       const item = queue[i++]!;
+      this.queuedBytes -= item.size ?? 0;
       this.writeFrame(item.opcode, item.data!, item.fin, item.rsv1);
     }
     if (i === queue.length) this.sendQueue = null;

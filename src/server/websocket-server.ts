@@ -6,10 +6,17 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
+import type { Http2SecureServer, Http2Server, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { ServerExtension } from '../protocol/extensions.js';
-import { negotiateExtensions } from '../protocol/extensions.js';
+import { negotiateExtensions, type NegotiatedExtensions } from '../protocol/extensions.js';
+import {
+  perMessageDeflate,
+  withPerMessageDeflate,
+  type PerMessageDeflateServerOptions,
+} from '../extensions/permessage-deflate/index.js';
+import type { ExtensionOffer } from '../protocol/extension-header.js';
 import { buildAcceptResponse, checkUpgradeRequest } from '../protocol/handshake.js';
 import { allocOutput } from '../protocol/output-slab.js';
 import { frameHeaderSize, writeFrameHeader } from '../protocol/frame-writer.js';
@@ -20,6 +27,7 @@ import { unwatch, watch, type Tickable } from '../util/ticker.js';
 import { heartbeat, heartbeatPeriod } from '../connection/heartbeat.js';
 import { dispatcherFor, pathOf, refuse, type UpgradeDispatcher, type UpgradeEndpoint } from './upgrade-dispatcher.js';
 import { resolveLimits, type ConnectionLimits } from './limits.js';
+import { acceptWebSocketStream } from '../http2/server.js';
 
 /** What verify() may return: accept (optionally attaching data), or reject with an HTTP answer. */
 export type VerifyResult<Data> =
@@ -38,8 +46,12 @@ export interface HandshakeInfo {
 }
 
 export interface WebSocketServerOptions<Data = unknown> extends Partial<ConnectionLimits> {
-  /** Attach to this HTTP(S) server. Without it (and without noServer), one is created on `port`. */
-  server?: HttpServer | HttpsServer;
+  /**
+   * Attach to this server. Without it (and without noServer), one is created on `port`. An
+   * HTTP/2 server (node:http2) also takes WebSockets over HTTP/2 (RFC 8441), and HTTP/1.1
+   * upgrades too when it was created with allowHTTP1.
+   */
+  server?: HttpServer | HttpsServer | Http2Server | Http2SecureServer;
   port?: number;
   host?: string;
   /** Only accept upgrades passed to handleUpgrade() by hand. */
@@ -57,6 +69,8 @@ export interface WebSocketServerOptions<Data = unknown> extends Partial<Connecti
   verify?: (req: IncomingMessage, info: HandshakeInfo) => VerifyResult<Data> | Promise<VerifyResult<Data>>;
   /** Extensions to negotiate (permessage-deflate is one). */
   extensions?: readonly ServerExtension[];
+  /** Shortcut: negotiate permessage-deflate (RFC 7692) with these options (true: the defaults). */
+  perMessageDeflate?: boolean | PerMessageDeflateServerOptions;
 }
 
 export interface WebSocketServerEvents<Data> {
@@ -73,6 +87,30 @@ export interface CloseOptions {
   timeout?: number;
 }
 
+/** The transport-neutral parts of an opening handshake request. @internal */
+export interface HandshakeRequest {
+  req: IncomingMessage;
+  protocols: string[];
+  extensions: ExtensionOffer[];
+  origin: string | undefined;
+  path: string;
+}
+
+/** What a handshake decided, whatever the transport. @internal */
+export type HandshakeDecision<Data> =
+  | {
+      accept: true;
+      protocol: string;
+      extensions: NegotiatedExtensions;
+      data: Data | undefined;
+      headers: Record<string, string | string[]> | undefined;
+    }
+  | { accept: false; status: number; reason: string; headers?: Record<string, string | string[]> };
+
+function rejection<Data>(status: number, reason: string, headers?: Record<string, string | string[]>): HandshakeDecision<Data> {
+  return headers === undefined ? { accept: false, status, reason } : { accept: false, status, reason, headers };
+}
+
 export class WebSocketServer<Data = unknown>
   extends EventEmitter<WebSocketServerEvents<Data>>
   implements UpgradeEndpoint, ConnectionOwner, Tickable
@@ -80,12 +118,14 @@ export class WebSocketServer<Data = unknown>
   readonly path: string | undefined;
   readonly clients = new Set<WebSocketConnection<Data>>();
   /** The HTTP server this endpoint is attached to (null with noServer). */
-  readonly httpServer: HttpServer | HttpsServer | null;
+  readonly httpServer: HttpServer | HttpsServer | Http2Server | Http2SecureServer | null;
   private readonly dispatcher: UpgradeDispatcher | null;
   private readonly limits: ConnectionLimits;
   private readonly options: WebSocketServerOptions<Data>;
   private readonly extensions: readonly ServerExtension[];
   private handshakes = 0;
+  /** Upgrade sockets waiting for a decision (an async verify): close() drops them at its deadline. */
+  private readonly undecided = new Set<Duplex>();
   private closing: Promise<void> | null = null;
   private nextHeartbeat = 0;
 
@@ -94,7 +134,7 @@ export class WebSocketServer<Data = unknown>
     this.options = options;
     this.path = options.path;
     this.limits = resolveLimits(options);
-    this.extensions = options.extensions ?? [];
+    this.extensions = withPerMessageDeflate(options.extensions, options.perMessageDeflate, perMessageDeflate);
     if (options.noServer) {
       this.httpServer = null;
       this.dispatcher = null;
@@ -137,55 +177,104 @@ export class WebSocketServer<Data = unknown>
     if (this.closing !== null) return refuse(socket, 503, 'The server is shutting down');
     const check = checkUpgradeRequest(req);
     if (!check.ok) return refuse(socket, check.status, check.reason, check.headers);
-    const limits = this.limits;
-    if (this.clients.size + this.handshakes >= limits.maxConnections) {
-      return refuse(socket, 503, 'Too many connections', { 'Retry-After': '5' });
+    const request = { req, protocols: check.protocols, extensions: check.extensions, origin: check.origin, path: pathOf(req.url) };
+    this.undecided.add(socket);
+    this.negotiate(request, (decision) => {
+      this.undecided.delete(socket);
+      // readableEnded: the peer hung up while verify ran; its FIN was read before any connection
+      // listened for 'end', so accepting would leave a zombie connection holding a slot.
+      if (socket.destroyed || !socket.writable || socket.readableEnded) {
+        if (decision.accept) decision.extensions.codec?.release();
+        return void socket.destroy();
+      }
+      if (!decision.accept) return refuse(socket, decision.status, decision.reason, decision.headers);
+      let response: string;
+      try {
+        response = buildAcceptResponse(check.key, decision.protocol, decision.extensions.header, decision.headers);
+      } catch (error) {
+        decision.extensions.codec?.release();
+        return refuse(socket, 500, (error as Error).message);
+      }
+      socket.removeListener('error', destroyOnError);
+      const tcp = socket as Duplex & { setNoDelay?(on: boolean): void; setTimeout?(ms: number): void };
+      tcp.setNoDelay?.(true);
+      tcp.setTimeout?.(0);
+      socket.write(response);
+      this.adopt(socket, req, decision, head, callback);
+    });
+  }
+
+  /**
+   * RFC 8441: runs the opening handshake of a WebSocket over an HTTP/2 extended CONNECT stream
+   * (`:protocol websocket`) routed here by hand (or by the router of an HTTP/2 server). Over
+   * HTTP/2, `req` is an http2.Http2ServerRequest (method CONNECT, httpVersion '2.0').
+   */
+  handleStream(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    callback?: (ws: WebSocketConnection<Data>, req: IncomingMessage) => void,
+  ): void {
+    acceptWebSocketStream(this, stream, headers, callback);
+  }
+
+  /**
+   * The transport-neutral part of an opening handshake, shared by HTTP/1.1 and HTTP/2: shutdown,
+   * connection limit, origin, subprotocol, the verify hook, then extensions. Calls `decide` once,
+   * synchronously unless verify is async. An accepted decision owns a codec: release it if the
+   * transport is gone. @internal
+   */
+  negotiate(request: HandshakeRequest, decide: (decision: HandshakeDecision<Data>) => void): void {
+    if (this.closing !== null) return decide(rejection(503, 'The server is shutting down'));
+    if (this.clients.size + this.handshakes >= this.limits.maxConnections) {
+      return decide(rejection(503, 'Too many connections', { 'Retry-After': '5' }));
     }
     const origins = this.options.origins;
     if (origins !== undefined) {
-      const allowed = typeof origins === 'function' ? origins(check.origin) : check.origin !== undefined && origins.includes(check.origin);
-      if (!allowed) return refuse(socket, 403, 'Origin not allowed');
+      const allowed = typeof origins === 'function' ? origins(request.origin) : request.origin !== undefined && origins.includes(request.origin);
+      if (!allowed) return decide(rejection(403, 'Origin not allowed'));
     }
     let protocol: string;
     try {
-      protocol = this.selectProtocol(check.protocols, req);
+      protocol = this.selectProtocol(request.protocols, request.req);
     } catch (error) {
-      return refuse(socket, 500, (error as Error).message);
+      return decide(rejection(500, (error as Error).message));
     }
     const verify = this.options.verify;
-    if (verify === undefined) {
-      this.accept(req, socket, head, check.key, protocol, check.extensions, undefined, undefined, callback);
-      return;
-    }
-    const info: HandshakeInfo = { protocols: check.protocols, protocol, origin: check.origin, path: pathOf(req.url) };
+    if (verify === undefined) return decide(this.acceptance(request, protocol, undefined, undefined));
+    const info: HandshakeInfo = { protocols: request.protocols, protocol, origin: request.origin, path: request.path };
     this.handshakes++;
     let result: VerifyResult<Data> | Promise<VerifyResult<Data>>;
     try {
-      result = verify(req, info);
+      result = verify(request.req, info);
     } catch (error) {
       this.handshakes--;
-      return refuse(socket, 500, 'Handshake verification failed');
+      return decide(rejection(500, 'Handshake verification failed'));
     }
     const finish = (outcome: VerifyResult<Data>): void => {
       this.handshakes--;
-      if (socket.destroyed || !socket.writable) return void socket.destroy();
-      if (outcome === false) return refuse(socket, 403, 'Forbidden');
-      if (outcome === undefined || outcome === true) {
-        return this.accept(req, socket, head, check.key, protocol, check.extensions, undefined, undefined, callback);
-      }
-      if (outcome.accept === false) {
-        return refuse(socket, outcome.status, outcome.body ?? '', outcome.headers);
-      }
-      this.accept(req, socket, head, check.key, protocol, check.extensions, outcome.data, outcome.headers, callback);
+      if (outcome === false) return decide(rejection(403, 'Forbidden'));
+      if (outcome === undefined || outcome === true) return decide(this.acceptance(request, protocol, undefined, undefined));
+      if (outcome.accept === false) return decide(rejection(outcome.status, outcome.body ?? '', outcome.headers));
+      decide(this.acceptance(request, protocol, outcome.data, outcome.headers));
     };
     if (result instanceof Promise) {
       result.then(finish, () => {
         this.handshakes--;
-        refuse(socket, 500, 'Handshake verification failed');
+        decide(rejection(500, 'Handshake verification failed'));
       });
     } else {
       finish(result);
     }
+  }
+
+  private acceptance(
+    request: HandshakeRequest,
+    protocol: string,
+    data: Data | undefined,
+    headers: Record<string, string | string[]> | undefined,
+  ): HandshakeDecision<Data> {
+    if (this.closing !== null) return rejection(503, 'The server is shutting down');
+    return { accept: true, protocol, extensions: negotiateExtensions(request.extensions, this.extensions), data, headers };
   }
 
   private selectProtocol(offered: string[], req: IncomingMessage): string {
@@ -202,52 +291,42 @@ export class WebSocketServer<Data = unknown>
     return '';
   }
 
-  private accept(
+  /**
+   * Runs an accepted handshake's connection over `transport`, whose success response has been
+   * sent: registers it, emits 'connection', then feeds the bytes that came with the handshake.
+   * @internal
+   */
+  adopt(
+    transport: Duplex,
     req: IncomingMessage,
-    socket: Duplex,
+    decision: HandshakeDecision<Data> & { accept: true },
     head: Buffer,
-    key: string,
-    protocol: string,
-    offers: Parameters<typeof negotiateExtensions>[0],
-    data: Data | undefined,
-    headers: Record<string, string | string[]> | undefined,
     callback: ((ws: WebSocketConnection<Data>, req: IncomingMessage) => void) | undefined,
-  ): void {
-    if (this.closing !== null) return refuse(socket, 503, 'The server is shutting down');
-    const negotiated = negotiateExtensions(offers, this.extensions);
-    let response: string;
-    try {
-      response = buildAcceptResponse(key, protocol, negotiated.header, headers);
-    } catch (error) {
-      negotiated.codec?.release();
-      return refuse(socket, 500, (error as Error).message);
-    }
-    socket.removeListener('error', destroyOnError);
-    const tcp = socket as Duplex & { setNoDelay?(on: boolean): void; setTimeout?(ms: number): void };
-    tcp.setNoDelay?.(true);
-    tcp.setTimeout?.(0);
+    abortTransport?: (transport: Duplex) => void,
+  ): WebSocketConnection<Data> {
     const limits = this.limits;
     const ws = new WebSocketConnection<Data>(
-      socket,
+      transport,
       {
         role: 'server',
         maxPayload: limits.maxPayload,
         maxFragments: limits.maxFragments,
         closeTimeout: limits.closeTimeout,
         highWaterMark: limits.highWaterMark,
-        protocol,
-        extensions: negotiated.header,
-        codec: negotiated.codec,
+        protocol: decision.protocol,
+        extensions: decision.extensions.header,
+        codec: decision.extensions.codec,
         owner: this,
+        abortTransport,
       },
-      data,
+      decision.data,
     );
-    socket.write(response);
     this.clients.add(ws);
     if (this.clients.size === 1 && (limits.pingInterval > 0 || limits.idleTimeout > 0)) watch(this);
     callback?.(ws, req);
     this.emit('connection', ws, req);
     ws.receiveHead(head);
+    return ws;
   }
 
   /** @internal Called by a connection when its transport has closed. */
@@ -285,7 +364,8 @@ export class WebSocketServer<Data = unknown>
   close(options: CloseOptions = {}): Promise<void> {
     if (this.closing !== null) return this.closing;
     const { code = CloseCode.GoingAway, reason = 'Server shutting down', timeout = this.limits.closeTimeout } = options;
-    this.dispatcher?.remove(this);
+    // The endpoint stays registered until shutdown is over, so upgrades arriving meanwhile get
+    // handleUpgrade's 503 rather than falling through to other routes (or the app's 200).
     const own = this.dispatcher?.ownsServer === true;
     this.closing = new Promise<void>((resolve) => {
       const pending: Promise<void>[] = [];
@@ -295,14 +375,20 @@ export class WebSocketServer<Data = unknown>
       }
       const timer = setTimeout(() => {
         for (const ws of this.clients) ws.terminate();
+        // A verify hook that never settles must not hold the shutdown (or the socket) forever.
+        for (const socket of this.undecided) socket.destroy();
+        // A server we created serves nothing else: HTTP connections still open at the deadline
+        // (a request never finished, e.g. slowloris) would otherwise hold close() for minutes.
+        if (own) (this.httpServer as HttpServer).closeAllConnections?.();
       }, timeout);
       const httpClosed = own
         ? new Promise<void>((done) => {
             this.httpServer!.close(() => done());
-            this.httpServer!.closeIdleConnections?.();
+            (this.httpServer as HttpServer).closeIdleConnections?.();
           })
         : Promise.resolve();
       void Promise.all([...pending, httpClosed]).then(() => {
+        this.dispatcher?.remove(this);
         clearTimeout(timer);
         unwatch(this);
         this.emit('close');

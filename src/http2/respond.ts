@@ -1,0 +1,69 @@
+// Answers on an HTTP/2 stream that is not going to carry a tunnel: refusals of extended CONNECT
+// requests (RFC 8441 §4) as ordinary HTTP/2 responses.
+
+import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { STATUS_CODES } from 'node:http';
+
+// RFC 9113 §8.2.2: connection-specific fields must not appear in HTTP/2 (nghttp2 would refuse
+// them), and the body's framing is HTTP/2's own.
+const CONNECTION_SPECIFIC = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+  'content-length',
+  'content-type',
+]);
+
+/** Application headers for an HTTP/2 response: names lowercased, connection-specific ones dropped. */
+export function toHttp2Headers(headers: Record<string, string | string[]> | undefined, into: OutgoingHttpHeaders = {}): OutgoingHttpHeaders {
+  if (headers === undefined) return into;
+  for (const name of Object.keys(headers)) {
+    const lower = name.toLowerCase();
+    if (lower.startsWith(':') || CONNECTION_SPECIFIC.has(lower)) continue;
+    into[lower] = headers[name];
+  }
+  return into;
+}
+
+/**
+ * Ends `stream` with a plain-text response. The status must be a final one (200–599, not 2xx: a
+ * 2xx answer to CONNECT would open the tunnel, RFC 9110 §9.3.6). Invalid statuses or headers
+ * from an application's verify hook become a 500.
+ */
+export function respondWithError(
+  stream: ServerHttp2Stream,
+  status: number,
+  reason: string,
+  headers?: Record<string, string | string[]>,
+): void {
+  if (stream.destroyed || stream.closed) return;
+  if (stream.headersSent) {
+    stream.close(constants.NGHTTP2_CANCEL);
+    return;
+  }
+  const valid = Number.isInteger(status) && status >= 300 && status <= 599;
+  const body = Buffer.from(valid ? reason : 'Invalid handshake rejection', 'utf8');
+  const out: OutgoingHttpHeaders = {
+    [constants.HTTP2_HEADER_STATUS]: valid ? status : 500,
+    [constants.HTTP2_HEADER_CONTENT_TYPE]: 'text/plain; charset=utf-8',
+    [constants.HTTP2_HEADER_CONTENT_LENGTH]: body.length,
+  };
+  try {
+    stream.respond(valid ? toHttp2Headers(headers, out) : out, { endStream: body.length === 0 });
+  } catch {
+    // An invalid header name or value from the application.
+    if (stream.headersSent) return void stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    const fallback = Buffer.from(STATUS_CODES[500] ?? 'Internal Server Error');
+    stream.respond({
+      [constants.HTTP2_HEADER_STATUS]: 500,
+      [constants.HTTP2_HEADER_CONTENT_TYPE]: 'text/plain; charset=utf-8',
+      [constants.HTTP2_HEADER_CONTENT_LENGTH]: fallback.length,
+    });
+    stream.end(fallback);
+    return;
+  }
+  if (body.length > 0) stream.end(body);
+}

@@ -1,0 +1,56 @@
+// The Upgrade header field (RFC 9110 §7.8), sans-I/O:
+//   Upgrade          = #protocol
+//   protocol         = protocol-name ["/" protocol-version]
+//   protocol-name    = token
+//   protocol-version = token
+
+import { isTChar, trimOWS } from '../protocol/http-tokens.js';
+
+/** One protocol a client offered in its Upgrade header. */
+export interface UpgradeOffer {
+  /** The protocol name, lowercased: names compare case-insensitively (RFC 9110 §7.8). */
+  name: string;
+  /** The protocol version after "/", as sent; '' when absent. */
+  version: string;
+  /** The element exactly as sent (e.g. "WebSocket", "HTTP/2.0"). */
+  raw: string;
+}
+
+function isTokenRange(s: string, start: number, end: number): boolean {
+  if (end <= start) return false;
+  for (let i = start; i < end; i++) if (!isTChar(s.charCodeAt(i))) return false;
+  return true;
+}
+
+/**
+ * The protocols a client offered, in its order of preference. Elements that are not
+ * `token ["/" token]` are skipped rather than failing the whole header: an Upgrade a server
+ * cannot use is ignored (RFC 9110 §7.8), and the valid offers around it stay usable.
+ */
+export function parseUpgradeHeader(value: string | string[] | undefined): UpgradeOffer[] {
+  if (value === undefined) return [];
+  const out: UpgradeOffer[] = [];
+  const seen = new Set<string>();
+  for (const line of typeof value === 'string' ? [value] : value) {
+    for (const part of line.split(',')) {
+      const raw = trimOWS(part);
+      if (raw === '') continue; // RFC 9110 §5.6.1: empty list elements are ignored
+      const slash = raw.indexOf('/');
+      const nameEnd = slash === -1 ? raw.length : slash;
+      if (!isTokenRange(raw, 0, nameEnd)) continue;
+      if (slash !== -1 && !isTokenRange(raw, slash + 1, raw.length)) continue;
+      const name = raw.slice(0, nameEnd).toLowerCase();
+      const version = slash === -1 ? '' : raw.slice(slash + 1);
+      const key = `${name}/${version}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push({ name, version, raw });
+    }
+  }
+  return out;
+}
+
+/** True if `token` can name an upgrade protocol (a token without "/"). */
+export function isProtocolName(token: string): boolean {
+  return isTokenRange(token, 0, token.length);
+}

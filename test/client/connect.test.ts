@@ -1,0 +1,317 @@
+// The Node client's connect(): redirects, handshake timeout, extra headers, abort, wss://.
+
+import { afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, HandshakeError } from '../../src/client/connect.js';
+import { WebSocketServer } from '../../src/server/websocket-server.js';
+import { nextEvent, within } from '../helpers/events.js';
+import { encodeFrame, OP } from '../helpers/frames.js';
+import { destroyRawClients } from '../helpers/raw-client.js';
+import { startRawServer, switchingProtocols, type RawRequest } from '../helpers/raw-server.js';
+import { HOST, startHttpServer, startServer } from '../helpers/server.js';
+
+afterEach(destroyRawClients);
+
+/** An HTTP server that answers upgrades to /hop/N with a redirect to /hop/N-1, /hop/0 to /ws. */
+async function redirectingServer(target: (hop: number) => string): Promise<{ port: number; requests: IncomingMessage[]; stop(): Promise<void> }> {
+  const http = await startHttpServer();
+  const requests: IncomingMessage[] = [];
+  const wss = new WebSocketServer({ noServer: true });
+  wss.on('connection', (ws) => ws.on('message', (data) => ws.send(data)));
+  http.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    requests.push(req);
+    const match = /^\/hop\/(\d+)$/.exec(req.url ?? '');
+    if (match === null) return wss.handleUpgrade(req, socket, head);
+    const location = target(Number(match[1]));
+    socket.end(`HTTP/1.1 302 Found\r\nLocation: ${location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+  });
+  return {
+    port: http.port,
+    requests,
+    stop: async () => {
+      await wss.close({ timeout: 200 });
+      await http.stop();
+    },
+  };
+}
+
+describe('connect(): redirects', { timeout: 10_000 }, () => {
+  it('does not follow redirects by default: HandshakeError with statusCode 302', async () => {
+    const server = await redirectingServer(() => '/ws');
+    try {
+      await assert.rejects(connect(`ws://${HOST}:${server.port}/hop/0`), (error: unknown) => {
+        assert.ok(error instanceof HandshakeError);
+        assert.equal(error.statusCode, 302);
+        assert.equal(error.headers?.location, '/ws');
+        return true;
+      });
+      assert.equal(server.requests.length, 1);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('followRedirects follows relative and absolute locations up to the limit', async () => {
+    let port = 0;
+    const server = await redirectingServer((hop) => (hop === 0 ? '/ws' : hop % 2 === 0 ? `/hop/${hop - 1}` : `http://${HOST}:${port}/hop/${hop - 1}`));
+    port = server.port;
+    try {
+      const ws = await connect(`ws://${HOST}:${server.port}/hop/2`, { followRedirects: true });
+      const echoed = nextEvent<[Buffer]>(ws, 'message');
+      ws.send('after redirects');
+      assert.equal((await echoed)[0].toString(), 'after redirects');
+      assert.deepEqual(
+        server.requests.map((req) => req.url),
+        ['/hop/2', '/hop/1', '/hop/0', '/ws'],
+      );
+      ws.terminate();
+      const limited = await connect(`ws://${HOST}:${server.port}/hop/2`, { followRedirects: 3 });
+      limited.terminate();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('too many redirects fail with the last redirect status', async () => {
+    const server = await redirectingServer((hop) => (hop === 0 ? '/ws' : `/hop/${hop - 1}`));
+    try {
+      await assert.rejects(connect(`ws://${HOST}:${server.port}/hop/2`, { followRedirects: 2 }), (error: unknown) => {
+        assert.ok(error instanceof HandshakeError);
+        assert.equal(error.statusCode, 302);
+        return true;
+      });
+      assert.equal(server.requests.length, 3, 'two redirects followed, the third refused');
+      // A redirect loop ends at the default limit (10).
+      const loop = await redirectingServer(() => '/hop/1');
+      try {
+        await assert.rejects(connect(`ws://${HOST}:${loop.port}/hop/1`, { followRedirects: true }), HandshakeError);
+        assert.equal(loop.requests.length, 11);
+      } finally {
+        await loop.stop();
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('drops Authorization and Cookie on a redirect to another origin, keeps them on the same one', async () => {
+    const other = await startServer();
+    const seen: Record<string, string | undefined>[] = [];
+    other.wss.on('connection', (_ws, req) => seen.push({ authorization: req.headers.authorization, cookie: req.headers.cookie, other: String(req.headers['x-other']) }));
+    const server = await redirectingServer((hop) => (hop === 1 ? '/hop/0' : `ws://${HOST}:${other.port}/`));
+    try {
+      const ws = await connect(`ws://${HOST}:${server.port}/hop/1`, {
+        followRedirects: true,
+        headers: { Authorization: 'Bearer secret', Cookie: 'session=1', 'X-Other': 'kept' },
+      });
+      assert.equal(server.requests[1]!.headers.authorization, 'Bearer secret', 'same origin keeps credentials');
+      assert.deepEqual(seen, [{ authorization: undefined, cookie: undefined, other: 'kept' }]);
+      ws.terminate();
+    } finally {
+      await server.stop();
+      await other.stop();
+    }
+  });
+});
+
+describe('connect(): handshake', { timeout: 10_000 }, () => {
+  it('times out against a server that never answers', async () => {
+    let serverSocket: Socket | null = null;
+    const raw = await startRawServer((_request, socket) => {
+      serverSocket = socket;
+    });
+    try {
+      const started = Date.now();
+      await assert.rejects(connect(`ws://${HOST}:${raw.port}/`, { handshakeTimeout: 300 }), (error: unknown) => {
+        assert.ok(error instanceof HandshakeError);
+        assert.match(error.message, /timed out after 300 ms/);
+        return true;
+      });
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 290 && elapsed < 2000, `failed after ${elapsed} ms`);
+      assert.ok(serverSocket !== null);
+      // The client hung up.
+      if (!(serverSocket as Socket).destroyed) await within(once(serverSocket as Socket, 'close'), 2000, 'the client to hang up');
+    } finally {
+      await raw.stop();
+    }
+  });
+
+  it('can be aborted with an AbortSignal', async () => {
+    const raw = await startRawServer(() => {});
+    try {
+      const controller = new AbortController();
+      const pending = connect(`ws://${HOST}:${raw.port}/`, { signal: controller.signal });
+      controller.abort();
+      await assert.rejects(pending, /aborted/);
+      await assert.rejects(connect(`ws://${HOST}:${raw.port}/`, { signal: AbortSignal.abort() }), /aborted/);
+    } finally {
+      await raw.stop();
+    }
+  });
+
+  it('sends extra headers and the origin to the server', async () => {
+    const server = await startServer();
+    try {
+      const accepted = nextEvent<[unknown, IncomingMessage]>(server.wss, 'connection');
+      const ws = await connect(server.url('/path?q=1'), {
+        headers: { 'X-Api-Key': 'k123', Cookie: 'a=b', 'X-Multi': ['1', '2'] },
+        origin: 'https://app.example',
+      });
+      const [, req] = await accepted;
+      assert.equal(req.headers['x-api-key'], 'k123');
+      assert.equal(req.headers.cookie, 'a=b');
+      assert.equal(req.headers['x-multi'], '1, 2');
+      assert.equal(req.headers.origin, 'https://app.example');
+      assert.equal(req.url, '/path?q=1');
+      ws.terminate();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('rejects a 101 with a wrong Sec-WebSocket-Accept', async () => {
+    const raw = await startRawServer((request: RawRequest, socket) => {
+      socket.write(switchingProtocols({ ...request, headers: { ...request.headers, 'sec-websocket-key': 'AAAAAAAAAAAAAAAAAAAAAA==' } }));
+    });
+    try {
+      await assert.rejects(connect(`ws://${HOST}:${raw.port}/`), (error: unknown) => {
+        assert.ok(error instanceof HandshakeError);
+        assert.match(error.message, /Sec-WebSocket-Accept/);
+        return true;
+      });
+    } finally {
+      await raw.stop();
+    }
+  });
+
+  it('delivers frames that arrive in the same packet as the 101', async () => {
+    const raw = await startRawServer((request, socket) => {
+      socket.write(Buffer.concat([Buffer.from(switchingProtocols(request)), encodeFrame(OP.TEXT, 'right away', { mask: false })]));
+    });
+    try {
+      const ws = await connect(`ws://${HOST}:${raw.port}/`);
+      const [data, isBinary] = await nextEvent<[Buffer, boolean]>(ws, 'message');
+      assert.equal(data.toString(), 'right away');
+      assert.equal(isBinary, false);
+      ws.terminate();
+    } finally {
+      await raw.stop();
+    }
+  });
+});
+
+/** A self-signed certificate for 127.0.0.1, made with the openssl CLI; null when it is missing. */
+function makeCertificate(): { key: Buffer; cert: Buffer } | null {
+  const dir = mkdtempSync(join(tmpdir(), 'upshift-tls-'));
+  try {
+    execFileSync(
+      'openssl',
+      [
+        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1',
+        '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      ],
+      { stdio: 'ignore', timeout: 10_000 },
+    );
+    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
+  } catch {
+    return null;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const certificate = makeCertificate();
+
+describe('connect(): wss://', { timeout: 10_000 }, () => {
+  it('connects over TLS to a self-signed server with tls.ca, and refuses it without', { skip: certificate === null ? 'the openssl CLI is not available to make a test certificate' : false }, async () => {
+    const { key, cert } = certificate!;
+    const https = createHttpsServer({ key, cert });
+    https.listen(0, HOST);
+    await within(once(https, 'listening'), 2000, 'https listening');
+    const port = (https.address() as AddressInfo).port;
+    const wss = new WebSocketServer({ server: https, path: '/secure' });
+    wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`tls:${data.toString()}`)));
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const ws = await connect(`wss://${HOST}:${port}/secure`, { tls: { ca: cert } });
+      const reply = nextEvent<[Buffer]>(ws, 'message');
+      ws.send('hi');
+      assert.equal((await reply)[0].toString(), 'tls:hi');
+      const closed = nextEvent(ws, 'close');
+      ws.close(1000);
+      await closed;
+
+      const insecure = await connect(`wss://localhost:${port}/secure`, { tls: { rejectUnauthorized: false } });
+      insecure.terminate();
+
+      await assert.rejects(connect(`wss://${HOST}:${port}/secure`, { handshakeTimeout: 3000 }), (error: unknown) => {
+        assert.match(String((error as NodeJS.ErrnoException).code ?? (error as Error).message), /SELF_SIGNED|self.signed|DEPTH_ZERO/i);
+        return true;
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(
+        warnings.map((warning) => warning.message),
+        [],
+        'no warnings (e.g. DEP0123: an IP address as TLS server name)',
+      );
+    } finally {
+      process.off('warning', onWarning);
+      await wss.close({ timeout: 200 });
+      https.closeAllConnections();
+      await new Promise((resolve) => https.close(resolve));
+    }
+  });
+
+  it('a redirect from wss:// down to ws:// on the same host and port drops Authorization and Cookie', { skip: certificate === null ? 'the openssl CLI is not available to make a test certificate' : false }, async () => {
+    const { key, cert } = certificate!;
+    // One port speaking both TLS and plain HTTP: the first byte tells a TLS ClientHello (0x16).
+    const plain = createHttpServer();
+    const secure = createHttpsServer({ key, cert });
+    const seen: (string | undefined)[][] = [];
+    const wss = new WebSocketServer({ server: plain, path: '/ws' });
+    wss.on('connection', (_ws, req) => seen.push([req.headers.authorization, req.headers.cookie]));
+    secure.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
+      socket.end(`HTTP/1.1 302 Found\r\nLocation: ws://${HOST}:${port}/ws\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    });
+    const sockets = new Set<Socket>();
+    const sniffer = createNetServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.once('data', (chunk: Buffer) => {
+        socket.pause();
+        socket.unshift(chunk);
+        (chunk[0] === 0x16 ? secure : plain).emit('connection', socket);
+        if (chunk[0] !== 0x16) socket.resume();
+      });
+    });
+    sniffer.listen(0, HOST);
+    await within(once(sniffer, 'listening'), 2000, 'listening');
+    const port = (sniffer.address() as AddressInfo).port;
+    try {
+      const ws = await connect(`wss://${HOST}:${port}/`, {
+        tls: { ca: cert },
+        followRedirects: true,
+        handshakeTimeout: 3000,
+        headers: { Authorization: 'Bearer secret', Cookie: 'session=1' },
+      });
+      ws.terminate();
+      assert.deepEqual(seen, [[undefined, undefined]], 'credentials must not go out in clear text');
+    } finally {
+      await wss.close({ timeout: 200 });
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => sniffer.close(resolve));
+    }
+  });
+});

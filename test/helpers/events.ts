@@ -1,0 +1,79 @@
+// Waiting for things to happen, always with a bound: a test that waits forever is a test that
+// hangs the suite.
+
+import type { EventEmitter } from 'node:events';
+
+/** Resolves or rejects like `promise`, but rejects with a clear message after `ms`. */
+export function within<T>(promise: Promise<T>, ms: number, what: string | (() => string)): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const label = typeof what === 'function' ? what() : what;
+      reject(new Error(`Timed out after ${ms} ms waiting for ${label}`));
+    }, ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The arguments of the next `event` from an EventEmitter, or a timeout error. */
+export function nextEvent<T extends unknown[] = unknown[]>(
+  emitter: EventEmitter<any> | NodeJS.EventEmitter,
+  event: string,
+  ms = 2000,
+): Promise<T> {
+  return within(
+    new Promise<T>((resolve) => {
+      (emitter as NodeJS.EventEmitter).once(event, (...args: unknown[]) => resolve(args as T));
+    }),
+    ms,
+    `'${event}' event`,
+  );
+}
+
+/** The next `type` event dispatched by an EventTarget, or a timeout error. */
+export function nextDomEvent<E extends Event = Event>(target: EventTarget, type: string, ms = 2000): Promise<E> {
+  return within(
+    new Promise<E>((resolve) => target.addEventListener(type, (event) => resolve(event as E), { once: true })),
+    ms,
+    `'${type}' DOM event`,
+  );
+}
+
+/** Resolves once `count` `event`s have been emitted; returns their first arguments. */
+export function collectEvents<T = unknown>(
+  emitter: NodeJS.EventEmitter | EventEmitter<any>,
+  event: string,
+  count: number,
+  ms = 2000,
+): Promise<T[]> {
+  const seen: T[] = [];
+  const target = emitter as NodeJS.EventEmitter;
+  let listener: (value: T) => void;
+  return within(
+    new Promise<T[]>((resolve) => {
+      listener = (value: T): void => {
+        seen.push(value);
+        if (seen.length === count) resolve(seen);
+      };
+      target.on(event, listener);
+    }),
+    ms,
+    () => `${count} '${event}' events (saw ${seen.length})`,
+  ).finally(() => target.off(event, listener));
+}
+
+/** A promise with its resolve function outside, for hooks the test controls. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Resolves after `ms`: only for letting a deadline pass on purpose, never to wait for an event. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

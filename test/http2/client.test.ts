@@ -1,0 +1,245 @@
+// connect(url, { http2: true }): WebSockets over HTTP/2 streams (RFC 8441) from the client side,
+// one pooled session per origin, clear failures, and the same connection API.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { constants, type ClientHttp2Stream, type Http2SecureServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
+import { connect, HandshakeError } from '../../src/client/connect.js';
+import { pooledSessions } from '../../src/http2/client.js';
+import { WebSocketServer } from '../../src/server/websocket-server.js';
+import { perMessageDeflate, perMessageDeflateClient } from '../../src/extensions/permessage-deflate/index.js';
+import type { WebSocketConnection } from '../../src/connection/websocket-connection.js';
+import { collectEvents, nextEvent, within } from '../helpers/events.js';
+import { HOST, makeTestCertificate, startH2cServer, startH2Server, type StartedH2 } from './support/h2.js';
+
+function echo(ws: WebSocketConnection<any>): void {
+  ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+}
+
+async function roundTrip(ws: WebSocketConnection, text: string): Promise<string> {
+  const reply = nextEvent<[Buffer]>(ws, 'message');
+  ws.send(text);
+  return (await reply)[0].toString();
+}
+
+async function closeAndWait(ws: WebSocketConnection): Promise<[number, string]> {
+  const closed = nextEvent<[number, string]>(ws, 'close');
+  ws.close(1000);
+  return closed;
+}
+
+function isHandshakeError(pattern: RegExp, status?: number) {
+  return (error: unknown): boolean => {
+    assert.ok(error instanceof HandshakeError, `expected a HandshakeError, got ${String(error)}`);
+    assert.match(error.message, pattern);
+    if (status !== undefined) assert.equal(error.statusCode, status);
+    return true;
+  };
+}
+
+describe('connect({ http2: true }) over cleartext HTTP/2', { timeout: 20_000 }, () => {
+  let h2: StartedH2<Http2Server>;
+  let wss: WebSocketServer;
+  let base: string;
+
+  before(async () => {
+    h2 = await startH2cServer();
+    wss = new WebSocketServer({
+      server: h2.server,
+      path: '/ws',
+      protocols: ['b', 'a'],
+      verify: (req) => (req.headers['x-deny'] === '1' ? { accept: false, status: 403, body: 'not you' } : true),
+    });
+    wss.on('connection', echo);
+    base = `ws://${HOST}:${h2.port}`;
+  });
+
+  after(async () => {
+    await wss.close({ timeout: 200 });
+    await h2.stop();
+  });
+
+  it('shares one session between WebSockets to the same origin and closes it after the last', async () => {
+    const origin = `http://${HOST}:${h2.port}`;
+    const sockets = await Promise.all([1, 2, 3, 4, 5].map(() => connect(`${base}/ws`, { http2: true })));
+    const sessions = new Set(sockets.map((ws) => (ws.rawTransport as ClientHttp2Stream).session));
+    assert.equal(sessions.size, 1, 'one HTTP/2 session for the five WebSockets');
+    assert.equal(pooledSessions(origin).length, 1);
+    assert.equal(h2.sessions.size, 1, 'the server saw one connection');
+    const replies = await Promise.all(sockets.map((ws, i) => roundTrip(ws, `message ${i}`)));
+    assert.deepEqual(replies, ['message 0', 'message 1', 'message 2', 'message 3', 'message 4']);
+    // Closing some leaves the others (and the session) working.
+    assert.deepEqual(await closeAndWait(sockets[0]!), [1000, '']);
+    assert.deepEqual(await closeAndWait(sockets[1]!), [1000, '']);
+    assert.equal(await roundTrip(sockets[4]!, 'still'), 'still');
+    const [session] = sessions;
+    assert.equal(session!.closed, false);
+    // A new WebSocket joins the same session.
+    const late = await connect(`${base}/ws`, { http2: true });
+    assert.equal((late.rawTransport as ClientHttp2Stream).session, session);
+    for (const ws of [sockets[2]!, sockets[3]!, sockets[4]!, late]) await closeAndWait(ws);
+    await within(once(session!, 'close'), 2000, 'the idle session to close');
+    assert.equal(pooledSessions(origin).length, 0);
+  });
+
+  it('negotiates the subprotocol and reports HTTP refusals with their status and body', async () => {
+    const ws = await connect(`${base}/ws`, { http2: true, protocols: ['a', 'b'] });
+    assert.equal(ws.protocol, 'b');
+    await assert.rejects(connect(`${base}/missing`, { http2: true }), isHandshakeError(/404.*No WebSocket endpoint at \/missing/, 404));
+    await assert.rejects(connect(`${base}/ws`, { http2: true, headers: { 'X-Deny': '1' } }), isHandshakeError(/403 \(not you\)/, 403));
+    assert.equal(await roundTrip(ws, 'after refusals'), 'after refusals', 'refused streams do not disturb the session');
+    await closeAndWait(ws);
+  });
+
+  it('negotiates permessage-deflate on the stream, and compressed messages round-trip', async () => {
+    const h2c = await startH2cServer();
+    const deflating = new WebSocketServer({ server: h2c.server, extensions: [perMessageDeflate()] });
+    const arrived = nextEvent<[WebSocketConnection]>(deflating, 'connection');
+    deflating.on('connection', echo);
+    try {
+      const ws = await connect(`ws://${HOST}:${h2c.port}/`, { http2: true, extensions: [perMessageDeflateClient()] });
+      assert.match(ws.extensions, /^permessage-deflate/);
+      const [serverSide] = await arrived;
+      assert.equal(serverSide.extensions, ws.extensions);
+      const text = 'squeeze this over HTTP/2 '.repeat(5000);
+      let wire = 0;
+      (ws.rawTransport as ClientHttp2Stream).on('data', (chunk: Buffer) => (wire += chunk.length));
+      assert.equal(await roundTrip(ws, text), text);
+      assert.ok(wire < text.length / 10, `the echo came compressed (${wire} bytes on the stream)`);
+      await closeAndWait(ws);
+    } finally {
+      await deflating.close({ timeout: 200 });
+      await h2c.stop();
+    }
+  });
+
+  it('refuses handshake headers it sets itself', async () => {
+    await assert.rejects(connect(`${base}/ws`, { http2: true, headers: { Connection: 'keep-alive' } }), TypeError);
+    await assert.rejects(connect(`${base}/ws`, { http2: true, headers: { 'Sec-WebSocket-Version': '8' } }), TypeError);
+  });
+
+  it('closes every WebSocket of a session with 1006 when the session dies', async () => {
+    const serverSide = collectEvents<WebSocketConnection>(wss, 'connection', 2);
+    const a = await connect(`${base}/ws`, { http2: true });
+    const b = await connect(`${base}/ws`, { http2: true });
+    await serverSide;
+    const closes = Promise.all([nextEvent<[number]>(a, 'close'), nextEvent<[number]>(b, 'close')]);
+    for (const session of h2.sessions) session.destroy();
+    assert.deepEqual((await closes).map(([code]) => code), [1006, 1006]);
+    // The pool opens a fresh session for the next WebSocket.
+    const c = await connect(`${base}/ws`, { http2: true });
+    assert.equal(await roundTrip(c, 'fresh'), 'fresh');
+    await closeAndWait(c);
+  });
+
+  it('terminate() resets only its stream with CANCEL', async () => {
+    const serverSide = nextEvent<[WebSocketConnection]>(wss, 'connection');
+    const a = await connect(`${base}/ws`, { http2: true });
+    const b = await connect(`${base}/ws`, { http2: true });
+    const [serverA] = await serverSide;
+    const serverClosed = nextEvent<[number]>(serverA, 'close');
+    const stream = serverA.rawTransport as ServerHttp2Stream;
+    a.terminate();
+    assert.equal((await serverClosed)[0], 1006);
+    assert.equal(stream.rstCode, constants.NGHTTP2_CANCEL);
+    assert.equal(await roundTrip(b, 'unaffected'), 'unaffected');
+    await closeAndWait(b);
+  });
+});
+
+describe('connect({ http2: true }) failures', { timeout: 20_000 }, () => {
+  it('fails clearly when the server does not advertise SETTINGS_ENABLE_CONNECT_PROTOCOL, without sending a stream', async () => {
+    const h2 = await startH2cServer();
+    let streams = 0;
+    h2.server.on('stream', (stream) => {
+      streams++;
+      stream.respond({ ':status': 200 });
+    });
+    try {
+      await assert.rejects(connect(`ws://${HOST}:${h2.port}/`, { http2: true }), isHandshakeError(/SETTINGS_ENABLE_CONNECT_PROTOCOL/));
+      assert.equal(streams, 0, 'RFC 8441 §3: no extended CONNECT before the setting');
+    } finally {
+      await h2.stop();
+    }
+  });
+
+  it('times out a handshake the server never answers, and cancels its stream', async () => {
+    const h2 = await startH2cServer({ settings: { enableConnectProtocol: true } });
+    const stream = new Promise<ServerHttp2Stream>((resolve) => h2.server.once('stream', (s: ServerHttp2Stream) => resolve(s)));
+    try {
+      await assert.rejects(connect(`ws://${HOST}:${h2.port}/`, { http2: true, handshakeTimeout: 200 }), isHandshakeError(/timed out/));
+      const serverStream = await within(stream, 2000, 'the stream');
+      if (!serverStream.closed) await within(once(serverStream, 'close'), 2000, 'the stream to close');
+      assert.equal(serverStream.rstCode, constants.NGHTTP2_CANCEL);
+    } finally {
+      await h2.stop();
+    }
+  });
+
+  it('rejects a subprotocol the client did not offer', async () => {
+    const h2 = await startH2cServer({ settings: { enableConnectProtocol: true } });
+    h2.server.on('stream', (stream) => stream.respond({ ':status': 200, 'sec-websocket-protocol': 'zzz' }));
+    try {
+      await assert.rejects(connect(`ws://${HOST}:${h2.port}/`, { http2: true, protocols: ['a'] }), isHandshakeError(/not requested/));
+    } finally {
+      await h2.stop();
+    }
+  });
+
+  it('fails clearly when nothing listens', async () => {
+    const h2 = await startH2cServer();
+    const port = h2.port;
+    await h2.stop();
+    await assert.rejects(connect(`ws://${HOST}:${port}/`, { http2: true, handshakeTimeout: 2000 }), isHandshakeError(/ECONNREFUSED/));
+  });
+});
+
+const certificate = makeTestCertificate();
+const tlsSkip = 'skip' in certificate ? certificate.skip : false;
+if (tlsSkip) console.log(`# skipping the TLS HTTP/2 client tests: ${tlsSkip}`);
+
+describe('connect({ http2: true }) over TLS', { skip: tlsSkip, timeout: 20_000 }, () => {
+  const tls = 'skip' in certificate ? undefined : certificate;
+
+  it('one secure server takes the same endpoint over HTTP/2 and over HTTP/1.1 at once', async () => {
+    const h2: StartedH2<Http2SecureServer> = await startH2Server(tls!);
+    const wss = new WebSocketServer({ server: h2.server, path: '/ws' });
+    const versions: string[] = [];
+    wss.on('connection', (ws, req) => {
+      versions.push(`${req.httpVersion} ${req.method}`);
+      echo(ws);
+    });
+    const clientTls = { ca: tls!.cert };
+    try {
+      const url = `wss://${HOST}:${h2.port}/ws`;
+      const overH2 = await connect(url, { http2: true, tls: clientTls });
+      const overH1 = await connect(url, { tls: clientTls });
+      assert.equal(await roundTrip(overH2, 'h2'), 'h2');
+      assert.equal(await roundTrip(overH1, 'h1'), 'h1');
+      assert.deepEqual(versions.sort(), ['1.1 GET', '2.0 CONNECT']);
+      assert.equal((overH2.rawTransport as ClientHttp2Stream).session?.alpnProtocol, 'h2');
+      // Plain HTTP/1.1 requests to the WebSocket-only path still get 426 on the secure server.
+      await closeAndWait(overH2);
+      await closeAndWait(overH1);
+    } finally {
+      await wss.close({ timeout: 200 });
+      await h2.stop();
+    }
+  });
+
+  it('fails clearly against a TLS server that does not speak HTTP/2', async () => {
+    const server = createHttpsServer({ ...tls! }, (_req, res) => res.end('http/1.1 only'));
+    server.listen(0, HOST);
+    await within(once(server, 'listening'), 2000, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    try {
+      await assert.rejects(connect(`wss://${HOST}:${port}/`, { http2: true, tls: { ca: tls!.cert } }), isHandshakeError(/ALPN h2/));
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});

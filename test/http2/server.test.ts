@@ -1,0 +1,345 @@
+// WebSocketServer on node:http2 servers (RFC 8441), driven by Node's own HTTP/2 client with
+// hand-made WebSocket frames: the handshake decision shared with HTTP/1.1, refusals as HTTP/2
+// statuses, close semantics per stream, session failures, and stream-level flow control.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { constants, type ClientHttp2Session, type Http2Server, type ServerHttp2Stream } from 'node:http2';
+import type { IncomingMessage } from 'node:http';
+import { WebSocketServer, type VerifyResult } from '../../src/server/websocket-server.js';
+import type { WebSocketConnection } from '../../src/connection/websocket-connection.js';
+import { OP } from '../helpers/frames.js';
+import { collectEvents, nextEvent, within } from '../helpers/events.js';
+import { openSession, RawStreamSocket, startH2cServer, type StartedH2 } from './support/h2.js';
+
+/** Re-checks `condition` on a short interval until it holds, or fails after `ms`. */
+async function waitUntil(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+function echo(ws: WebSocketConnection<any>): void {
+  ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+}
+
+describe('WebSocketServer over HTTP/2: handshake', { timeout: 15_000 }, () => {
+  let h2: StartedH2<Http2Server>;
+  let wss: WebSocketServer<{ user: string }>;
+  let session: ClientHttp2Session;
+  const requests: IncomingMessage[] = [];
+
+  before(async () => {
+    h2 = await startH2cServer();
+    wss = new WebSocketServer<{ user: string }>({
+      server: h2.server,
+      path: '/ws',
+      protocols: ['v2.chat', 'v1.chat'],
+      origins: (origin) => origin !== 'https://evil.example',
+      verify: async (req): Promise<VerifyResult<{ user: string }>> => {
+        const token = req.headers['x-token'];
+        if (token === 'deny') return { accept: false, status: 401, body: 'who are you', headers: { 'WWW-Authenticate': 'Bearer', Connection: 'close' } };
+        if (token === 'throw') throw new Error('boom');
+        return { accept: true, data: { user: String(token ?? 'anon') }, headers: { 'X-Welcome': 'yes' } };
+      },
+    });
+    wss.on('connection', (ws, req) => {
+      requests.push(req);
+      echo(ws);
+    });
+    session = await openSession(h2.port);
+  });
+
+  after(async () => {
+    session.destroy();
+    await wss.close({ timeout: 200 });
+    await h2.stop();
+  });
+
+  it('advertises SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 §3)', () => {
+    assert.equal(session.remoteSettings.enableConnectProtocol, true);
+  });
+
+  it('answers :status 200 with the chosen subprotocol, and runs the same connection API', async () => {
+    const connected = nextEvent<[WebSocketConnection<{ user: string }>, IncomingMessage]>(wss, 'connection');
+    const socket = await RawStreamSocket.open(session, '/ws?room=1', { 'sec-websocket-protocol': 'v1.chat, v2.chat', 'x-token': 'ann' });
+    assert.equal(socket.status, 200);
+    assert.equal(socket.response['sec-websocket-protocol'], 'v2.chat');
+    assert.equal(socket.response['x-welcome'], 'yes');
+    assert.equal(socket.response['sec-websocket-accept'], undefined, 'RFC 8441 §5: no Sec-WebSocket-Accept');
+    const [ws, req] = await connected;
+    assert.equal(ws.protocol, 'v2.chat');
+    assert.equal(ws.data.user, 'ann');
+    assert.equal(req.method, 'CONNECT');
+    assert.equal(req.httpVersion, '2.0');
+    assert.equal(req.url, '/ws?room=1');
+    assert.equal(req.headers['x-token'], 'ann');
+    assert.equal(ws.remoteAddress, '127.0.0.1');
+    assert.equal((ws.rawTransport as ServerHttp2Stream).session?.constructor.name, 'ServerHttp2Session');
+
+    socket.sendText('hello over h2');
+    const frame = await socket.readFrame();
+    assert.equal(frame.opcode, OP.TEXT);
+    assert.equal(frame.masked, false, 'server frames stay unmasked (RFC 8441 §5 changes no masking rule)');
+    assert.equal(frame.payload.toString(), 'hello over h2');
+    socket.stream.close();
+  });
+
+  for (const [label, extra, status, headerName, headerValue] of [
+    ['a missing sec-websocket-version', { 'sec-websocket-version': '' }, 400, undefined, undefined],
+    ['version 8', { 'sec-websocket-version': '8' }, 400, 'sec-websocket-version', '13'],
+    ['a malformed subprotocol list', { 'sec-websocket-protocol': 'a b' }, 400, undefined, undefined],
+    ['an origin the predicate refuses', { origin: 'https://evil.example' }, 403, undefined, undefined],
+    ['a verify rejection (with its own status and headers)', { 'x-token': 'deny' }, 401, 'www-authenticate', 'Bearer'],
+    ['a verify hook that throws', { 'x-token': 'throw' }, 500, undefined, undefined],
+  ] as const) {
+    it(`refuses ${label} with ${status}`, async () => {
+      const socket = await RawStreamSocket.open(session, '/ws', extra);
+      assert.equal(socket.status, status);
+      if (headerName !== undefined) assert.equal(socket.response[headerName], headerValue);
+      assert.equal(socket.response['connection'], undefined, 'no connection-specific header in HTTP/2');
+      assert.ok((await socket.readBody()).length > 0, 'the refusal says why');
+    });
+  }
+
+  it('answers 404 for a path without an endpoint, and keeps the session', async () => {
+    const socket = await RawStreamSocket.open(session, '/nope');
+    assert.equal(socket.status, 404);
+    assert.match(await socket.readBody(), /\/nope/);
+    assert.equal(session.closed, false);
+  });
+
+  it('leaves other requests on the HTTP/2 server to the application', async () => {
+    const appStream = once(h2.server, 'stream');
+    const request = session.request({ ':path': '/page' });
+    request.on('error', () => {});
+    const [stream] = (await within(appStream, 2000, "the application's stream")) as [ServerHttp2Stream];
+    stream.respond({ ':status': 204 });
+    stream.end();
+    const [headers] = (await within(once(request, 'response'), 2000, 'the response')) as [Record<string, unknown>];
+    assert.equal(headers[':status'], 204);
+  });
+});
+
+describe('WebSocketServer over HTTP/2: limits and closing', { timeout: 15_000 }, () => {
+  it('counts HTTP/2 WebSockets against maxConnections (503 + retry-after)', async () => {
+    const h2 = await startH2cServer();
+    const wss = new WebSocketServer({ server: h2.server, maxConnections: 1 });
+    const session = await openSession(h2.port);
+    try {
+      const first = await RawStreamSocket.open(session, '/');
+      assert.equal(first.status, 200);
+      const second = await RawStreamSocket.open(session, '/');
+      assert.equal(second.status, 503);
+      assert.equal(second.response['retry-after'], '5');
+    } finally {
+      session.destroy();
+      await wss.close({ timeout: 200 });
+      await h2.stop();
+    }
+  });
+
+  it('a close ends only its stream with END_STREAM; the session and its other WebSockets go on', async () => {
+    const h2 = await startH2cServer();
+    const wss = new WebSocketServer({ server: h2.server });
+    const connections = collectEvents<WebSocketConnection>(wss, 'connection', 2);
+    wss.on('connection', echo);
+    const session = await openSession(h2.port);
+    try {
+      const a = await RawStreamSocket.open(session, '/a');
+      const b = await RawStreamSocket.open(session, '/b');
+      const [serverA] = await connections;
+      const closed = nextEvent<[number, string]>(serverA!, 'close');
+      // The server starts the closing handshake.
+      serverA!.close(1000, 'done with a');
+      const closeFrame = await a.readFrame();
+      assert.equal(closeFrame.opcode, OP.CLOSE);
+      assert.equal(closeFrame.payload.readUInt16BE(0), 1000);
+      a.sendClose(1000);
+      // RFC 8441 §5: the orderly close of the tunnel is END_STREAM, not a reset.
+      await a.waitForEnd();
+      a.stream.end();
+      await a.waitForClose();
+      assert.equal(a.stream.rstCode, constants.NGHTTP2_NO_ERROR);
+      assert.deepEqual(await closed, [1000, '']);
+
+      b.sendText('still here');
+      assert.equal((await b.readFrame()).payload.toString(), 'still here');
+      assert.equal(session.closed, false);
+      assert.equal(wss.clients.size, 1);
+    } finally {
+      session.destroy();
+      await wss.close({ timeout: 200 });
+      await h2.stop();
+    }
+  });
+
+  it('answers a client close on the stream and ends it', async () => {
+    const h2 = await startH2cServer();
+    const wss = new WebSocketServer({ server: h2.server });
+    const connected = nextEvent<[WebSocketConnection]>(wss, 'connection');
+    const session = await openSession(h2.port);
+    try {
+      const socket = await RawStreamSocket.open(session, '/');
+      const [ws] = await connected;
+      const closed = nextEvent<[number, string]>(ws, 'close');
+      socket.sendClose(4001, 'client leaving');
+      const reply = await socket.readFrame();
+      assert.equal(reply.opcode, OP.CLOSE);
+      assert.equal(reply.payload.readUInt16BE(0), 4001);
+      await socket.waitForEnd();
+      socket.stream.end();
+      assert.deepEqual(await closed, [4001, 'client leaving']);
+    } finally {
+      session.destroy();
+      await wss.close({ timeout: 200 });
+      await h2.stop();
+    }
+  });
+
+  it('terminate() resets the stream with CANCEL (RFC 8441 §5), 1006 on the server side', async () => {
+    const h2 = await startH2cServer();
+    const wss = new WebSocketServer({ server: h2.server });
+    const connected = nextEvent<[WebSocketConnection]>(wss, 'connection');
+    const session = await openSession(h2.port);
+    try {
+      const socket = await RawStreamSocket.open(session, '/');
+      const [ws] = await connected;
+      const closed = nextEvent<[number, string]>(ws, 'close');
+      ws.terminate();
+      await socket.waitForClose();
+      assert.equal(socket.stream.rstCode, constants.NGHTTP2_CANCEL);
+      assert.equal((await closed)[0], 1006);
+    } finally {
+      session.destroy();
+      await wss.close({ timeout: 200 });
+      await h2.stop();
+    }
+  });
+
+  it('a session that dies closes all of its WebSockets with 1006', async () => {
+    const h2 = await startH2cServer();
+    const wss = new WebSocketServer({ server: h2.server });
+    const connections = collectEvents<WebSocketConnection>(wss, 'connection', 3);
+    const session = await openSession(h2.port);
+    const other = await openSession(h2.port);
+    try {
+      await RawStreamSocket.open(session, '/1');
+      await RawStreamSocket.open(session, '/2');
+      const survivor = await RawStreamSocket.open(other, '/3');
+      const [one, two, three] = await connections;
+      const closes = Promise.all([nextEvent<[number]>(one!, 'close'), nextEvent<[number]>(two!, 'close')]);
+      let thirdClosed = false;
+      three!.on('close', () => (thirdClosed = true));
+      three!.on('message', (data) => three!.send(data));
+      // The client's connection drops without a close frame on any stream.
+      session.destroy();
+      const codes = (await closes).map(([code]) => code);
+      assert.deepEqual(codes, [1006, 1006]);
+      // Another session's WebSocket is untouched.
+      survivor.sendText('alive');
+      assert.equal((await survivor.readFrame()).payload.toString(), 'alive');
+      assert.equal(thirdClosed, false);
+      assert.equal(wss.clients.size, 1);
+    } finally {
+      session.destroy();
+      other.destroy();
+      await wss.close({ timeout: 200 });
+      await h2.stop();
+    }
+  });
+
+  it('graceful close() closes HTTP/2 WebSockets with 1001', async () => {
+    const h2 = await startH2cServer();
+    const wss = new WebSocketServer({ server: h2.server });
+    const connected = nextEvent<[WebSocketConnection]>(wss, 'connection');
+    const session = await openSession(h2.port);
+    try {
+      const socket = await RawStreamSocket.open(session, '/');
+      await connected;
+      const closing = wss.close({ timeout: 2000 });
+      const frame = await socket.readFrame();
+      assert.equal(frame.opcode, OP.CLOSE);
+      assert.equal(frame.payload.readUInt16BE(0), 1001);
+      socket.sendClose(1001);
+      socket.stream.end();
+      await within(closing, 3000, 'close()');
+      assert.equal(wss.clients.size, 0);
+    } finally {
+      session.destroy();
+      await h2.stop();
+    }
+  });
+});
+
+describe('WebSocketServer over HTTP/2: flow control', { timeout: 15_000 }, () => {
+  it('a paused WebSocket exhausts only its stream window; the session keeps serving the others', async () => {
+    const h2 = await startH2cServer();
+    const wss = new WebSocketServer({ server: h2.server });
+    const connections = collectEvents<WebSocketConnection>(wss, 'connection', 2);
+    const session = await openSession(h2.port);
+    try {
+      const slow = await RawStreamSocket.open(session, '/slow');
+      const fast = await RawStreamSocket.open(session, '/fast');
+      const [serverSlow, serverFast] = await connections;
+      serverSlow!.pause();
+      echo(serverFast!);
+      const received: Buffer[] = [];
+      serverSlow!.on('message', (data) => received.push(data));
+      const big = Buffer.alloc(1024 * 1024, 7);
+      let written = false;
+      slow.stream.write(Buffer.concat([Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0]), big]), () => (written = true));
+      // The client sends until the paused stream's window (64 KiB) is used up.
+      const serverStream = serverSlow!.rawTransport as ServerHttp2Stream;
+      await waitUntil(() => (serverStream.state.localWindowSize ?? Infinity) < 1024, 2000, "the paused stream's window to fill");
+      // The other stream's round trip proves the connection itself is not blocked.
+      fast.sendText('ping');
+      assert.equal((await fast.readFrame()).payload.toString(), 'ping');
+      assert.equal(written, false, 'the paused stream still holds the client back');
+      assert.ok(slow.stream.writableLength > 0);
+      assert.equal(received.length, 0);
+      serverSlow!.resume();
+      await within(
+        new Promise<void>((resolve) => serverSlow!.once('message', () => resolve())),
+        5000,
+        'the large message after resume',
+      );
+      assert.equal(received[0]!.length, big.length);
+    } finally {
+      session.destroy();
+      await wss.close({ timeout: 200 });
+      await h2.stop();
+    }
+  });
+
+  it('send() reports backpressure when the client stops reading, and drain follows', async () => {
+    const h2 = await startH2cServer();
+    const wss = new WebSocketServer({ server: h2.server, highWaterMark: 64 * 1024 });
+    const connected = nextEvent<[WebSocketConnection]>(wss, 'connection');
+    const session = await openSession(h2.port);
+    try {
+      const socket = await RawStreamSocket.open(session, '/');
+      const [ws] = await connected;
+      socket.stream.pause();
+      socket.stream.removeAllListeners('data');
+      const chunk = Buffer.alloc(32 * 1024, 1);
+      let sent = 0;
+      while (ws.send(chunk) && sent < 1000) sent++;
+      assert.ok(sent < 1000, 'send() eventually returned false');
+      assert.ok(ws.bufferedAmount >= 64 * 1024);
+      const drained = nextEvent(ws, 'drain', 5000);
+      let bytes = 0;
+      socket.stream.on('data', (data: Buffer) => (bytes += data.length));
+      socket.stream.resume();
+      await drained;
+      assert.ok(bytes > 0);
+    } finally {
+      session.destroy();
+      await wss.close({ timeout: 200 });
+      await h2.stop();
+    }
+  });
+});

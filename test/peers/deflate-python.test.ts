@@ -1,0 +1,182 @@
+// permessage-deflate against Debian's python3-websockets (10.4), both directions: a Python client
+// against our server and a Python server for our connect() client, with context takeover, without
+// it, and with limited windows. The Python side checks its own echoes byte for byte; ours checks
+// its echoes, the negotiated parameters and the bytes on the wire. The script is
+// test/peers/support/deflate-python.py; every process is stopped by PID.
+//
+// Python's zlib cannot compress with an 8-bit raw window (zlib 1.2.9+ refuses it), so 8 bits are
+// only used where Python decompresses.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Socket } from 'node:net';
+import { connect, type WebSocketConnection, type PerMessageDeflateServerOptions, type PerMessageDeflateClientOptions } from '../../src/index.js';
+import { parseExtensionHeader } from '../../src/protocol/extension-header.js';
+import { ChildPeer, SUPPORT_DIR, binaryOfBytes, pythonWebsockets, startUpshiftEcho, textOfBytes, withTimeout, nextEvent } from './support/peers.js';
+
+const PYTHON = '/usr/bin/python3';
+const SCRIPT = `${SUPPORT_DIR}deflate-python.py`;
+const probe = pythonWebsockets(PYTHON);
+const skip = 'skip' in probe ? `python3-websockets unavailable: ${probe.skip}` : false;
+if (skip) console.log(`# ${skip}`);
+
+function params(header: string | null | undefined): Map<string, string | true> {
+  const parsed = parseExtensionHeader(header ?? undefined);
+  assert.ok(parsed !== null && parsed.length === 1 && parsed[0]!.name === 'permessage-deflate', `negotiated: ${header}`);
+  return parsed[0]!.params;
+}
+
+function jsonText(bytes: number, seed = 0): string {
+  let text = '';
+  for (let i = seed; text.length < bytes; i++) text += JSON.stringify({ id: i, user: `user${i % 31}`, n: (i * 7919) % 1000 }) + '\n';
+  return text.slice(0, bytes);
+}
+
+interface ClientCase {
+  name: string;
+  /** ClientPerMessageDeflateFactory keyword arguments. */
+  python: Record<string, unknown>;
+  server: PerMessageDeflateServerOptions;
+  /** The parameters our server must answer. */
+  expected: Record<string, string | true>;
+}
+
+const CLIENT_CASES: ClientCase[] = [
+  { name: 'the default offer (client_max_window_bits)', python: {}, server: {}, expected: {} },
+  {
+    name: 'no context takeover either way',
+    python: { server_no_context_takeover: true, client_no_context_takeover: true },
+    server: {},
+    expected: { server_no_context_takeover: true, client_no_context_takeover: true },
+  },
+  {
+    name: 'windows asked by the client (server 10, client 12)',
+    python: { server_max_window_bits: 10, client_max_window_bits: 12 },
+    server: {},
+    expected: { server_max_window_bits: '10', client_max_window_bits: '12' },
+  },
+  {
+    name: 'windows set by our policy (server 8, client 9)',
+    python: {},
+    server: { serverMaxWindowBits: 8, clientMaxWindowBits: 9 },
+    expected: { server_max_window_bits: '8', client_max_window_bits: '9' },
+  },
+  {
+    name: 'no context takeover demanded by our policy',
+    python: {},
+    server: { serverNoContextTakeover: true, clientNoContextTakeover: true },
+    expected: { server_no_context_takeover: true, client_no_context_takeover: true },
+  },
+];
+
+describe('permessage-deflate: python-websockets client → Upshift server', { skip, timeout: 120_000 }, () => {
+  for (const c of CLIENT_CASES) {
+    it(c.name, async () => {
+      const { server, url } = await startUpshiftEcho({ perMessageDeflate: { threshold: 0, ...c.server } });
+      let serverSide: WebSocketConnection | undefined;
+      server.on('connection', (ws: WebSocketConnection) => (serverSide = ws));
+      const python = new ChildPeer(PYTHON, [SCRIPT, 'client', JSON.stringify(c.python), `${url}/`]);
+      try {
+        const open = await python.nextJson<{ event?: string; extensions?: string; error?: string }>(15_000, 'the Python client to open');
+        assert.equal(open.error, undefined, open.error);
+        assert.equal(open.event, 'open');
+        assert.deepEqual(Object.fromEntries(params(open.extensions)), c.expected);
+        assert.equal(serverSide!.extensions, open.extensions);
+        const result = await python.nextJson<{ ok?: boolean; count?: number; bytes?: number; error?: string }>(30_000, 'the echoes');
+        assert.equal(result.error, undefined, result.error);
+        assert.equal(result.ok, true);
+        assert.equal(result.count, 9);
+        const socket = serverSide!.rawTransport as Socket;
+        assert.ok(socket.bytesRead < result.bytes! * 0.5, `Python → Upshift: ${socket.bytesRead} bytes on the wire for ${result.bytes}`);
+        assert.ok(socket.bytesWritten < result.bytes! * 0.5, `Upshift → Python: ${socket.bytesWritten} bytes on the wire`);
+        await python.waitForExit(10_000);
+      } finally {
+        await python.stop();
+        await withTimeout(server.close({ timeout: 500 }), 5000, 'the Upshift server to close');
+      }
+    });
+  }
+});
+
+interface ServerCase {
+  name: string;
+  /** ServerPerMessageDeflateFactory keyword arguments. */
+  python: Record<string, unknown>;
+  client: PerMessageDeflateClientOptions;
+  expected: Record<string, string | true>;
+}
+
+const SERVER_CASES: ServerCase[] = [
+  { name: 'a bare factory: context takeover, 15 bits', python: {}, client: {}, expected: {} },
+  {
+    name: "python-websockets' own defaults (12 bits each way, memLevel 5)",
+    python: { server_max_window_bits: 12, client_max_window_bits: 12, compress_settings: { memLevel: 5 } },
+    client: {},
+    expected: { server_max_window_bits: '12', client_max_window_bits: '12' },
+  },
+  {
+    name: 'no context takeover either way, demanded by the server',
+    python: { server_no_context_takeover: true, client_no_context_takeover: true },
+    client: {},
+    expected: { server_no_context_takeover: true, client_no_context_takeover: true },
+  },
+  {
+    name: 'windows limited by the server (server 9, client 8)',
+    python: { server_max_window_bits: 9, client_max_window_bits: 8 },
+    client: {},
+    expected: { server_max_window_bits: '9', client_max_window_bits: '8' },
+  },
+  {
+    name: 'asked by our client: server_no_context_takeover, server_max_window_bits=10',
+    python: {},
+    client: { serverNoContextTakeover: true, serverMaxWindowBits: 10, clientNoContextTakeover: true },
+    expected: { server_no_context_takeover: true, client_no_context_takeover: true, server_max_window_bits: '10' },
+  },
+];
+
+describe('permessage-deflate: Upshift client → python-websockets server', { skip, timeout: 120_000 }, () => {
+  for (const c of SERVER_CASES) {
+    it(c.name, async () => {
+      const python = new ChildPeer(PYTHON, [SCRIPT, 'server', JSON.stringify(c.python)]);
+      let client: WebSocketConnection | undefined;
+      try {
+        const { port } = await python.nextJson<{ port: number }>(15_000, 'the Python server to listen');
+        client = await connect(`ws://127.0.0.1:${port}/`, { perMessageDeflate: { threshold: 0, ...c.client } });
+        const seen = await python.nextJson<{ event: string; extensions: string }>(10_000, 'the connection');
+        assert.equal(seen.extensions, client.extensions);
+        assert.deepEqual(Object.fromEntries(params(client.extensions)), c.expected);
+
+        const repeated = jsonText(3000, 7);
+        const sent: (string | Buffer)[] = [jsonText(10), repeated, repeated, '', binaryOfBytes(40_000), textOfBytes(5000), jsonText(300_000, 3), repeated, jsonText(1024 * 1024 + 3, 11)];
+        const received: Buffer[] = [];
+        const done = withTimeout(
+          new Promise<void>((resolve) =>
+            client!.on('message', (data: Buffer) => {
+              received.push(data);
+              if (received.length === sent.length) resolve();
+            }),
+          ),
+          30_000,
+          'the echoes',
+        );
+        for (const message of sent) client.send(message);
+        await done;
+        let bytes = 0;
+        for (let i = 0; i < sent.length; i++) {
+          const expected = Buffer.isBuffer(sent[i]) ? (sent[i] as Buffer) : Buffer.from(sent[i] as string);
+          assert.deepEqual(received[i], expected, `message ${i}`);
+          bytes += expected.length;
+        }
+        const socket = client.rawTransport as Socket;
+        assert.ok(socket.bytesWritten < bytes * 0.5, `Upshift → Python: ${socket.bytesWritten} bytes on the wire for ${bytes}`);
+        assert.ok(socket.bytesRead < bytes * 0.5, `Python → Upshift: ${socket.bytesRead} bytes on the wire`);
+        client.close(1000);
+        await nextEvent(client, 'close', 5000);
+        assert.deepEqual(await python.nextJson(5000, 'the close on the Python side'), { event: 'closed', code: 1000 });
+      } finally {
+        client?.terminate();
+        await python.stop();
+      }
+    });
+  }
+});

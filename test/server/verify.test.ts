@@ -1,0 +1,173 @@
+// The verify hook: runs before the 101, sync or async, accepts (with data) or rejects with any
+// HTTP answer.
+
+import { afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import { connect, HandshakeError } from '../../src/client/connect.js';
+import type { HandshakeInfo } from '../../src/server/websocket-server.js';
+import { deferred, nextEvent, within } from '../helpers/events.js';
+import { destroyRawClients, RawClient, rawRequest, upgradeRequest } from '../helpers/raw-client.js';
+import { startServer } from '../helpers/server.js';
+
+afterEach(destroyRawClients);
+
+function isHandshakeError(status: number) {
+  return (error: unknown): boolean => {
+    assert.ok(error instanceof HandshakeError, `expected a HandshakeError, got ${String(error)}`);
+    assert.equal(error.statusCode, status);
+    return true;
+  };
+}
+
+describe('verify hook', { timeout: 10_000 }, () => {
+  it('sync: true accepts, false refuses with 403, and it sees the request and handshake info', async () => {
+    const seen: HandshakeInfo[] = [];
+    const server = await startServer({
+      protocols: ['p1'],
+      verify: (req: IncomingMessage, info) => {
+        seen.push(info);
+        return req.headers['x-allow'] === 'yes';
+      },
+    });
+    try {
+      const ws = await connect(server.url('/room?id=1'), { headers: { 'X-Allow': 'yes' }, protocols: ['p1'], origin: 'https://o.example' });
+      ws.terminate();
+      await assert.rejects(connect(server.url('/room')), isHandshakeError(403));
+      assert.deepEqual(seen[0], { protocols: ['p1'], protocol: 'p1', origin: 'https://o.example', path: '/room' });
+      assert.equal(seen.length, 2);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('async: waits for the promise before answering', async () => {
+    const gate = deferred<boolean>();
+    const called = deferred<void>();
+    const server = await startServer({
+      verify: () => {
+        called.resolve();
+        return gate.promise;
+      },
+    });
+    try {
+      const client = await RawClient.connect(server.port);
+      await client.write(upgradeRequest('/'));
+      await within(called.promise, 2000, 'verify to be called');
+      assert.equal(client.received, 0, 'nothing is answered while verify is pending');
+      const connected = server.nextConnection();
+      gate.resolve(true);
+      assert.equal((await client.readResponse()).status, 101);
+      await connected;
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('rejects with a custom status, body and headers (401 + WWW-Authenticate)', async () => {
+    const server = await startServer({
+      verify: async () => ({
+        accept: false,
+        status: 401,
+        body: 'Log in first',
+        headers: { 'WWW-Authenticate': 'Bearer realm="upshift"' },
+      }),
+    });
+    try {
+      const response = await rawRequest(server.port, upgradeRequest('/'));
+      assert.equal(response.status, 401);
+      assert.equal(response.body, 'Log in first');
+      assert.equal(response.headers['www-authenticate'], 'Bearer realm="upshift"');
+      await assert.rejects(connect(server.url()), (error: unknown) => {
+        isHandshakeError(401)(error);
+        assert.equal((error as HandshakeError).headers?.['www-authenticate'], 'Bearer realm="upshift"');
+        assert.match((error as Error).message, /Log in first/);
+        return true;
+      });
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('an invalid rejection (bad status) becomes a 500, not a crash', async () => {
+    const server = await startServer({ verify: () => ({ accept: false, status: 42 }) });
+    try {
+      assert.equal((await rawRequest(server.port, upgradeRequest('/'))).status, 500);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('accepts with data (ws.data) and extra response headers', async () => {
+    const server = await startServer<{ user: string }>({
+      verify: async (req) => ({ accept: true, data: { user: String(req.headers['x-user']) }, headers: { 'X-Session': 'abc' } }),
+    });
+    try {
+      const connected = server.nextConnection();
+      const { client, response } = await RawClient.open(server.port, '/', { 'X-User': 'ada' });
+      assert.equal(response.headers['x-session'], 'abc');
+      const ws = await connected;
+      assert.deepEqual(ws.data, { user: 'ada' });
+      client.destroy();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('a verify that throws, or rejects, answers 500', async () => {
+    const sync = await startServer({
+      verify: () => {
+        throw new Error('boom');
+      },
+    });
+    const async = await startServer({ verify: async () => Promise.reject(new Error('boom')) });
+    try {
+      for (const port of [sync.port, async.port]) {
+        const response = await rawRequest(port, upgradeRequest('/'));
+        assert.equal(response.status, 500);
+        assert.doesNotMatch(response.body, /boom/, 'internal error messages are not sent to the client');
+      }
+    } finally {
+      await sync.stop();
+      await async.stop();
+    }
+  });
+
+  it('a client that disconnects during an async verify: no crash, no connection, no leaked slot', async () => {
+    const gate = deferred<boolean>();
+    const socketClosed = deferred<void>(); // resolved on the server socket's 'end'
+    let calls = 0;
+    const server = await startServer({
+      maxConnections: 1,
+      verify: (req) => {
+        calls++;
+        if (calls > 1) return true;
+        // The FIN is all the server can see of the hang-up while verify runs (sockets from an
+        // HTTP server allow half-open connections, so there is no 'close' yet).
+        req.socket.once('end', () => socketClosed.resolve());
+        return gate.promise;
+      },
+    });
+    let connections = 0;
+    server.wss.on('connection', () => connections++);
+    try {
+      const client = await RawClient.connect(server.port);
+      await client.write(upgradeRequest('/'));
+      client.destroy();
+      await within(socketClosed.promise, 2000, "the server socket's 'end'");
+      gate.resolve(true);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(connections, 0, 'no connection for a peer that already hung up');
+      assert.equal(server.wss.clients.size, 0);
+      // The handshake slot was given back: maxConnections (1) still lets a client in.
+      const ws = await connect(server.url());
+      assert.equal(connections, 1);
+      const closed = once(ws, 'close');
+      ws.close(1000);
+      await within(closed, 2000, 'close');
+    } finally {
+      await server.stop();
+    }
+  });
+});
