@@ -243,7 +243,7 @@ function median(values: number[]): number {
 
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
-  if (options.pin && spawnSync('taskset', ['-p', '-c', '1', String(process.pid)], { stdio: 'ignore' }).status !== 0) {
+  if (options.pin && spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' }).status !== 0) {
     console.log('# taskset unavailable: not pinned');
   }
   console.log(

@@ -32,4 +32,5 @@ export { UpgradeRouter, upgradeRouterFor, switchingProtocols } from './upgrade/r
 export type { UpgradeHandler, UpgradeOffer, RouteOptions, UpgradeCapableServer } from './upgrade/router.js';
 export { parseUpgradeHeader } from './upgrade/upgrade-header.js';
 export { enableH2c, H2cUpgradeHandler } from './http2/h2c.js';
+export { ExtendedConnectRequest } from './http2/server.js';
 export type { H2cOptions } from './http2/h2c.js';

@@ -80,7 +80,9 @@ function openSession(origin: string, secure: boolean, tls: TlsOptions | undefine
       session.destroy();
     }
   });
+  let settingsReceived = false;
   session.once('remoteSettings', (settings) => {
+    settingsReceived = true;
     if (settings.enableConnectProtocol === true) return settle();
     // RFC 8441 §3: without SETTINGS_ENABLE_CONNECT_PROTOCOL a client must not send :protocol.
     settle(
@@ -93,16 +95,25 @@ function openSession(origin: string, secure: boolean, tls: TlsOptions | undefine
   });
   session.on('error', (error: Error & { code?: string }) => {
     // A TLS server without h2 in its ALPN list may refuse the handshake outright (RFC 7301 §3.2).
-    const message =
-      error.code === 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL'
-        ? `${origin} did not negotiate HTTP/2 over TLS (ALPN h2); connect without http2 instead`
-        : `HTTP/2 session with ${origin} failed: ${describe(error)}`;
+    let message = `HTTP/2 session with ${origin} failed: ${describe(error)}`;
+    if (error.code === 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL') {
+      message = `${origin} did not negotiate HTTP/2 over TLS (ALPN h2); connect without http2 instead`;
+    } else if (!secure && !settingsReceived && error.code === 'ERR_HTTP2_ERROR') {
+      // An HTTP/1.1 server answers the preface with an HTTP/1.1 error, which is no HTTP/2 frame.
+      message = `${origin} did not answer in HTTP/2 (${describe(error)}): a cleartext server must speak HTTP/2 with prior knowledge (RFC 9113 §3.3)`;
+    }
     settle(new HandshakeError(message));
     retire(entry);
   });
   session.once('goaway', () => retire(entry));
   session.once('close', () => {
-    settle(new HandshakeError(`HTTP/2 session with ${origin} closed before the server's SETTINGS arrived`));
+    settle(
+      new HandshakeError(
+        secure
+          ? `HTTP/2 session with ${origin} closed before the server's SETTINGS arrived`
+          : `${origin} closed the connection without HTTP/2 SETTINGS: a cleartext server must speak HTTP/2 with prior knowledge (RFC 9113 §3.3)`,
+      ),
+    );
     retire(entry);
   });
   let entries = pool.get(origin);

@@ -123,6 +123,7 @@ export class H2cUpgradeHandler implements UpgradeHandler {
       tcp.destroy();
     };
     const timer = setTimeout(onGone, this.prefaceTimeout);
+    timer.unref();
     const check = (): void => {
       const preface = readClientPreface(received);
       if (preface.state === 'incomplete') return;

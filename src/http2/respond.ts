@@ -29,9 +29,9 @@ export function toHttp2Headers(headers: Record<string, string | string[]> | unde
 }
 
 /**
- * Ends `stream` with a plain-text response. The status must be a final one (200–599, not 2xx: a
- * 2xx answer to CONNECT would open the tunnel, RFC 9110 §9.3.6). Invalid statuses or headers
- * from an application's verify hook become a 500.
+ * Ends `stream` with a plain-text refusal. The status must be 300–599: a 2xx answer to CONNECT
+ * would open the tunnel (RFC 9110 §9.3.6) and HTTP/2 has no 101 (RFC 9113 §8.6). Invalid
+ * statuses or headers from an application's verify hook become a 500.
  */
 export function respondWithError(
   stream: ServerHttp2Stream,

@@ -6,7 +6,8 @@
 // CANCEL (RFC 8441 §5), and the session's other streams are untouched.
 
 import type { IncomingMessage } from 'node:http';
-import { constants, Http2ServerRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocketConnection } from '../connection/websocket-connection.js';
 import type { WebSocketServer } from '../server/websocket-server.js';
@@ -24,21 +25,68 @@ export function cancelStream(transport: Duplex): void {
   else stream.destroy();
 }
 
-/** Node's headers object as the alternating name/value list of rawHeaders. */
-function flattenHeaders(headers: IncomingHttpHeaders): string[] {
-  const raw: string[] = [];
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const item of value) raw.push(name, item);
-    else raw.push(name, String(value));
+/**
+ * The request the application sees (verify hook, protocols callback, 'connection') for a
+ * WebSocket over HTTP/2: the IncomingMessage fields a handshake uses, read from the stream's
+ * headers. Deliberately small (no Readable, no listeners on the stream): it lives as long as the
+ * application keeps it, and costs nothing per connection otherwise.
+ */
+export class ExtendedConnectRequest {
+  readonly method = 'CONNECT';
+  readonly httpVersion = '2.0';
+  readonly httpVersionMajor = 2;
+  readonly httpVersionMinor = 0;
+
+  constructor(
+    /** The stream the WebSocket runs on. */
+    readonly stream: ServerHttp2Stream,
+    /** Header fields, names lowercased, pseudo-headers (:path, :authority, …) included. */
+    readonly headers: IncomingHttpHeaders,
+  ) {}
+
+  /** The request target (:path), query included. */
+  get url(): string {
+    return String(this.headers[':path'] ?? '/');
   }
-  return raw;
+
+  get authority(): string | undefined {
+    const value = this.headers[':authority'] ?? this.headers.host;
+    return typeof value === 'string' ? value : undefined;
+  }
+
+  get scheme(): string | undefined {
+    const value = this.headers[':scheme'];
+    return typeof value === 'string' ? value : undefined;
+  }
+
+  /**
+   * The session's socket (remoteAddress, encrypted, getPeerCertificate…). Node.js refuses reads
+   * and writes on it: the session owns it.
+   */
+  get socket(): Socket {
+    return this.stream.session?.socket as Socket;
+  }
+
+  /** Alias of socket, as on IncomingMessage. */
+  get connection(): Socket {
+    return this.socket;
+  }
+
+  /** The header fields as an alternating name/value list. */
+  get rawHeaders(): string[] {
+    const raw: string[] = [];
+    for (const [name, value] of Object.entries(this.headers)) {
+      if (value === undefined) continue;
+      if (Array.isArray(value)) for (const item of value) raw.push(name, item);
+      else raw.push(name, String(value));
+    }
+    return raw;
+  }
 }
 
 /**
- * Runs the opening handshake of a WebSocket over `stream` for `wss`. Over HTTP/2 the request the
- * application sees (verify hook, 'connection') is an http2.Http2ServerRequest: headers, url
- * (the :path), method 'CONNECT', httpVersion '2.0' and socket work as on an IncomingMessage.
+ * Runs the opening handshake of a WebSocket over `stream` for `wss`. The request the application
+ * sees (verify hook, 'connection') is an ExtendedConnectRequest.
  */
 export function acceptWebSocketStream<Data>(
   wss: WebSocketServer<Data>,
@@ -50,9 +98,12 @@ export function acceptWebSocketStream<Data>(
   stream.on('error', ignoreError);
   const check = checkExtendedConnectRequest(headers);
   if (!check.ok) return respondWithError(stream, check.status, check.reason, check.headers);
-  const req = new Http2ServerRequest(stream, headers, {}, flattenHeaders(headers)) as unknown as IncomingMessage;
+  // Typed as the IncomingMessage of the public API; it has the fields a handshake reads.
+  const req = new ExtendedConnectRequest(stream, headers) as unknown as IncomingMessage;
   const request = { req, protocols: check.protocols, extensions: check.extensions, origin: check.origin, path: pathOf(check.path) };
+  wss.undecided.add(stream);
   wss.negotiate(request, (decision) => {
+    wss.undecided.delete(stream);
     if (stream.destroyed || stream.closed || stream.readableEnded) {
       if (decision.accept) decision.extensions.codec?.release();
       return;

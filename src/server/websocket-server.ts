@@ -124,8 +124,11 @@ export class WebSocketServer<Data = unknown>
   private readonly options: WebSocketServerOptions<Data>;
   private readonly extensions: readonly ServerExtension[];
   private handshakes = 0;
-  /** Upgrade sockets waiting for a decision (an async verify): close() drops them at its deadline. */
-  private readonly undecided = new Set<Duplex>();
+  /**
+   * Upgrade sockets (and HTTP/2 streams) waiting for a decision (an async verify): close() drops
+   * them at its deadline. @internal
+   */
+  readonly undecided = new Set<Duplex>();
   private closing: Promise<void> | null = null;
   private nextHeartbeat = 0;
 
@@ -207,7 +210,8 @@ export class WebSocketServer<Data = unknown>
   /**
    * RFC 8441: runs the opening handshake of a WebSocket over an HTTP/2 extended CONNECT stream
    * (`:protocol websocket`) routed here by hand (or by the router of an HTTP/2 server). Over
-   * HTTP/2, `req` is an http2.Http2ServerRequest (method CONNECT, httpVersion '2.0').
+   * HTTP/2, `req` is an ExtendedConnectRequest (method CONNECT, httpVersion '2.0', url, headers,
+   * socket, stream).
    */
   handleStream(
     stream: ServerHttp2Stream,

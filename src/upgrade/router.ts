@@ -212,7 +212,9 @@ export class UpgradeRouter {
     // RFC 9110 §15.5.22: 426 names the protocols to upgrade to, in order of preference.
     res.writeHead(426, {
       Upgrade: tokens.join(', '),
-      Connection: 'Upgrade',
+      // Upgrade needs the upgrade connection option (RFC 9110 §7.8); a client that asked to
+      // close still gets its close.
+      Connection: res.shouldKeepAlive ? 'Upgrade' : 'Upgrade, close',
       'Content-Type': 'text/plain; charset=utf-8',
     });
     res.end(`This endpoint only speaks ${names}: send an Upgrade: ${tokens[0]} request.\n`);

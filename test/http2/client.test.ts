@@ -13,6 +13,7 @@ import { WebSocketServer } from '../../src/server/websocket-server.js';
 import { perMessageDeflate, perMessageDeflateClient } from '../../src/extensions/permessage-deflate/index.js';
 import type { WebSocketConnection } from '../../src/connection/websocket-connection.js';
 import { collectEvents, nextEvent, within } from '../helpers/events.js';
+import { startHttpServer } from '../helpers/server.js';
 import { HOST, makeTestCertificate, startH2cServer, startH2Server, type StartedH2 } from './support/h2.js';
 
 function echo(ws: WebSocketConnection<any>): void {
@@ -185,6 +186,35 @@ describe('connect({ http2: true }) failures', { timeout: 20_000 }, () => {
     try {
       await assert.rejects(connect(`ws://${HOST}:${h2.port}/`, { http2: true, protocols: ['a'] }), isHandshakeError(/not requested/));
     } finally {
+      await h2.stop();
+    }
+  });
+
+  it('fails clearly against a cleartext server that only speaks HTTP/1.1', async () => {
+    const http = await startHttpServer((_req, res) => res.end('http/1.1'));
+    const wss = new WebSocketServer({ server: http.server });
+    try {
+      await assert.rejects(connect(`ws://${HOST}:${http.port}/`, { http2: true }), isHandshakeError(/prior knowledge/));
+    } finally {
+      await wss.close({ timeout: 200 });
+      await http.stop();
+    }
+  });
+
+  it('follows a redirect when asked to', async () => {
+    const h2 = await startH2cServer();
+    const wss = new WebSocketServer({
+      server: h2.server,
+      verify: (req) => (req.url === '/old' ? { accept: false, status: 308, headers: { Location: '/new' } } : true),
+    });
+    const arrived = nextEvent<[WebSocketConnection, { url?: string }]>(wss, 'connection');
+    try {
+      await assert.rejects(connect(`ws://${HOST}:${h2.port}/old`, { http2: true }), isHandshakeError(/308/, 308));
+      const ws = await connect(`ws://${HOST}:${h2.port}/old`, { http2: true, followRedirects: true });
+      assert.equal((await arrived)[1].url, '/new');
+      await closeAndWait(ws);
+    } finally {
+      await wss.close({ timeout: 200 });
       await h2.stop();
     }
   });

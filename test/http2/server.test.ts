@@ -8,10 +8,11 @@ import { once } from 'node:events';
 import { constants, type ClientHttp2Session, type Http2Server, type ServerHttp2Stream } from 'node:http2';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type VerifyResult } from '../../src/server/websocket-server.js';
+import { ExtendedConnectRequest } from '../../src/http2/server.js';
 import type { WebSocketConnection } from '../../src/connection/websocket-connection.js';
 import { OP } from '../helpers/frames.js';
 import { collectEvents, nextEvent, within } from '../helpers/events.js';
-import { openSession, RawStreamSocket, startH2cServer, type StartedH2 } from './support/h2.js';
+import { openSession, RawStreamSocket, startH2cServer, webSocketConnectHeaders, type StartedH2 } from './support/h2.js';
 
 /** Re-checks `condition` on a short interval until it holds, or fails after `ms`. */
 async function waitUntil(condition: () => boolean, ms: number, what: string): Promise<void> {
@@ -77,6 +78,9 @@ describe('WebSocketServer over HTTP/2: handshake', { timeout: 15_000 }, () => {
     assert.equal(req.httpVersion, '2.0');
     assert.equal(req.url, '/ws?room=1');
     assert.equal(req.headers['x-token'], 'ann');
+    assert.ok((req as unknown) instanceof ExtendedConnectRequest);
+    assert.equal(req.socket.remoteAddress, '127.0.0.1');
+    assert.deepEqual(req.rawHeaders.slice(0, 2), [':method', 'CONNECT']);
     assert.equal(ws.remoteAddress, '127.0.0.1');
     assert.equal((ws.rawTransport as ServerHttp2Stream).session?.constructor.name, 'ServerHttp2Session');
 
@@ -268,6 +272,37 @@ describe('WebSocketServer over HTTP/2: limits and closing', { timeout: 15_000 },
       socket.stream.end();
       await within(closing, 3000, 'close()');
       assert.equal(wss.clients.size, 0);
+    } finally {
+      session.destroy();
+      await h2.stop();
+    }
+  });
+});
+
+describe('WebSocketServer over HTTP/2: shutdown during a handshake', { timeout: 15_000 }, () => {
+  it('at its deadline, close() drops connections that did not close and streams whose verify never settled', async () => {
+    const h2 = await startH2cServer();
+    let verifying!: () => void;
+    const verifyStarted = new Promise<void>((resolve) => (verifying = resolve));
+    const wss = new WebSocketServer({
+      server: h2.server,
+      verify: (req) => {
+        if (req.url !== '/stuck') return true;
+        verifying();
+        return new Promise<boolean>(() => {});
+      },
+    });
+    const session = await openSession(h2.port);
+    try {
+      // A client that never answers the close frame keeps close() waiting until its deadline.
+      const deaf = await RawStreamSocket.open(session, '/deaf');
+      const stuck = session.request(webSocketConnectHeaders('/stuck'), { endStream: false });
+      stuck.on('error', () => {});
+      await within(verifyStarted, 2000, 'verify to start');
+      await within(wss.close({ timeout: 100 }), 2000, 'close()');
+      await deaf.waitForClose();
+      if (!stuck.closed) await within(once(stuck, 'close'), 2000, 'the undecided stream to be dropped');
+      assert.equal(session.closed, false, 'only the streams go');
     } finally {
       session.destroy();
       await h2.stop();

@@ -14,6 +14,8 @@ import { WebSocketServer } from '../../src/server/websocket-server.js';
 import { destroyRawClients, RawClient, rawRequest } from '../helpers/raw-client.js';
 import { HOST, startHttpServer, stopServer } from '../helpers/server.js';
 import { within } from '../helpers/events.js';
+import { connect as tlsConnect } from 'node:tls';
+import { makeTestCertificate, openSession, startH2Server } from '../http2/support/h2.js';
 
 afterEach(destroyRawClients);
 
@@ -311,6 +313,58 @@ describe('upgrade router over HTTP/2 (extended CONNECT, RFC 8441 §4)', { timeou
       assert.equal(headers[':status'], 501);
     } finally {
       client.destroy();
+      await stopServer(wss);
+      await h2.stop();
+    }
+  });
+});
+
+const certificate = makeTestCertificate();
+const tlsSkip = 'skip' in certificate ? certificate.skip : false;
+if (tlsSkip) console.log(`# skipping the router-over-TLS tests: ${tlsSkip}`);
+
+describe('upgrade router on an HTTP/2 secure server that allows HTTP/1.1', { skip: tlsSkip, timeout: 15_000 }, () => {
+  /** One HTTP/1.1 request over TLS (ALPN http/1.1); resolves with status line and body. */
+  function tlsRequest(port: number, head: string): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const socket = tlsConnect({ port, host: HOST, ca: (certificate as { cert: Buffer }).cert, servername: 'localhost', ALPNProtocols: ['http/1.1'] }, () => {
+        socket.write(head);
+      });
+      let text = '';
+      socket.setEncoding('utf8');
+      socket.on('data', (chunk: string) => (text += chunk));
+      socket.on('end', () => {
+        const [statusLine, ...rest] = text.split('\r\n');
+        resolve({ status: Number(statusLine!.split(' ')[1]), body: rest.join('\r\n').split('\r\n\r\n').slice(1).join('\r\n\r\n') });
+      });
+      socket.on('error', reject);
+      setTimeout(() => {
+        socket.destroy();
+        reject(new Error('Timed out waiting for the TLS response'));
+      }, 2000).unref();
+    });
+  }
+
+  it('answers declined upgrades normally and plain requests to WebSocket paths with 426 over TLS HTTP/1.1', async () => {
+    const h2 = await startH2Server(certificate as { key: Buffer; cert: Buffer });
+    h2.server.on('request', (req: { httpVersion: string; url?: string }, res: { end(body: string): void }) => res.end(`app ${req.httpVersion} ${req.url}`));
+    const wss = new WebSocketServer({ server: h2.server, path: '/ws' });
+    try {
+      const declined = await tlsRequest(h2.port, 'GET /page HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\nUpgrade: foo\r\n\r\n');
+      assert.equal(declined.status, 200);
+      assert.match(declined.body, /app 1\.1 \/page/);
+      const plain = await tlsRequest(h2.port, 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.equal(plain.status, 426);
+      // Over HTTP/2 there is no Upgrade (RFC 9113 §8.6): a GET to the path is the application's.
+      const session = await openSession(h2.port, { secure: true, ca: (certificate as { cert: Buffer }).cert });
+      const request = session.request({ ':path': '/ws' });
+      let body = '';
+      request.setEncoding('utf8');
+      request.on('data', (chunk: string) => (body += chunk));
+      await within(once(request, 'end'), 2000, 'the HTTP/2 response');
+      assert.equal(body, 'app 2.0 /ws');
+      session.destroy();
+    } finally {
       await stopServer(wss);
       await h2.stop();
     }
