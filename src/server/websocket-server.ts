@@ -5,6 +5,7 @@
 
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createUpgradeListener, type UpgradeListener } from './upgrade-listener.js';
 import type { Server as HttpsServer } from 'node:https';
 import type { Http2SecureServer, Http2Server, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
@@ -155,15 +156,23 @@ export class WebSocketServer<Data = unknown>
     if (own) this.dispatcher.ownsServer = true;
     this.dispatcher.add(this);
     if (own) {
-      const server = this.httpServer;
-      server.on('error', (error) => this.emit('error', error));
-      server.listen(options.port, options.host, () => this.emit('listening'));
+      // Our own server serves nothing but this endpoint: its listening socket takes WebSocket
+      // handshakes on a fast path and hands everything else to the node:http server.
+      const listener = (this.listener = createUpgradeListener(this.httpServer as HttpServer));
+      listener.on('error', (error) => this.emit('error', error));
+      listener.listen(options.port, options.host, () => this.emit('listening'));
     }
   }
 
-  /** The listening address of the HTTP server (port is useful with port: 0). */
+  /**
+   * The listening socket of a server this endpoint created (null when attached): WebSocket
+   * handshakes are read here; other connections are passed to `httpServer`.
+   */
+  listener: UpgradeListener | null = null;
+
+  /** The listening address (port is useful with port: 0). */
   address(): ReturnType<HttpServer['address']> {
-    return this.httpServer?.address() ?? null;
+    return this.listener?.address() ?? this.httpServer?.address() ?? null;
   }
 
   /**
@@ -383,11 +392,15 @@ export class WebSocketServer<Data = unknown>
         for (const socket of this.undecided) socket.destroy();
         // A server we created serves nothing else: HTTP connections still open at the deadline
         // (a request never finished, e.g. slowloris) would otherwise hold close() for minutes.
-        if (own) (this.httpServer as HttpServer).closeAllConnections?.();
+        if (own) {
+          (this.httpServer as HttpServer).closeAllConnections?.();
+          this.listener!.dropIncomplete();
+        }
       }, timeout);
       const httpClosed = own
         ? new Promise<void>((done) => {
-            this.httpServer!.close(() => done());
+            // The listener's callback runs once every connection it accepted has ended.
+            this.listener!.close(() => done());
             (this.httpServer as HttpServer).closeIdleConnections?.();
           })
         : Promise.resolve();

@@ -135,7 +135,7 @@ describe('graceful shutdown', { timeout: 15_000 }, () => {
 
   it('an HTTP request that never finishes (slowloris) does not hold close() past the timeout', async () => {
     const server = await startServer();
-    const accepted = within(once(server.wss.httpServer!, 'connection'), 2000, 'the HTTP connection');
+    const accepted = within(once(server.wss.listener ?? server.wss.httpServer!, 'connection'), 2000, 'the HTTP connection');
     const slow = await RawClient.connect(server.port);
     await slow.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: '); // never completed
     await accepted;

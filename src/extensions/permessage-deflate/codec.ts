@@ -2,15 +2,16 @@
 // connection, holding as little as the negotiated parameters allow.
 //
 // Memory, per connection:
-// - Our compressor: with no context takeover (ours), none — a shared context is borrowed per
-//   message. With context takeover, a context of our own while messages flow, closed after
-//   `contextIdleTimeout` ms of quiet; the next message then starts a fresh one. Dropping our own
-//   history is always allowed: a decompressor never needs the sender to refer back (§7.1.1).
+// - Our compressor: with no context takeover (ours), none — a context from the shared pool is
+//   borrowed for each message. With context takeover, one taken from the pool at the first message
+//   and given back (reset) after `contextIdleTimeout` ms of quiet; the next message then starts
+//   afresh. Dropping our own history is always allowed: nothing obliges a sender to refer back
+//   (§7.1.1), and the peer's decompressor accepts a stream that does not.
 // - Our decompressor: with the peer's no context takeover, none (shared, as above). Otherwise the
-//   peer may refer back up to 2^window bits into earlier messages, so those bytes must be kept: a
-//   context while messages flow; once quiet, the context is closed and only the last
-//   min(2^window, bytes received) bytes are kept, to seed a new context (as a dictionary) when the
-//   next message comes.
+//   peer may refer back up to 2^window bytes into earlier messages, so those bytes must be kept: a
+//   context while messages flow; once quiet, the context goes and only the last
+//   min(2^window, bytes received) bytes stay, to seed a new context (as a dictionary) when the next
+//   message comes. A context seeded so is this connection's alone and is closed, never pooled.
 
 import { CloseCode } from '../../protocol/close-codes.js';
 import { WebSocketError } from '../../protocol/errors.js';
@@ -55,11 +56,28 @@ function createSharedInflate(): ZlibContext {
   return ZlibContext.inflate(SHARED_INFLATE_BITS);
 }
 
+/** A compressor configuration: its pool key and how to make one. Shared by every codec using it. */
+interface DeflateKind {
+  key: string;
+  create: () => ZlibContext;
+}
+const deflateKinds = new Map<string, DeflateKind>();
+
+function deflateKind(windowBits: number, level: number, memLevel: number): DeflateKind {
+  const key = `deflate/${windowBits}/${level}/${memLevel}`;
+  let kind = deflateKinds.get(key);
+  if (kind === undefined) {
+    const settings = { windowBits, level, memLevel };
+    kind = { key, create: () => ZlibContext.deflate(settings) };
+    deflateKinds.set(key, kind);
+  }
+  return kind;
+}
+
 export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
   readonly agreed: AgreedParameters;
   private readonly settings: CodecSettings;
-  private readonly deflateKey: string;
-  private readonly createDeflate: () => ZlibContext;
+  private readonly deflateKind: DeflateKind;
   /** Our compressor with context takeover (null while none is held; from the pool, reset, when taken). */
   private deflater: ZlibContext | null = null;
   /** Our decompressor with the peer's context takeover (null while none is held). */
@@ -78,12 +96,12 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
   constructor(agreed: AgreedParameters, settings: CodecSettings) {
     this.agreed = agreed;
     this.settings = settings;
-    const deflateSettings = { windowBits: agreed.sendWindowBits, level: settings.level, memLevel: settings.memLevel };
-    this.deflateKey = `deflate/${deflateSettings.windowBits}/${deflateSettings.level}/${deflateSettings.memLevel}`;
-    this.createDeflate = () => ZlibContext.deflate(deflateSettings);
-    if (!agreed.receiveNoContextTakeover && settings.contextIdleTimeout !== Infinity) {
-      this.history = new History(1 << agreed.receiveWindowBits);
-    }
+    this.deflateKind = deflateKind(agreed.sendWindowBits, settings.level, settings.memLevel);
+  }
+
+  /** Whether the decompressor's history is kept (for idle release): the peer refers back to it. */
+  private get keepsHistory(): boolean {
+    return !this.agreed.receiveNoContextTakeover && this.settings.contextIdleTimeout !== Infinity;
   }
 
   /** Whether our compressor keeps its context between messages. */
@@ -121,13 +139,14 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
     if (this.pumping) return;
     this.pumping = true;
     const queue = this.encodeQueue;
-    while (!this.encodeBusy && this.encodeHead < queue.length) {
+    // A callback run inline may release the codec (the application closed): stop then.
+    while (!this.encodeBusy && !this.released && this.encodeHead < queue.length) {
       const job = queue[this.encodeHead]!;
       queue[this.encodeHead++] = undefined as unknown as EncodeJob;
       this.encodeBusy = true;
       runJob(job); // may finish inline, which clears encodeBusy
     }
-    if (this.encodeHead === queue.length) {
+    if (queue === this.encodeQueue && this.encodeHead === queue.length) {
       this.encodeQueue = [];
       this.encodeHead = 0;
     }
@@ -155,8 +174,9 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
 
   /** @internal The compressor for one message. */
   takeDeflater(): ZlibContext {
-    if (!this.sendsWithContext) return acquireShared(this.deflateKey, this.createDeflate);
-    return (this.deflater ??= acquireShared(this.deflateKey, this.createDeflate));
+    const kind = this.deflateKind;
+    if (!this.sendsWithContext) return acquireShared(kind.key, kind.create);
+    return (this.deflater ??= acquireShared(kind.key, kind.create));
   }
 
   /** @internal */
@@ -198,8 +218,8 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
       dispose(context, false);
       this.inflater = null;
       this.history?.clear();
-    } else if (output !== null) {
-      this.history?.append(output);
+    } else if (output !== null && this.keepsHistory) {
+      (this.history ??= new History(1 << this.agreed.receiveWindowBits)).append(output);
     }
   }
 

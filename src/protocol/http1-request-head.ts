@@ -1,0 +1,100 @@
+// A strict, linear-time parser for the one request head the upgrade fast path takes: a bodiless
+// HTTP/1.1 GET that asks for `Upgrade: websocket` (RFC 9112 §2–§5, RFC 6455 §4.1). Anything else,
+// or anything unusual about it, is "not mine" and goes to Node's full HTTP parser instead, so this
+// parser never has to be lenient.
+
+import { hasToken, isTChar } from './http-tokens.js';
+
+export interface RequestHead {
+  method: string;
+  url: string;
+  /** Lowercase names; repeated list-valued fields joined with ", " as Node does. */
+  headers: Record<string, string>;
+  /** Names and values as received, alternating, as Node's `rawHeaders`. */
+  rawHeaders: string[];
+  /** Bytes of the head, CRLFCRLF included; what follows belongs to the upgraded protocol. */
+  length: number;
+}
+
+/** Not enough bytes yet for a complete head. */
+export const INCOMPLETE = 0;
+/** Not a request this parser takes (or not well-formed): hand it to the full HTTP parser. */
+export const NOT_MINE = 1;
+
+const MAX_HEADERS = 100;
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+
+// Fields that may repeat and are joined into one list (RFC 9110 §5.3); any other repeated field
+// sends the request to the full parser, which knows every field's rules.
+const LIST_FIELDS = new Set([
+  'connection',
+  'upgrade',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+  'cache-control',
+  'pragma',
+  'accept-encoding',
+  'accept-language',
+  'cookie',
+]);
+
+/** Parses a request head from the start of `data`, looking at most `maxSize` bytes. */
+export function parseUpgradeRequestHead(data: Buffer, maxSize: number): RequestHead | typeof INCOMPLETE | typeof NOT_MINE {
+  const end = data.indexOf(CRLFCRLF, 0);
+  if (end === -1) return data.length >= maxSize ? NOT_MINE : INCOMPLETE;
+  if (end + 4 > maxSize) return NOT_MINE;
+  const text = data.toString('latin1', 0, end + 2);
+
+  // Request line: "GET SP request-target SP HTTP/1.1 CRLF" (RFC 9112 §3).
+  if (!text.startsWith('GET /')) return NOT_MINE;
+  const lineEnd = text.indexOf('\r\n');
+  const space = text.lastIndexOf(' ', lineEnd);
+  if (space <= 4 || text.slice(space, lineEnd) !== ' HTTP/1.1') return NOT_MINE;
+  const url = text.slice(4, space);
+  for (let i = 0; i < url.length; i++) {
+    const c = url.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return NOT_MINE;
+  }
+
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
+  const rawHeaders: string[] = [];
+  let pos = lineEnd + 2;
+  let count = 0;
+  while (pos < text.length) {
+    const eol = text.indexOf('\r\n', pos);
+    if (++count > MAX_HEADERS) return NOT_MINE;
+    // field-name ":" OWS field-value OWS (RFC 9112 §5); no space before the colon, no obs-fold.
+    let colon = pos;
+    while (colon < eol && isTChar(text.charCodeAt(colon))) colon++;
+    if (colon === pos || text.charCodeAt(colon) !== 0x3a) return NOT_MINE;
+    let start = colon + 1;
+    let stop = eol;
+    while (start < stop && isOws(text.charCodeAt(start))) start++;
+    while (stop > start && isOws(text.charCodeAt(stop - 1))) stop--;
+    for (let i = start; i < stop; i++) {
+      const c = text.charCodeAt(i);
+      // Field values: VCHAR, obs-text, SP, HTAB; no CTLs (a bare CR or LF lands here too).
+      if ((c < 0x20 && c !== 0x09) || c === 0x7f) return NOT_MINE;
+    }
+    const rawName = text.slice(pos, colon);
+    const value = text.slice(start, stop);
+    const name = rawName.toLowerCase();
+    rawHeaders.push(rawName, value);
+    const previous = headers[name];
+    if (previous === undefined) headers[name] = value;
+    else if (LIST_FIELDS.has(name)) headers[name] = `${previous}, ${value}`;
+    else return NOT_MINE;
+    pos = eol + 2;
+  }
+
+  // Only bodiless upgrade requests; a body has framing rules this parser does not implement.
+  if (headers['content-length'] !== undefined || headers['transfer-encoding'] !== undefined) return NOT_MINE;
+  // Other upgrades (h2c, a user's own) take the general router's path through Node's parser.
+  if (!hasToken(headers['upgrade'], 'websocket') || !hasToken(headers['connection'], 'upgrade')) return NOT_MINE;
+  if (headers['host'] === undefined) return NOT_MINE;
+  return { method: 'GET', url, headers, rawHeaders, length: end + 4 };
+}
+
+function isOws(c: number): boolean {
+  return c === 0x20 || c === 0x09;
+}

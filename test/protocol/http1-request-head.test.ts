@@ -1,0 +1,74 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { INCOMPLETE, NOT_MINE, parseUpgradeRequestHead } from '../../src/protocol/http1-request-head.js';
+
+const MAX = 16 * 1024;
+const upgrade = (extra = '', line = 'GET /chat?x=1 HTTP/1.1') =>
+  `${line}\r\nHost: example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+  `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`;
+
+function parse(text: string): ReturnType<typeof parseUpgradeRequestHead> {
+  return parseUpgradeRequestHead(Buffer.from(text, 'latin1'), MAX);
+}
+
+describe('parseUpgradeRequestHead (the upgrade fast path)', () => {
+  it('parses a WebSocket upgrade request like Node does', () => {
+    const head = parse(upgrade('X-Custom:  a value \t\r\n'));
+    assert.ok(typeof head === 'object');
+    assert.equal(head.method, 'GET');
+    assert.equal(head.url, '/chat?x=1');
+    assert.equal(head.headers['host'], 'example.test');
+    assert.equal(head.headers['sec-websocket-key'], 'dGhlIHNhbXBsZSBub25jZQ==');
+    assert.equal(head.headers['x-custom'], 'a value', 'OWS trimmed on both sides');
+    assert.deepEqual(head.rawHeaders.slice(0, 2), ['Host', 'example.test']);
+    assert.equal(head.length, Buffer.byteLength(upgrade('X-Custom:  a value \t\r\n')));
+  });
+
+  it('reports where the head ends so that following frame bytes are kept', () => {
+    const text = upgrade();
+    const data = Buffer.concat([Buffer.from(text), Buffer.from([0x81, 0x80, 1, 2, 3, 4])]);
+    const head = parseUpgradeRequestHead(data, MAX);
+    assert.ok(typeof head === 'object');
+    assert.deepEqual([...data.subarray(head.length)], [0x81, 0x80, 1, 2, 3, 4]);
+  });
+
+  it('joins repeated list fields and refuses other repeated fields', () => {
+    const head = parse(upgrade('Sec-WebSocket-Protocol: a\r\nSec-WebSocket-Protocol: b\r\n'));
+    assert.ok(typeof head === 'object');
+    assert.equal(head.headers['sec-websocket-protocol'], 'a, b');
+    assert.equal(parse(upgrade('Host: other.test\r\n')), NOT_MINE);
+  });
+
+  it('waits for more bytes until the blank line arrives', () => {
+    const text = upgrade();
+    for (const cut of [0, 1, 10, text.length - 2, text.length - 1]) {
+      assert.equal(parse(text.slice(0, cut)), INCOMPLETE, `cut at ${cut}`);
+    }
+  });
+
+  it('hands everything unusual to the full HTTP parser', () => {
+    const cases: [string, string][] = [
+      ['POST', upgrade('', 'POST /chat HTTP/1.1')],
+      ['HTTP/1.0', upgrade('', 'GET /chat HTTP/1.0')],
+      ['absolute-form target', upgrade('', 'GET http://example.test/ HTTP/1.1')],
+      ['no websocket token', upgrade().replace('Upgrade: websocket', 'Upgrade: h2c')],
+      ['no upgrade in Connection', upgrade().replace('Connection: Upgrade', 'Connection: keep-alive')],
+      ['no Host', upgrade().replace('Host: example.test\r\n', '')],
+      ['a body', upgrade('Content-Length: 5\r\n')],
+      ['chunked', upgrade('Transfer-Encoding: chunked\r\n')],
+      ['space before colon', upgrade('X-Bad : 1\r\n')],
+      ['obs-fold', upgrade('X-Fold: a\r\n b\r\n')],
+      ['control character', upgrade('X-Ctl: a\x01b\r\n')],
+      ['bare LF in a value', upgrade('X-Lf: a\nb\r\n')],
+      ['space in target', upgrade('', 'GET /a b HTTP/1.1')],
+      ['empty name', upgrade(': value\r\n')],
+    ];
+    for (const [what, text] of cases) assert.equal(parse(text), NOT_MINE, what);
+  });
+
+  it('refuses heads over the size limit and more than 100 fields', () => {
+    assert.equal(parse(upgrade(`X-Big: ${'a'.repeat(MAX)}\r\n`)), NOT_MINE);
+    assert.equal(parseUpgradeRequestHead(Buffer.alloc(MAX, 0x61), MAX), NOT_MINE, 'no blank line within the limit');
+    assert.equal(parse(upgrade('X-A: 1\r\n'.repeat(100))), NOT_MINE);
+  });
+});
