@@ -7,6 +7,7 @@
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { IncomingHttpHeaders, Server as HttpServer } from 'node:http';
 import { INCOMPLETE, NOT_MINE, parseUpgradeRequestHead } from '../protocol/http1-request-head.js';
+import { unwatch, watch } from '../util/ticker.js';
 
 /** Node's default limit for a request head (`--max-http-header-size`). */
 const MAX_HEAD = 16 * 1024;
@@ -31,10 +32,15 @@ export class UpgradeRequest {
   }
 }
 
-const kHttp = Symbol('upshift.http');
-const kHead = Symbol('upshift.head');
-const kPending = Symbol('upshift.pending');
-type SniffedSocket = Socket & { [kHttp]?: HttpServer; [kHead]?: { buffer: Buffer; length: number } | null; [kPending]?: Set<Socket> };
+/** What a connection carries while its request head is being read; dropped afterwards. */
+interface Sniffing {
+  http: HttpServer;
+  pending: Map<Socket, number>;
+  head: { buffer: Buffer; length: number } | null;
+}
+
+const kSniffing = Symbol('upshift.sniffing');
+type SniffedSocket = Socket & { [kSniffing]?: Sniffing | undefined };
 
 /** A listening socket plus the connections whose request head has not been read yet. */
 export interface UpgradeListener extends NetServer {
@@ -43,28 +49,36 @@ export interface UpgradeListener extends NetServer {
 }
 
 export function createUpgradeListener(http: HttpServer): UpgradeListener {
-  const pending = new Set<Socket>();
+  // Connections still sending their head, with their deadlines. Checked by the shared ticker
+  // rather than socket.setTimeout(), whose Timeout object would stay on every socket for good.
+  const pending = new Map<Socket, number>();
+  const headTimeouts = {
+    tick(now: number): void {
+      for (const [socket, deadline] of pending) if (now >= deadline) socket.destroy();
+      if (pending.size === 0) unwatch(headTimeouts);
+    },
+  };
   const server = createNetServer({ noDelay: true }, (socket: SniffedSocket) => {
-    pending.add(socket);
-    socket[kPending] = pending;
-    socket[kHttp] = http;
-    socket[kHead] = null;
-    socket.setTimeout(HEAD_TIMEOUT_MS, onHeadTimeout);
+    if (pending.size === 0) watch(headTimeouts);
+    pending.set(socket, Date.now() + HEAD_TIMEOUT_MS);
+    socket[kSniffing] = { http, pending, head: null };
     socket.on('data', onHeadData);
     socket.on('error', onHeadError);
     socket.on('close', onHeadClose);
   }) as UpgradeListener;
   server.dropIncomplete = () => {
-    for (const socket of pending) socket.destroy();
+    for (const socket of pending.keys()) socket.destroy();
   };
+  server.on('close', () => unwatch(headTimeouts));
   return server;
 }
 
 function onHeadData(this: SniffedSocket, chunk: Buffer): void {
   const socket = this;
+  const sniffing = socket[kSniffing]!;
   let data = chunk;
-  const held = socket[kHead];
-  if (held != null) {
+  const held = sniffing.head;
+  if (held !== null) {
     // A head in pieces: append into one buffer of the maximum head size, so even a head sent a
     // byte per segment costs linear time. Beyond the maximum, Node's parser answers 431.
     const room = held.buffer.length - held.length;
@@ -78,15 +92,15 @@ function onHeadData(this: SniffedSocket, chunk: Buffer): void {
   }
   const head = parseUpgradeRequestHead(data, MAX_HEAD);
   if (head === INCOMPLETE) {
-    if (held == null) {
+    if (held === null) {
       const buffer = Buffer.allocUnsafe(MAX_HEAD);
       chunk.copy(buffer);
-      socket[kHead] = { buffer, length: chunk.length };
+      sniffing.head = { buffer, length: chunk.length };
     }
     return;
   }
-  stopSniffing(socket);
-  const http = socket[kHttp]!;
+  stopSniffing(socket, sniffing);
+  const http = sniffing.http;
   if (head === NOT_MINE) {
     // Node's parser takes it from the first byte: it answers, serves, or rejects (400, 431, …).
     socket.pause();
@@ -99,22 +113,16 @@ function onHeadData(this: SniffedSocket, chunk: Buffer): void {
   http.emit('upgrade', req, socket, data.subarray(head.length));
 }
 
-function stopSniffing(socket: SniffedSocket): void {
+function stopSniffing(socket: SniffedSocket, sniffing: Sniffing): void {
   socket.removeListener('data', onHeadData);
   socket.removeListener('error', onHeadError);
   socket.removeListener('close', onHeadClose);
-  socket.setTimeout(0, onHeadTimeout);
-  socket[kPending]!.delete(socket);
-  socket[kHead] = undefined;
-  socket[kPending] = undefined;
+  sniffing.pending.delete(socket);
+  socket[kSniffing] = undefined;
 }
 
 function onHeadClose(this: SniffedSocket): void {
-  this[kPending]?.delete(this);
-}
-
-function onHeadTimeout(this: Socket): void {
-  this.destroy();
+  this[kSniffing]?.pending.delete(this);
 }
 
 function onHeadError(this: Socket): void {
