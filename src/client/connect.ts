@@ -75,6 +75,32 @@ export function parseWebSocketUrl(input: string | URL): URL {
   return url;
 }
 
+/** What both transports' handshakes derive from the URL and options before sending anything. */
+export interface ClientPlan {
+  url: URL;
+  protocols: string[];
+  limits: ConnectionLimits;
+  extensions: readonly ClientExtension[];
+  maxRedirects: number;
+  timeoutMs: number;
+}
+
+/** Validates the URL and options (throws SyntaxError/RangeError as the WHATWG API does). */
+export function planClient(input: string | URL, options: ClientOptions): ClientPlan {
+  const url = parseWebSocketUrl(input);
+  const offered = options.protocols;
+  const protocols = validateProtocolsForOffer(offered === undefined || typeof offered === 'string' ? offered : [...offered]);
+  return {
+    url,
+    protocols,
+    // Clients do not ping by default (browsers do not either); the server's heartbeat covers them.
+    limits: resolveLimits({ pingInterval: 0, idleTimeout: 0, ...options }),
+    extensions: options.extensions ?? [],
+    maxRedirects: options.followRedirects === true ? MAX_REDIRECTS : Number(options.followRedirects || 0),
+    timeoutMs: options.handshakeTimeout ?? 30_000,
+  };
+}
+
 /** Opens a WebSocket connection; resolves once the server's 101 has been verified. */
 export function connect(input: string | URL, options: ClientOptions = {}): Promise<WebSocketConnection> {
   if (options.perMessageDeflate) {
@@ -82,21 +108,14 @@ export function connect(input: string | URL, options: ClientOptions = {}): Promi
   }
   if (options.http2 === true) return connectOverHttp2(input, options);
   return new Promise((resolve, reject) => {
-    let url: URL;
-    let protocols: string[];
+    let plan: ClientPlan;
     try {
-      url = parseWebSocketUrl(input);
-      protocols = validateProtocolsForOffer(
-        options.protocols === undefined ? undefined : typeof options.protocols === 'string' ? options.protocols : [...options.protocols],
-      );
+      plan = planClient(input, options);
     } catch (error) {
       reject(error);
       return;
     }
-    const limits = resolveLimits({ pingInterval: 0, idleTimeout: 0, ...options });
-    const maxRedirects = options.followRedirects === true ? MAX_REDIRECTS : Number(options.followRedirects || 0);
-    const extensions = options.extensions ?? [];
-    const timeoutMs = options.handshakeTimeout ?? 30_000;
+    const { url, protocols, limits, maxRedirects, extensions, timeoutMs } = plan;
     let redirects = 0;
     let current: ClientRequest | null = null;
     let settled = false;

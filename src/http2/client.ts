@@ -11,14 +11,11 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { WebSocketConnection } from '../connection/websocket-connection.js';
 import { startHeartbeat } from '../connection/heartbeat.js';
 import { acceptExtensions } from '../protocol/extensions.js';
-import { validateProtocolsForOffer } from '../protocol/handshake.js';
-import { resolveLimits } from '../server/limits.js';
-import { HandshakeError, parseWebSocketUrl, type ClientOptions } from '../client/connect.js';
+import { HandshakeError, planClient, type ClientOptions, type ClientPlan } from '../client/connect.js';
 import { buildExtendedConnectHeaders, checkExtendedConnectResponse } from './extended-connect.js';
 import { cancelStream } from './server.js';
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const MAX_REDIRECTS = 10;
 
 interface PooledSession {
   readonly origin: string;
@@ -150,24 +147,17 @@ function release(entry: PooledSession): void {
  */
 export function connectOverHttp2(input: string | URL, options: ClientOptions = {}, redirects = 0): Promise<WebSocketConnection> {
   return new Promise((resolve, reject) => {
-    let url: URL;
-    let protocols: string[];
+    let plan: ClientPlan;
     try {
-      url = parseWebSocketUrl(input);
-      protocols = validateProtocolsForOffer(
-        options.protocols === undefined ? undefined : typeof options.protocols === 'string' ? options.protocols : [...options.protocols],
-      );
+      plan = planClient(input, options);
     } catch (error) {
       reject(error);
       return;
     }
+    const { url, protocols, limits, extensions, maxRedirects, timeoutMs } = plan;
     const secure = url.protocol === 'wss:';
     const port = url.port === '' ? (secure ? '443' : '80') : url.port;
     const origin = `${secure ? 'https' : 'http'}://${url.hostname}:${port}`;
-    const limits = resolveLimits({ pingInterval: 0, idleTimeout: 0, ...options });
-    const extensions = options.extensions ?? [];
-    const maxRedirects = options.followRedirects === true ? MAX_REDIRECTS : Number(options.followRedirects || 0);
-    const timeoutMs = options.handshakeTimeout ?? 30_000;
     let headers;
     try {
       headers = buildExtendedConnectHeaders({
