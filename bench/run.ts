@@ -38,7 +38,7 @@ interface Options {
 
 const USAGE = `usage: node dist/bench/run.js [options]
   --runs N              runs per workload and server (default 3); the summary shows medians
-  --only a,b            workloads: ${'small,medium,large,handshakes,idle-memory,broadcast,latency'}
+  --only a,b            workloads: ${'small,medium,deflate-small,deflate-medium,large,handshakes,idle-memory,broadcast,latency'}
   --servers a,b         servers: upshift,ws,raw,bun (default: all that are available)
   --duration S          measured seconds per run (default 5); idle-memory holds S seconds
   --warmup S            unmeasured seconds before each echo/recv window (default 1)
@@ -174,6 +174,8 @@ interface WorkloadDef {
   rawSupported: boolean;
   /** wsload mode and flags, without --url, --raw and --server-pid */
   load: (o: Options) => string[];
+  /** Server environment beyond PORT/MODE/CONNS (e.g. DEFLATE=1 for the compressed workloads). */
+  serverEnv?: Record<string, string>;
   /** false: the client's CPU during the run does not bound the figure (no c flag) */
   clientBound?: boolean;
   /** wsload's own time bound for these flags (its watchdog), in seconds */
@@ -218,6 +220,35 @@ const WORKLOADS: WorkloadDef[] = [
     conns: 16,
     rawSupported: true,
     load: (o) => ['echo', '--conns', '16', '--size', '16k', '--pipeline', String(MEDIUM_PIPELINE), ...echoTiming(o)],
+    bound: echoBound,
+    metrics: [
+      { label: 'MB/s (one way)', better: 'higher', get: (r) => field(r, 'mb_per_s'), primary: true },
+      { label: 'msg/s', better: 'higher', get: (r) => field(r, 'msgs_per_s') },
+      ...cpuRows('us'),
+    ],
+  },
+  // Compressed echo (permessage-deflate, RFC 7692): wsload offers no context takeover both ways
+  // and compresses at level 1; every server runs with DEFLATE=1, i.e. level 1, memLevel 8,
+  // threshold 0, so ws and Upshift do the same zlib work. Text-like random printable payloads.
+  {
+    name: 'deflate-small',
+    summary: 'permessage-deflate echo, 64 conns, 256 B text, pipeline 16',
+    serverMode: 'echo',
+    conns: 64,
+    rawSupported: false,
+    serverEnv: { DEFLATE: '1' },
+    load: (o) => ['echo', '--deflate', '--text', '--random-fill', '--conns', '64', '--size', '256', '--pipeline', '16', ...echoTiming(o)],
+    bound: echoBound,
+    metrics: [{ label: 'msg/s', better: 'higher', get: (r) => field(r, 'msgs_per_s'), primary: true }, ...cpuRows('us')],
+  },
+  {
+    name: 'deflate-medium',
+    summary: 'permessage-deflate echo, 16 conns, 16 KiB text, pipeline 2',
+    serverMode: 'echo',
+    conns: 16,
+    rawSupported: false,
+    serverEnv: { DEFLATE: '1' },
+    load: (o) => ['echo', '--deflate', '--text', '--random-fill', '--conns', '16', '--size', '16k', '--pipeline', '2', ...echoTiming(o)],
     bound: echoBound,
     metrics: [
       { label: 'MB/s (one way)', better: 'higher', get: (r) => field(r, 'mb_per_s'), primary: true },
@@ -696,6 +727,7 @@ async function runOnce(o: Options, w: WorkloadDef, spec: ServerSpec, run: number
         CONNS: String(w.conns),
         BROADCAST_MS: String(Math.round((o.warmup + o.duration + 10) * 1000)),
         MAX_LIFETIME_S: String(Math.ceil(bound + 60)),
+        ...w.serverEnv,
       },
       8192,
     );

@@ -41,7 +41,8 @@ const server = Bun.serve({
   },
   websocket: {
     maxPayloadLength: 64 * 1024 * 1024,
-    perMessageDeflate: false,
+    // DEFLATE=1: the compressed workloads (Bun picks its own zlib settings).
+    perMessageDeflate: process.env.DEFLATE === '1',
     open(ws) {
       if (mode !== 'broadcast') return;
       clients.add(ws);

@@ -25,7 +25,9 @@ const MESSAGE = Buffer.alloc(32, 'b');
 if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`bad PORT ${port}`);
 if (mode !== 'echo' && mode !== 'broadcast') throw new Error(`bad MODE ${mode}`);
 
-const wss = new WebSocketServer({ port, host: '127.0.0.1', maxPayload: 64 * 1024 * 1024 });
+// DEFLATE=1: the compressed workloads, with the same zlib settings as the other servers.
+const deflate = process.env.DEFLATE === '1' ? { threshold: 0, level: 1, memLevel: 8 } : undefined;
+const wss = new WebSocketServer({ port, host: '127.0.0.1', maxPayload: 64 * 1024 * 1024, ...(deflate ? { perMessageDeflate: deflate } : {}) });
 
 let broadcasting = false;
 let rounds = 0;

@@ -28,7 +28,8 @@ const wss = new WebSocketServer({
   host: '127.0.0.1',
   port,
   maxPayload: 64 * 1024 * 1024,
-  perMessageDeflate: false,
+  // DEFLATE=1: the compressed workloads, with the same zlib settings as the other servers.
+  perMessageDeflate: process.env.DEFLATE === '1' ? { threshold: 0, zlibDeflateOptions: { level: 1, memLevel: 8 } } : false,
 });
 
 let broadcasting = false;
