@@ -9,22 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { WebSocketServer, type WebSocketConnection } from '../../src/index.js';
-import { ChildPeer, nextEvent, startDemoProcess, withTimeout } from './support/peers.js';
+import { CHROMIUM_ARGS, ChildPeer, nextEvent, startDemoProcess, withTimeout } from './support/peers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium)`;
 if (skip) console.log(`# skipping the Chromium tests: ${skip}`);
 
-const CHROMIUM_ARGS = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const STEP_TIMEOUT = 10_000;
 
 describe('the demo page in headless Chromium', { skip, timeout: 120_000 }, () => {

@@ -12,22 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { WebSocketServer, type WebSocketConnection, type PerMessageDeflateServerOptions } from '../../src/index.js';
-import { nextEvent, withTimeout } from './support/peers.js';
+import { CHROMIUM_ARGS, nextEvent, withTimeout } from './support/peers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium)`;
 if (skip) console.log(`# skipping the Chromium permessage-deflate tests: ${skip}`);
 
-const CHROMIUM_ARGS = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const STEP_TIMEOUT = 20_000;
 
 interface Case {

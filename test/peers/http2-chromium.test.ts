@@ -14,7 +14,7 @@ import type { IncomingMessage } from 'node:http';
 import { chromium, type Browser } from 'playwright-core';
 import { perMessageDeflate, WebSocketServer, type WebSocketConnection } from '../../src/index.js';
 import { makeTestCertificate, startH2Server, type StartedH2 } from '../http2/support/h2.js';
-import { withTimeout } from './support/peers.js';
+import { CHROMIUM_ARGS, withTimeout } from './support/peers.js';
 import type { Http2SecureServer } from 'node:http2';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -22,17 +22,7 @@ const certificate = existsSync(CHROMIUM) ? makeTestCertificate() : { skip: `${CH
 const skip = 'skip' in certificate ? certificate.skip : false;
 if (skip) console.log(`# skipping the Chromium HTTP/2 WebSocket tests: ${skip}`);
 
-const CHROMIUM_ARGS = [
-  '--headless=new',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--ignore-certificate-errors',
-];
+const CHROMIUM_FLAGS = [...CHROMIUM_ARGS, '--ignore-certificate-errors'];
 
 const PAGE = '<!doctype html><meta charset="utf-8"><title>upshift h2</title><p>RFC 8441 test page</p>';
 
@@ -44,7 +34,7 @@ interface Arrival {
 }
 
 function launch(extraArgs: string[] = []): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs], timeout: 30_000 });
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_FLAGS, ...extraArgs], timeout: 30_000 });
 }
 
 describe('WebSockets over HTTP/2 with headless Chromium', { skip, timeout: 120_000 }, () => {

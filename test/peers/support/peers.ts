@@ -18,6 +18,21 @@ export const SUPPORT_DIR = `${REPO_ROOT}test/peers/support/`;
 export const DEMO_SERVER_JS = `${REPO_ROOT}dist/src/demo/server.js`;
 
 /** Sizes at the frame-length boundaries of RFC 6455 §5.2 (7-bit, 16-bit, 64-bit lengths). */
+/**
+ * Flags for headless Chromium on this closed network: no sandbox as root, no GPU, no QUIC, and no
+ * background traffic (whose connections would be refused by the machine, many at a time).
+ */
+export const CHROMIUM_ARGS: string[] = [
+  '--headless=new',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
 export const BOUNDARY_SIZES = [0, 125, 126, 65535, 65536, 1024 * 1024] as const;
 
 /** Asks the kernel for a free loopback port (bind to 0, read it, release it). */
