@@ -9,7 +9,7 @@ import { WebSocketConnection } from '../connection/websocket-connection.js';
 import { WebSocketError } from '../protocol/errors.js';
 import { acceptExtensions, type ClientExtension } from '../protocol/extensions.js';
 import { checkUpgradeResponse, generateKey, validateProtocolsForOffer } from '../protocol/handshake.js';
-import { DEFAULT_LIMITS, resolveLimits, type ConnectionLimits } from '../server/limits.js';
+import { resolveLimits, type ConnectionLimits } from '../server/limits.js';
 import { startHeartbeat } from '../connection/heartbeat.js';
 import {
   perMessageDeflateClient,
@@ -253,4 +253,3 @@ export function connect(input: string | URL, options: ClientOptions = {}): Promi
   });
 }
 
-export { DEFAULT_LIMITS };

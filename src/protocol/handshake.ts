@@ -254,12 +254,6 @@ export function buildErrorResponse(
 
 // --- client side --------------------------------------------------------------
 
-export interface ClientHandshakeRequest {
-  key: string;
-  protocols: string[];
-  extensionOffer: string | undefined;
-}
-
 /**
  * WHATWG WebSocket constructor rules for the `protocols` argument: every entry
  * must be a token (RFC 6455 §4.1) and none may repeat (case-sensitive).

@@ -13,7 +13,3 @@ export type Opcode = (typeof Opcode)[keyof typeof Opcode];
 export function isControlOpcode(opcode: number): boolean {
   return (opcode & 0x8) !== 0;
 }
-
-export function isKnownOpcode(opcode: number): boolean {
-  return opcode <= 0x2 || (opcode >= 0x8 && opcode <= 0xa);
-}

@@ -8,7 +8,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { hasToken } from '../protocol/http-tokens.js';
 import { pathOf, refuse, upgradeRouterFor, type UpgradeCapableServer, type UpgradeHandler, type UpgradeRouter } from '../upgrade/router.js';
 
 export { pathOf, refuse };
@@ -77,6 +76,3 @@ export class UpgradeDispatcher {
   }
 }
 
-export function wantsWebSocket(req: IncomingMessage): boolean {
-  return hasToken(req.headers.upgrade, 'websocket');
-}
