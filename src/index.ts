@@ -7,8 +7,8 @@ export type {
   HandshakeInfo,
   CloseOptions,
 } from './server/websocket-server.js';
-export { DEFAULT_LIMITS } from './server/limits.js';
-export type { ConnectionLimits } from './server/limits.js';
+export { DEFAULT_LIMITS } from './connection/limits.js';
+export type { ConnectionLimits, ServerLimits } from './connection/limits.js';
 export { WebSocketConnection } from './connection/websocket-connection.js';
 export type { SendOptions, ReceivedMessage, WebSocketConnectionEvents } from './connection/websocket-connection.js';
 export type { SendableData } from './connection/sendable.js';
@@ -31,6 +31,6 @@ export type {
 export { UpgradeRouter, upgradeRouterFor, switchingProtocols } from './upgrade/router.js';
 export type { UpgradeHandler, UpgradeOffer, RouteOptions, UpgradeCapableServer } from './upgrade/router.js';
 export { parseUpgradeHeader } from './upgrade/upgrade-header.js';
-export { enableH2c, H2cUpgradeHandler } from './http2/h2c.js';
-export { ExtendedConnectRequest } from './http2/server.js';
-export type { H2cOptions } from './http2/h2c.js';
+export { enableH2c, H2cUpgradeHandler } from './upgrade/h2c.js';
+export { ExtendedConnectRequest } from './server/http2-stream.js';
+export type { H2cOptions } from './upgrade/h2c.js';

@@ -9,14 +9,14 @@ import { WebSocketConnection } from '../connection/websocket-connection.js';
 import { WebSocketError } from '../protocol/errors.js';
 import { acceptExtensions, type ClientExtension } from '../protocol/extensions.js';
 import { checkUpgradeResponse, generateKey, validateProtocolsForOffer } from '../protocol/handshake.js';
-import { resolveLimits, type ConnectionLimits } from '../server/limits.js';
+import { CONNECTION_LIMIT_NAMES, DEFAULT_LIMITS, resolveLimits, type ConnectionLimits } from '../connection/limits.js';
 import { startHeartbeat } from '../connection/heartbeat.js';
 import {
   perMessageDeflateClient,
   withPerMessageDeflate,
   type PerMessageDeflateClientOptions,
 } from '../extensions/permessage-deflate/index.js';
-import { connectOverHttp2 } from '../http2/client.js';
+import { connectOverHttp2 } from './http2-transport.js';
 
 export interface ClientOptions extends Partial<ConnectionLimits> {
   /** Subprotocols to offer, in order of preference. */
@@ -94,7 +94,7 @@ export function planClient(input: string | URL, options: ClientOptions): ClientP
     url,
     protocols,
     // Clients do not ping by default (browsers do not either); the server's heartbeat covers them.
-    limits: resolveLimits({ pingInterval: 0, idleTimeout: 0, ...options }),
+    limits: resolveLimits<ConnectionLimits>({ pingInterval: 0, idleTimeout: 0, ...options }, CONNECTION_LIMIT_NAMES, DEFAULT_LIMITS),
     extensions: options.extensions ?? [],
     maxRedirects: options.followRedirects === true ? MAX_REDIRECTS : Number(options.followRedirects || 0),
     timeoutMs: options.handshakeTimeout ?? 30_000,

@@ -27,8 +27,8 @@ import { toBuffer, type SendableData } from '../connection/sendable.js';
 import { unwatch, watch, type Tickable } from '../util/ticker.js';
 import { heartbeat, heartbeatPeriod } from '../connection/heartbeat.js';
 import { dispatcherFor, pathOf, refuse, type UpgradeDispatcher, type UpgradeEndpoint } from './upgrade-dispatcher.js';
-import { resolveLimits, type ConnectionLimits } from './limits.js';
-import { acceptWebSocketStream } from '../http2/server.js';
+import { DEFAULT_LIMITS, resolveLimits, SERVER_LIMIT_NAMES, type ServerLimits } from '../connection/limits.js';
+import { acceptWebSocketStream } from './http2-stream.js';
 
 /** What verify() may return: accept (optionally attaching data), or reject with an HTTP answer. */
 export type VerifyResult<Data> =
@@ -46,7 +46,7 @@ export interface HandshakeInfo {
   path: string;
 }
 
-export interface WebSocketServerOptions<Data = unknown> extends Partial<ConnectionLimits> {
+export interface WebSocketServerOptions<Data = unknown> extends Partial<ServerLimits> {
   /**
    * Attach to this server. Without it (and without noServer), one is created on `port`. An
    * HTTP/2 server (node:http2) also takes WebSockets over HTTP/2 (RFC 8441), and HTTP/1.1
@@ -121,7 +121,7 @@ export class WebSocketServer<Data = unknown>
   /** The HTTP server this endpoint is attached to (null with noServer). */
   readonly httpServer: HttpServer | HttpsServer | Http2Server | Http2SecureServer | null;
   private readonly dispatcher: UpgradeDispatcher | null;
-  private readonly limits: ConnectionLimits;
+  private readonly limits: ServerLimits;
   private readonly options: WebSocketServerOptions<Data>;
   private readonly extensions: readonly ServerExtension[];
   private handshakes = 0;
@@ -137,7 +137,7 @@ export class WebSocketServer<Data = unknown>
     super();
     this.options = options;
     this.path = options.path;
-    this.limits = resolveLimits(options);
+    this.limits = resolveLimits<ServerLimits>(options, SERVER_LIMIT_NAMES, DEFAULT_LIMITS);
     this.extensions = withPerMessageDeflate(options.extensions, options.perMessageDeflate, perMessageDeflate);
     if (options.noServer) {
       this.httpServer = null;

@@ -19,9 +19,10 @@ import type { Server as HttpsServer } from 'node:https';
 import type { Http2SecureServer, Http2Server, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { buildErrorResponse } from '../protocol/handshake.js';
 import { hasToken, isToken } from '../protocol/http-tokens.js';
-import { respondWithError } from '../http2/respond.js';
+import { refuse, respondWithError } from './respond.js';
+
+export { refuse };
 import { isProtocolName, parseUpgradeHeader, type UpgradeOffer } from './upgrade-header.js';
 
 export type { UpgradeOffer } from './upgrade-header.js';
@@ -267,22 +268,6 @@ function ignoreError(): void {
   // The stream is destroyed by Node.js after an error; nothing is left to do.
 }
 
-/** Writes a complete HTTP/1.1 error response on a raw upgrade socket and closes it. */
-export function refuse(socket: Duplex, status: number, reason: string, headers?: Record<string, string | string[]>): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  let response: string;
-  try {
-    response = buildErrorResponse(status, reason, headers);
-  } catch {
-    // An invalid status or header from the application's verify hook.
-    response = buildErrorResponse(500, 'Invalid handshake rejection');
-  }
-  socket.once('finish', destroySocket);
-  socket.end(response);
-}
 
 /**
  * The head of a `101 Switching Protocols` response naming the protocol switched to (RFC 9110

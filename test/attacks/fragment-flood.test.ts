@@ -8,7 +8,7 @@ import { encodeFrame, OP, parseClosePayload } from '../helpers/frames.js';
 import { nextEvent } from '../helpers/events.js';
 import { destroyRawClients, RawClient } from '../helpers/raw-client.js';
 import { startServer } from '../helpers/server.js';
-import { DEFAULT_LIMITS } from '../../src/server/limits.js';
+import { DEFAULT_LIMITS } from '../../src/connection/limits.js';
 
 afterEach(destroyRawClients);
 

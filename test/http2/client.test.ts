@@ -8,7 +8,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { constants, type ClientHttp2Stream, type Http2SecureServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
 import { connect, HandshakeError } from '../../src/client/connect.js';
-import { pooledSessions } from '../../src/http2/client.js';
+import { pooledSessions } from '../../src/client/http2-transport.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
 import { perMessageDeflate, perMessageDeflateClient } from '../../src/extensions/permessage-deflate/index.js';
 import type { WebSocketConnection } from '../../src/connection/websocket-connection.js';

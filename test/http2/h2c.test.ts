@@ -13,8 +13,8 @@ import {
   encodeInteger,
   headersFrames,
   readClientPreface,
-} from '../../src/http2/frames.js';
-import { enableH2c, upgradeRequestFields } from '../../src/http2/h2c.js';
+} from '../../src/upgrade/h2c-frames.js';
+import { enableH2c, upgradeRequestFields } from '../../src/upgrade/h2c.js';
 import { RawClient, rawRequest } from '../helpers/raw-client.js';
 import { startHttpServer } from '../helpers/server.js';
 import { within } from '../helpers/events.js';

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { constants, type ClientHttp2Session, type Http2Server, type ServerHttp2Stream } from 'node:http2';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type VerifyResult } from '../../src/server/websocket-server.js';
-import { ExtendedConnectRequest } from '../../src/http2/server.js';
+import { ExtendedConnectRequest } from '../../src/server/http2-stream.js';
 import type { WebSocketConnection } from '../../src/connection/websocket-connection.js';
 import { OP } from '../helpers/frames.js';
 import { collectEvents, nextEvent, within } from '../helpers/events.js';

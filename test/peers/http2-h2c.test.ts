@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse, Http2Session } from 'node:http2';
-import { enableH2c } from '../../src/http2/h2c.js';
+import { enableH2c } from '../../src/upgrade/h2c.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
 import { startHttpServer } from '../helpers/server.js';
 

@@ -4,8 +4,8 @@
 // RFC 6455 meaning.
 
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
-import { isToken, parseProtocolList, trimOWS } from '../protocol/http-tokens.js';
-import { parseExtensionHeader, type ExtensionOffer } from '../protocol/extension-header.js';
+import { isToken, parseProtocolList, trimOWS } from './http-tokens.js';
+import { parseExtensionHeader, type ExtensionOffer } from './extension-header.js';
 
 export type ExtendedConnectCheck =
   | { ok: true; path: string; authority: string; protocols: string[]; extensions: ExtensionOffer[]; origin: string | undefined }

@@ -16,8 +16,8 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { createServer as createHttp2Server, type Http2Server, type ServerHttp2Session } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { switchingProtocols, upgradeRouterFor, type UpgradeHandler, type UpgradeOffer } from '../upgrade/router.js';
-import { CLIENT_PREFACE, decodeHttp2Settings, encodeHeaderBlock, headersFrames, readClientPreface } from './frames.js';
+import { switchingProtocols, upgradeRouterFor, type UpgradeHandler, type UpgradeOffer } from './router.js';
+import { CLIENT_PREFACE, decodeHttp2Settings, encodeHeaderBlock, headersFrames, readClientPreface } from './h2c-frames.js';
 
 export interface H2cOptions {
   /**

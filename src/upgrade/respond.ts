@@ -1,8 +1,11 @@
-// Answers on an HTTP/2 stream that is not going to carry a tunnel: refusals of extended CONNECT
-// requests (RFC 8441 §4) as ordinary HTTP/2 responses.
+// Refusals of upgrades, on either transport: a complete HTTP/1.1 error response on a raw upgrade
+// socket, or an ordinary HTTP/2 response on an extended CONNECT stream (RFC 8441 §4) that is not
+// going to carry a tunnel.
 
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { buildErrorResponse } from '../protocol/handshake.js';
 
 // RFC 9113 §8.2.2: connection-specific fields must not appear in HTTP/2 (nghttp2 would refuse
 // them), and the body's framing is HTTP/2's own.
@@ -66,4 +69,25 @@ export function respondWithError(
     return;
   }
   if (body.length > 0) stream.end(body);
+}
+
+/** Writes a complete HTTP/1.1 error response on a raw upgrade socket and closes it. */
+export function refuse(socket: Duplex, status: number, reason: string, headers?: Record<string, string | string[]>): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  let response: string;
+  try {
+    response = buildErrorResponse(status, reason, headers);
+  } catch {
+    // An invalid status or header from the application's verify hook.
+    response = buildErrorResponse(500, 'Invalid handshake rejection');
+  }
+  socket.once('finish', destroySocket);
+  socket.end(response);
+}
+
+function destroySocket(this: Duplex): void {
+  this.destroy();
 }

@@ -1,12 +1,11 @@
 // Every limit, its default, and why. The same limits apply over HTTP/1.1 and HTTP/2.
+// ConnectionLimits bound one connection, on either side; ServerLimits add what only a server has.
 
 export interface ConnectionLimits {
   /** Largest message accepted, after decompression (bytes). Larger ones close with 1009. */
   maxPayload: number;
   /** Most frames one fragmented message may use. More close with 1008. */
   maxFragments: number;
-  /** Open connections plus handshakes in progress; more are refused with 503. */
-  maxConnections: number;
   /** send() returns false once this many bytes wait to be written (then wait for 'drain'). */
   highWaterMark: number;
   /** How long to wait for the peer's part of the closing handshake before dropping TCP (ms). */
@@ -17,7 +16,12 @@ export interface ConnectionLimits {
   idleTimeout: number;
 }
 
-export const DEFAULT_LIMITS: Readonly<ConnectionLimits> = {
+export interface ServerLimits extends ConnectionLimits {
+  /** Open connections plus handshakes in progress; more are refused with 503. */
+  maxConnections: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
   // 16 MiB: room for real messages (the conformance suite's largest is 16 MiB), small enough
   // that a few hostile clients cannot take the heap.
   maxPayload: 16 * 1024 * 1024,
@@ -34,15 +38,33 @@ export const DEFAULT_LIMITS: Readonly<ConnectionLimits> = {
   idleTimeout: 120_000,
 };
 
-export function resolveLimits(options: Partial<ConnectionLimits>): ConnectionLimits {
-  const limits = { ...DEFAULT_LIMITS };
-  for (const key of Object.keys(DEFAULT_LIMITS) as (keyof ConnectionLimits)[]) {
+/** The names of the limits a connection has (a client's options take only these). */
+export const CONNECTION_LIMIT_NAMES: readonly (keyof ConnectionLimits)[] = [
+  'maxPayload',
+  'maxFragments',
+  'highWaterMark',
+  'closeTimeout',
+  'pingInterval',
+  'idleTimeout',
+];
+
+/** The names of every server limit. */
+export const SERVER_LIMIT_NAMES: readonly (keyof ServerLimits)[] = [...CONNECTION_LIMIT_NAMES, 'maxConnections'];
+
+/** Picks `names` from `options` over `defaults`, each checked to be a non-negative number. */
+export function resolveLimits<L extends ConnectionLimits>(
+  options: Partial<L>,
+  names: readonly (keyof L)[],
+  defaults: Readonly<L>,
+): L {
+  const limits = { ...defaults } as L;
+  for (const key of names) {
     const value = options[key];
     if (value === undefined) continue;
     if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
-      throw new RangeError(`${key} must be a non-negative number, got ${String(value)}`);
+      throw new RangeError(`${String(key)} must be a non-negative number, got ${String(value)}`);
     }
-    limits[key] = value;
+    limits[key] = value as L[keyof L];
   }
   return limits;
 }

@@ -10,20 +10,14 @@ import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type Ser
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocketConnection } from '../connection/websocket-connection.js';
-import type { WebSocketServer } from '../server/websocket-server.js';
+import type { WebSocketServer } from './websocket-server.js';
 import { pathOf } from '../upgrade/router.js';
-import { checkExtendedConnectRequest } from './extended-connect.js';
-import { respondWithError, toHttp2Headers } from './respond.js';
+import { checkExtendedConnectRequest } from '../protocol/extended-connect.js';
+import { respondWithError, toHttp2Headers } from '../upgrade/respond.js';
+import { cancelStream } from '../connection/transport.js';
 
 const EMPTY = Buffer.alloc(0);
 
-/** RFC 8441 §5: an abnormal closure of the WebSocket resets its stream with CANCEL. */
-export function cancelStream(transport: Duplex): void {
-  const stream = transport as ServerHttp2Stream;
-  if (stream.destroyed) return;
-  if (typeof stream.close === 'function' && !stream.closed) stream.close(constants.NGHTTP2_CANCEL);
-  else stream.destroy();
-}
 
 /**
  * The request the application sees (verify hook, protocols callback, 'connection') for a

@@ -11,9 +11,9 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { WebSocketConnection } from '../connection/websocket-connection.js';
 import { startHeartbeat } from '../connection/heartbeat.js';
 import { acceptExtensions } from '../protocol/extensions.js';
-import { HandshakeError, planClient, type ClientOptions, type ClientPlan } from '../client/connect.js';
-import { buildExtendedConnectHeaders, checkExtendedConnectResponse } from './extended-connect.js';
-import { cancelStream } from './server.js';
+import { HandshakeError, planClient, type ClientOptions, type ClientPlan } from './connect.js';
+import { buildExtendedConnectHeaders, checkExtendedConnectResponse } from '../protocol/extended-connect.js';
+import { cancelStream } from '../connection/transport.js';
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
