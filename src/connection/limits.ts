@@ -17,8 +17,15 @@ export interface ConnectionLimits {
 }
 
 export interface ServerLimits extends ConnectionLimits {
-  /** Open connections plus handshakes in progress; more are refused with 503. */
+  /**
+   * Open connections plus handshakes in progress, counting connections still sending their
+   * request head on a server Upshift created; more are refused with 503.
+   */
   maxConnections: number;
+  /** Largest request head accepted (bytes, request line to the blank line); larger ones get 431. */
+  maxHeaderSize: number;
+  /** How long a client may take to send its complete request head (ms), then 408; 0 disables. */
+  headersTimeout: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
@@ -36,6 +43,11 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
   // 30 s / 120 s: below common proxy idle timeouts (60 s); a dead peer is found within 2 minutes.
   pingInterval: 30_000,
   idleTimeout: 120_000,
+  // 16 KiB: Node's own default (--max-http-header-size); real handshakes use well under 1 KiB.
+  maxHeaderSize: 16 * 1024,
+  // 60 s: Node's own default headersTimeout, so a server Upshift creates and one it is attached
+  // to give a slow client the same time; a slowloris holds a socket no longer than that.
+  headersTimeout: 60_000,
 };
 
 /** The names of the limits a connection has (a client's options take only these). */
@@ -49,7 +61,15 @@ export const CONNECTION_LIMIT_NAMES: readonly (keyof ConnectionLimits)[] = [
 ];
 
 /** The names of every server limit. */
-export const SERVER_LIMIT_NAMES: readonly (keyof ServerLimits)[] = [...CONNECTION_LIMIT_NAMES, 'maxConnections'];
+export const SERVER_LIMIT_NAMES: readonly (keyof ServerLimits)[] = [
+  ...CONNECTION_LIMIT_NAMES,
+  'maxConnections',
+  'maxHeaderSize',
+  'headersTimeout',
+];
+
+// Sizes that size a buffer must be finite (Infinity elsewhere means "no limit").
+const FINITE_LIMITS: ReadonlySet<string> = new Set(['maxHeaderSize']);
 
 /** Picks `names` from `options` over `defaults`, each checked to be a non-negative number. */
 export function resolveLimits<L extends ConnectionLimits>(
@@ -63,6 +83,9 @@ export function resolveLimits<L extends ConnectionLimits>(
     if (value === undefined) continue;
     if (typeof value !== 'number' || Number.isNaN(value) || value < 0) {
       throw new RangeError(`${String(key)} must be a non-negative number, got ${String(value)}`);
+    }
+    if (FINITE_LIMITS.has(key as string) && !Number.isFinite(value)) {
+      throw new RangeError(`${String(key)} must be a finite number, got ${String(value)}`);
     }
     limits[key] = value as L[keyof L];
   }

@@ -231,25 +231,42 @@ const ERROR_RESERVED: ReadonlySet<string> = new Set([
 /**
  * Serialises a plain-text error response that closes the connection. The body is
  * `reason`; write the returned string as UTF-8 (the header section is pure ASCII).
+ * `date`: the Date field value (RFC 9110 §6.6.1), read from the clock by the caller so that
+ * this stays a pure function; a Date among `headers` takes its place.
  */
 export function buildErrorResponse(
   status: number,
   reason: string,
   headers?: Record<string, string | string[]>,
+  date?: string,
 ): string {
   if (!Number.isInteger(status) || status < 100 || status > 999) {
     throw new RangeError(`Invalid HTTP status code: ${status}`);
   }
   const phrase = STATUS_CODES[status] ?? 'Unknown';
+  // RFC 9110 §15.5.22: every 426 names the protocol(s) to upgrade to; unless the caller named
+  // others, that is the one this library speaks.
+  const addUpgrade = status === 426 && !hasField(headers, 'upgrade');
+  // RFC 9110 §7.8: a sender of Upgrade also sends the "upgrade" connection option.
+  const connection = addUpgrade || hasField(headers, 'upgrade') ? 'Upgrade, close' : 'close';
   return (
     `HTTP/1.1 ${status} ${phrase}\r\n` +
-    'Connection: close\r\n' +
+    `Connection: ${connection}\r\n` +
     'Content-Type: text/plain; charset=utf-8\r\n' +
     `Content-Length: ${Buffer.byteLength(reason, 'utf8')}\r\n` +
+    (date !== undefined && !hasField(headers, 'date') ? `Date: ${assertFieldValue('Date', date)}\r\n` : '') +
+    (addUpgrade ? 'Upgrade: websocket\r\n' : '') +
     serializeHeaders(headers, ERROR_RESERVED) +
     '\r\n' +
     reason
   );
+}
+
+/** Whether `headers` has a field `name` (lowercase), whatever the case of its key. */
+function hasField(headers: Record<string, unknown> | undefined, name: string): boolean {
+  if (headers === undefined) return false;
+  for (const key of Object.keys(headers)) if (key.toLowerCase() === name) return true;
+  return false;
 }
 
 // --- client side --------------------------------------------------------------

@@ -20,6 +20,8 @@ export interface RequestHead {
 export const INCOMPLETE = 0;
 /** Not a request this parser takes (or not well-formed): hand it to the full HTTP parser. */
 export const NOT_MINE = 1;
+/** No complete head within the size limit: whatever the request, the answer is 431. */
+export const TOO_LARGE = 2;
 
 const MAX_HEADERS = 100;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -38,11 +40,20 @@ const LIST_FIELDS = new Set([
   'cookie',
 ]);
 
-/** Parses a request head from the start of `data`, looking at most `maxSize` bytes. */
-export function parseUpgradeRequestHead(data: Buffer, maxSize: number): RequestHead | typeof INCOMPLETE | typeof NOT_MINE {
-  const end = data.indexOf(CRLFCRLF, 0);
-  if (end === -1) return data.length >= maxSize ? NOT_MINE : INCOMPLETE;
-  if (end + 4 > maxSize) return NOT_MINE;
+/**
+ * Parses a request head from the start of `data`, looking at most `maxSize` bytes. `scanned`:
+ * how many bytes an earlier call already saw without finding the blank line (a head arriving in
+ * pieces is then searched once, not once per piece).
+ */
+export function parseUpgradeRequestHead(
+  data: Buffer,
+  maxSize: number,
+  scanned = 0,
+): RequestHead | typeof INCOMPLETE | typeof NOT_MINE | typeof TOO_LARGE {
+  // The blank line may straddle the old and the new bytes: step back three.
+  const end = data.indexOf(CRLFCRLF, Math.max(0, scanned - 3));
+  if (end === -1) return data.length >= maxSize ? TOO_LARGE : INCOMPLETE;
+  if (end + 4 > maxSize) return TOO_LARGE;
   const text = data.toString('latin1', 0, end + 2);
 
   // Request line: "GET SP request-target SP HTTP/1.1 CRLF" (RFC 9112 §3).

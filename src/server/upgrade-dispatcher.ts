@@ -67,12 +67,5 @@ export class UpgradeDispatcher {
     this.handlers.delete(endpoint);
     this.router.unregister(WEBSOCKET, handler);
   }
-
-  find(url: string | undefined): UpgradeEndpoint | null {
-    const handler = this.router.find(WEBSOCKET, url);
-    if (handler === null) return null;
-    for (const [endpoint, candidate] of this.handlers) if (candidate === handler) return endpoint;
-    return null;
-  }
 }
 

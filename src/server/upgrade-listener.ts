@@ -3,16 +3,24 @@
 // and emitted as the HTTP server's 'upgrade' event, skipping Node's per-connection HTTP machinery
 // (parser, IncomingMessage, ServerResponse): less CPU per handshake and less memory left behind
 // per connection. Every other connection is handed, bytes and all, to the real node:http server.
+//
+// Until its head is complete a connection is bounded here the way Node bounds it: maxHeaderSize
+// (431), headersTimeout (408), and it counts against maxConnections (503).
 
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { IncomingHttpHeaders, Server as HttpServer } from 'node:http';
-import { INCOMPLETE, NOT_MINE, parseUpgradeRequestHead } from '../protocol/http1-request-head.js';
-import { unwatch, watch } from '../util/ticker.js';
+import { INCOMPLETE, NOT_MINE, TOO_LARGE, parseUpgradeRequestHead } from '../protocol/http1-request-head.js';
+import { DEFAULT_LIMITS, type ServerLimits } from '../connection/limits.js';
+import { errorResponse } from '../upgrade/respond.js';
+import { unwatch, watch, type Tickable } from '../util/ticker.js';
 
-/** Node's default limit for a request head (`--max-http-header-size`). */
-const MAX_HEAD = 16 * 1024;
-/** A client that has not sent a complete head by then is dropped (Node's headersTimeout is 60 s). */
-const HEAD_TIMEOUT_MS = 30_000;
+/** The limits the listener applies to connections that have not sent a complete head yet. */
+export type HeadLimits = Pick<ServerLimits, 'maxHeaderSize' | 'headersTimeout' | 'maxConnections' | 'closeTimeout'>;
+
+/** Node's headersTimeout when the application set neither it nor requestTimeout. */
+const NODE_HEADERS_TIMEOUT = 60_000;
+/** The first buffer for a head that arrives in pieces; most handshakes fit (it grows by doubling). */
+const FIRST_HOLD = 1024;
 
 /** The request object of a fast-path handshake: the fields of IncomingMessage a handshake uses. */
 export class UpgradeRequest {
@@ -32,77 +40,194 @@ export class UpgradeRequest {
   }
 }
 
-/** What a connection carries while its request head is being read; dropped afterwards. */
-interface Sniffing {
-  http: HttpServer;
-  pending: Map<Socket, number>;
-  head: { buffer: Buffer; length: number } | null;
+/** What a connection carries while it is the listener's; dropped when it is handed on. */
+interface HeadState {
+  reader: HeadReader;
+  /** Still reading its head (false: answered, waiting for the client to close). */
+  reading: boolean;
+  /** The bytes so far of a head that arrives in pieces (null until a piece falls short). */
+  held: Buffer | null;
+  length: number;
 }
 
-const kSniffing = Symbol('upshift.sniffing');
-type SniffedSocket = Socket & { [kSniffing]?: Sniffing | undefined };
+const kHead = Symbol('upshift.head');
+type SniffedSocket = Socket & { [kHead]?: HeadState | undefined };
 
 /** A listening socket plus the connections whose request head has not been read yet. */
 export interface UpgradeListener extends NetServer {
-  /** Drops every connection still sending its request head (used at the end of a shutdown). */
+  /** Connections still sending their request head (they count against maxConnections). */
+  readonly headsInProgress: number;
+  /** Drops every connection still sending its request head, or being answered (at the end of a shutdown). */
   dropIncomplete(): void;
 }
 
-export function createUpgradeListener(http: HttpServer): UpgradeListener {
-  // Connections still sending their head, with their deadlines. Checked by the shared ticker
-  // rather than socket.setTimeout(), whose Timeout object would stay on every socket for good.
-  const pending = new Map<Socket, number>();
-  const headTimeouts = {
-    tick(now: number): void {
-      for (const [socket, deadline] of pending) if (now >= deadline) socket.destroy();
-      if (pending.size === 0) unwatch(headTimeouts);
-    },
-  };
+/**
+ * `occupied`: the server's other connections (open ones and handshakes being decided), so that
+ * connections still sending a head are counted against maxConnections with them.
+ */
+export function createUpgradeListener(
+  http: HttpServer,
+  limits: Readonly<HeadLimits> = DEFAULT_LIMITS,
+  occupied: () => number = () => 0,
+): UpgradeListener {
+  const reader = new HeadReader(http, limits);
   const server = createNetServer({ noDelay: true }, (socket: SniffedSocket) => {
-    if (pending.size === 0) watch(headTimeouts);
-    pending.set(socket, Date.now() + HEAD_TIMEOUT_MS);
-    socket[kSniffing] = { http, pending, head: null };
-    socket.on('data', onHeadData);
-    socket.on('error', onHeadError);
-    socket.on('close', onHeadClose);
+    socket[kHead] = { reader, reading: false, held: null, length: 0 };
+    socket.on('error', destroySocket);
+    socket.on('close', onSocketClose);
+    // Connections still sending a head count against maxConnections (RFC 9110 §15.6.4: 503).
+    if (reader.heads + occupied() >= limits.maxConnections) {
+      reader.answer(socket, 503, 'Too many connections', { 'Retry-After': '5' });
+      return;
+    }
+    reader.admit(socket);
   }) as UpgradeListener;
+  Object.defineProperty(server, 'headsInProgress', { get: () => reader.heads });
   server.dropIncomplete = () => {
-    for (const socket of pending.keys()) socket.destroy();
+    for (const socket of reader.deadlines.keys()) socket.destroy();
   };
-  server.on('close', () => unwatch(headTimeouts));
+
+  // Connections that are not WebSocket handshakes go to Node's parser, for their first request
+  // and every later one: the same limits apply there.
+  (http as { maxHeaderSize?: number }).maxHeaderSize = limits.maxHeaderSize;
+  setHeadersTimeout(http, limits.headersTimeout);
+  // This http.Server never listens itself, so Node never starts what its 'listening' event
+  // starts: the list of connections that headersTimeout, requestTimeout, closeIdleConnections()
+  // and closeAllConnections() work on. Without it, an idle keep-alive connection held close()
+  // forever. Start it when the listener listens, stop it (http.close()) when the listener closes.
+  server.on('listening', () => http.emit('listening'));
+  server.on('close', () => {
+    unwatch(reader);
+    http.close();
+  });
   return server;
+}
+
+/**
+ * An attached node:http(s) server reads every request head itself, with its own limits. The
+ * application owns that server, so whatever it set wins; where it kept Node's defaults, the
+ * endpoint's `maxHeaderSize` and `headersTimeout` options (when given) are applied to it, so
+ * that these options mean the same whether Upshift created the server or was attached to one.
+ * HTTP/2 servers have no such settings and are left alone.
+ */
+export function applyHeadLimits(server: object, options: Partial<ServerLimits>): void {
+  const http = server as Partial<HttpServer> & { maxHeaderSize?: number };
+  if (typeof http.headersTimeout !== 'number') return;
+  if (options.maxHeaderSize !== undefined && http.maxHeaderSize === undefined) http.maxHeaderSize = options.maxHeaderSize;
+  if (options.headersTimeout !== undefined && http.headersTimeout === NODE_HEADERS_TIMEOUT) {
+    setHeadersTimeout(http as HttpServer, options.headersTimeout);
+  }
+}
+
+/** Node's headersTimeout (408 when it runs out; 0 disables), without requestTimeout cutting it short. */
+function setHeadersTimeout(http: HttpServer, ms: number): void {
+  const timeout = Number.isFinite(ms) ? ms : 0;
+  http.headersTimeout = timeout;
+  if (timeout === 0) return;
+  if (http.requestTimeout > 0 && http.requestTimeout < timeout) http.requestTimeout = timeout;
+  // Node looks for expired heads every connectionsCheckingInterval (30 s by default, read when
+  // the server starts listening): look often enough for a short timeout to mean something.
+  const interval = Math.max(250, Math.ceil(timeout / 4));
+  const checked = http as { connectionsCheckingInterval?: number };
+  if ((checked.connectionsCheckingInterval ?? Infinity) > interval) checked.connectionsCheckingInterval = interval;
+}
+
+/** The connections of one listener that are still sending a head, or being answered. */
+class HeadReader implements Tickable {
+  /**
+   * Deadlines: for a head, when it gets 408; for a connection that was answered, when it is
+   * dropped if the client has not closed it by then. Checked by the shared ticker rather than
+   * socket.setTimeout(), whose Timeout object would stay on every socket for good.
+   */
+  readonly deadlines = new Map<Socket, number>();
+  /** Connections still sending their head. */
+  heads = 0;
+
+  constructor(
+    readonly http: HttpServer,
+    readonly limits: Readonly<HeadLimits>,
+  ) {}
+
+  admit(socket: SniffedSocket): void {
+    this.heads++;
+    socket[kHead]!.reading = true;
+    const timeout = this.limits.headersTimeout;
+    this.setDeadline(socket, timeout > 0 ? Date.now() + timeout : Infinity);
+    socket.on('data', onHeadData);
+  }
+
+  /** The head is complete: the socket is someone else's from here. */
+  release(socket: SniffedSocket): void {
+    this.stopReading(socket);
+    this.forget(socket);
+    socket[kHead] = undefined;
+    socket.removeListener('error', destroySocket);
+    socket.removeListener('close', onSocketClose);
+  }
+
+  /**
+   * Answers with an error and closes the connection. The client may still be sending (a head
+   * too large, or too slow): closing with unread bytes would reset the connection, and a reset
+   * can destroy the answer before the client reads it. So the rest is read and discarded until
+   * the client closes, for closeTimeout at most.
+   */
+  answer(socket: SniffedSocket, status: number, reason: string, headers?: Record<string, string>): void {
+    this.stopReading(socket);
+    socket.on('data', discard);
+    socket.end(errorResponse(status, reason, headers));
+    this.setDeadline(socket, Date.now() + this.limits.closeTimeout);
+  }
+
+  tick(now: number): void {
+    for (const [socket, deadline] of this.deadlines) {
+      if (now < deadline) continue;
+      if ((socket as SniffedSocket)[kHead]?.reading === true) this.answer(socket, 408, 'The request head did not arrive in time.');
+      else socket.destroy();
+    }
+  }
+
+  forget(socket: Socket): void {
+    if (this.deadlines.delete(socket) && this.deadlines.size === 0) unwatch(this);
+  }
+
+  private setDeadline(socket: Socket, deadline: number): void {
+    if (this.deadlines.size === 0) watch(this);
+    this.deadlines.set(socket, deadline);
+  }
+
+  /** Stops reading the head (its buffer goes too); the socket stays the listener's. */
+  stopReading(socket: SniffedSocket): void {
+    const state = socket[kHead];
+    if (state === undefined || !state.reading) return;
+    state.reading = false;
+    state.held = null;
+    socket.removeListener('data', onHeadData);
+    this.heads--;
+  }
 }
 
 function onHeadData(this: SniffedSocket, chunk: Buffer): void {
   const socket = this;
-  const sniffing = socket[kSniffing]!;
+  const state = socket[kHead]!;
+  const reader = state.reader;
   let data = chunk;
-  const held = sniffing.head;
-  if (held !== null) {
-    // A head in pieces: append into one buffer of the maximum head size, so even a head sent a
-    // byte per segment costs linear time. Beyond the maximum, Node's parser answers 431.
-    const room = held.buffer.length - held.length;
-    if (chunk.length <= room) {
-      chunk.copy(held.buffer, held.length);
-      held.length += chunk.length;
-      data = held.buffer.subarray(0, held.length);
-    } else {
-      data = Buffer.concat([held.buffer.subarray(0, held.length), chunk]);
-    }
-  }
-  const head = parseUpgradeRequestHead(data, MAX_HEAD);
+  // The bytes an earlier piece already showed to hold no blank line.
+  const scanned = state.length;
+  if (state.held !== null) data = hold(state, chunk);
+  const head = parseUpgradeRequestHead(data, reader.limits.maxHeaderSize, scanned);
   if (head === INCOMPLETE) {
-    if (held === null) {
-      const buffer = Buffer.allocUnsafe(MAX_HEAD);
-      chunk.copy(buffer);
-      sniffing.head = { buffer, length: chunk.length };
-    }
+    if (state.held === null) hold(state, chunk);
     return;
   }
-  stopSniffing(socket, sniffing);
-  const http = sniffing.http;
+  if (head === TOO_LARGE) {
+    // RFC 6585 §5, as Node's parser answers it.
+    reader.answer(socket, 431, 'Request header fields too large.');
+    return;
+  }
+  reader.release(socket);
+  const http = reader.http;
   if (head === NOT_MINE) {
-    // Node's parser takes it from the first byte: it answers, serves, or rejects (400, 431, …).
+    // Node's parser takes it from the first byte: it answers, serves, or rejects (400, …).
     socket.pause();
     socket.unshift(data);
     http.emit('connection', socket);
@@ -113,18 +238,37 @@ function onHeadData(this: SniffedSocket, chunk: Buffer): void {
   http.emit('upgrade', req, socket, data.subarray(head.length));
 }
 
-function stopSniffing(socket: SniffedSocket, sniffing: Sniffing): void {
-  socket.removeListener('data', onHeadData);
-  socket.removeListener('error', onHeadError);
-  socket.removeListener('close', onHeadClose);
-  sniffing.pending.delete(socket);
-  socket[kSniffing] = undefined;
+/**
+ * Appends `chunk` to the held head, growing the buffer by doubling: a head sent a byte per
+ * segment costs linear time, and a slow head costs memory in proportion to what it sent (not
+ * maxHeaderSize up front). allocUnsafeSlow: a small held head must not pin one of Node's shared
+ * 8 KiB pool slabs for as long as the client dawdles.
+ */
+function hold(state: HeadState, chunk: Buffer): Buffer {
+  const needed = state.length + chunk.length;
+  let held = state.held;
+  if (held === null || held.length < needed) {
+    const grown = Buffer.allocUnsafeSlow(Math.max(needed, held === null ? FIRST_HOLD : held.length * 2));
+    if (held !== null) held.copy(grown, 0, 0, state.length);
+    held = state.held = grown;
+  }
+  chunk.copy(held, state.length);
+  state.length = needed;
+  return held.subarray(0, needed);
 }
 
-function onHeadClose(this: SniffedSocket): void {
-  this[kSniffing]?.pending.delete(this);
+function onSocketClose(this: SniffedSocket): void {
+  const state = this[kHead];
+  if (state === undefined) return;
+  state.reader.stopReading(this);
+  state.reader.forget(this);
+  this[kHead] = undefined;
 }
 
-function onHeadError(this: Socket): void {
+function discard(): void {
+  // Read and dropped: see HeadReader.answer().
+}
+
+function destroySocket(this: Socket): void {
   this.destroy();
 }

@@ -5,7 +5,7 @@
 
 import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
-import { createUpgradeListener, type UpgradeListener } from './upgrade-listener.js';
+import { applyHeadLimits, createUpgradeListener, type UpgradeListener } from './upgrade-listener.js';
 import type { Server as HttpsServer } from 'node:https';
 import type { Http2SecureServer, Http2Server, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
@@ -147,6 +147,7 @@ export class WebSocketServer<Data = unknown>
     let own = false;
     if (options.server !== undefined) {
       this.httpServer = options.server;
+      applyHeadLimits(options.server, options);
     } else {
       if (options.port === undefined) throw new TypeError('Give one of: port, server, noServer');
       this.httpServer = createServer();
@@ -158,7 +159,7 @@ export class WebSocketServer<Data = unknown>
     if (own) {
       // Our own server serves nothing but this endpoint: its listening socket takes WebSocket
       // handshakes on a fast path and hands everything else to the node:http server.
-      const listener = (this.listener = createUpgradeListener(this.httpServer as HttpServer));
+      const listener = (this.listener = createUpgradeListener(this.httpServer as HttpServer, this.limits, () => this.clients.size + this.handshakes));
       listener.on('error', (error) => this.emit('error', error));
       listener.listen(options.port, options.host, () => this.emit('listening'));
     }

@@ -49,6 +49,7 @@ export function respondWithError(
   }
   const valid = Number.isInteger(status) && status >= 300 && status <= 599;
   const body = Buffer.from(valid ? reason : 'Invalid handshake rejection', 'utf8');
+  // stream.respond() adds Date itself (its sendDate option, on by default: RFC 9110 §6.6.1).
   const out: OutgoingHttpHeaders = {
     [constants.HTTP2_HEADER_STATUS]: valid ? status : 500,
     [constants.HTTP2_HEADER_CONTENT_TYPE]: 'text/plain; charset=utf-8',
@@ -71,21 +72,27 @@ export function respondWithError(
   if (body.length > 0) stream.end(body);
 }
 
+/**
+ * A complete HTTP/1.1 error response, dated (RFC 9110 §6.6.1: an origin server with a clock
+ * sends Date). Invalid statuses or headers from an application's verify hook become a 500.
+ */
+export function errorResponse(status: number, reason: string, headers?: Record<string, string | string[]>): string {
+  const date = new Date().toUTCString();
+  try {
+    return buildErrorResponse(status, reason, headers, date);
+  } catch {
+    return buildErrorResponse(500, 'Invalid handshake rejection', undefined, date);
+  }
+}
+
 /** Writes a complete HTTP/1.1 error response on a raw upgrade socket and closes it. */
 export function refuse(socket: Duplex, status: number, reason: string, headers?: Record<string, string | string[]>): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  let response: string;
-  try {
-    response = buildErrorResponse(status, reason, headers);
-  } catch {
-    // An invalid status or header from the application's verify hook.
-    response = buildErrorResponse(500, 'Invalid handshake rejection');
-  }
   socket.once('finish', destroySocket);
-  socket.end(response);
+  socket.end(errorResponse(status, reason, headers));
 }
 
 function destroySocket(this: Duplex): void {

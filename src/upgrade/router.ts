@@ -16,10 +16,11 @@
 import * as http from 'node:http';
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import type { Http2SecureServer, Http2Server, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { Http2SecureServer, Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { hasToken, isToken } from '../protocol/http-tokens.js';
+import { unwatch, watch, type Tickable } from '../util/ticker.js';
 import { refuse, respondWithError } from './respond.js';
 
 export { refuse };
@@ -113,10 +114,18 @@ export class UpgradeRouter {
       if (event === 'stream' && router.routeStream(args[0] as ServerHttp2Stream, args[1] as IncomingHttpHeaders, args[3] as string[])) {
         return true;
       }
+      if (event === 'error' && this.listenerCount('error') === 0) {
+        // emit() throws an 'error' nobody listens for, and Node's report of it names emit()'s
+        // caller: this wrapper. Emitted on the next tick through the original itself, a port in
+        // use reads as Node's own error, not as one from the router.
+        process.nextTick(emit.bind(this) as (...a: unknown[]) => boolean, event, ...args);
+        return false;
+      }
       return (emit as (...a: unknown[]) => boolean).apply(this, [event, ...args]);
     } as typeof server.emit;
     if (isHttp2Server(server)) {
       this.http2Servers.add(server);
+      server.on('session', watchSession);
       if (this.routes.some((route) => route.handler.handleStream !== undefined)) advertiseConnectProtocol(server);
     }
   }
@@ -158,13 +167,6 @@ export class UpgradeRouter {
     if (table.fallback === null && table.paths.size === 0) this.tokens.delete(name);
   }
 
-  /** The handler `token` has for this request target, or null. */
-  find(token: string, url: string | undefined): UpgradeHandler | null {
-    const table = this.tokens.get(token.toLowerCase());
-    if (table === undefined) return null;
-    return (table.paths.get(pathOf(url)) ?? table.fallback)?.handler ?? null;
-  }
-
   // ------------------------------------------------------------------ HTTP/1.1
 
   private routeUpgrade(server: UpgradeCapableServer, req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -173,26 +175,18 @@ export class UpgradeRouter {
     const path = pathOf(req.url);
     // RFC 9110 §7.8: Upgrade is a connection option; without `Connection: upgrade` it is ignored.
     // (Node.js only emits 'upgrade' with it, but a server can be fed by hand.)
-    let unrouted: string | null = null;
     if (hasToken(req.headers.connection, 'upgrade')) {
       for (const offer of parseUpgradeHeader(req.headers.upgrade)) {
         const table = this.tokens.get(offer.name);
-        if (table === undefined) continue;
-        const route = table.paths.get(path) ?? table.fallback;
-        if (route === null || route === undefined) {
-          unrouted ??= offer.name;
-          continue;
-        }
+        // A protocol not served at this path is one this server does not speak here.
+        const route = table === undefined ? null : (table.paths.get(path) ?? table.fallback);
+        if (route === null) continue;
         if (route.handler.accepts !== undefined && !route.handler.accepts(req, offer)) continue;
         route.handler.handleUpgrade(req, socket, head, offer);
         return;
       }
     }
-    // A protocol this server speaks, asked for at a path where it is not served.
-    if (unrouted !== null) {
-      refuse(socket, 404, `No ${displayName(unrouted)} endpoint at ${path}`);
-      return;
-    }
+    // RFC 9110 §7.8: a server may ignore Upgrade; the request is then served as if it had none.
     answerNormally(server, req, socket, head);
   }
 
@@ -258,6 +252,44 @@ function isHttp2Server(server: UpgradeCapableServer): server is Http2Server | Ht
 /** RFC 8441 §3: SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, for every session the server starts from now on. */
 function advertiseConnectProtocol(server: Http2Server | Http2SecureServer): void {
   server.updateSettings({ enableConnectProtocol: true });
+}
+
+// ------------------------------------------------------------------ HTTP/2 sessions
+
+// Node's HTTP/2 server stops reading a session's socket once nghttp2 has sent GOAWAY for a
+// connection error (a rapid reset, CVE-2023-44487, among others), and so never sees the client
+// close TCP: the session, its streams and its file descriptor stay for good. On servers with a
+// router, sessions are nudged to read now and then: one that reads anyway is unaffected (libuv
+// refuses a second start), a stopped one reads the client's FIN, and Node closes it as usual.
+const NUDGE_INTERVAL_MS = 1000;
+const sessions = new Set<ServerHttp2Session>();
+let nextNudge = 0;
+const nudger: Tickable = {
+  tick(now: number): void {
+    if (now < nextNudge) return;
+    nextNudge = now + NUDGE_INTERVAL_MS;
+    for (const session of sessions) nudge(session);
+  },
+};
+
+function watchSession(session: ServerHttp2Session): void {
+  if (sessions.size === 0) watch(nudger);
+  sessions.add(session);
+  session.once('close', () => {
+    sessions.delete(session);
+    if (sessions.size === 0) unwatch(nudger);
+  });
+}
+
+function nudge(session: ServerHttp2Session): void {
+  if (session.destroyed) return;
+  try {
+    // session.socket forwards reads of other properties to the real socket.
+    const handle = (session.socket as { _handle?: { readStart?: () => number } | null })._handle;
+    handle?.readStart?.();
+  } catch {
+    // The socket is gone already; Node is closing the session.
+  }
 }
 
 function destroySocket(this: Duplex): void {

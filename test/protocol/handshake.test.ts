@@ -458,15 +458,36 @@ describe('buildErrorResponse', () => {
     assert.equal(
       buildErrorResponse(426, 'Upgrade to 13.', { 'Sec-WebSocket-Version': '13', Vary: ['a', 'b'] }),
       'HTTP/1.1 426 Upgrade Required\r\n' +
-        'Connection: close\r\n' +
+        'Connection: Upgrade, close\r\n' +
         'Content-Type: text/plain; charset=utf-8\r\n' +
         'Content-Length: 14\r\n' +
+        'Upgrade: websocket\r\n' +
         'Sec-WebSocket-Version: 13\r\n' +
         'Vary: a\r\n' +
         'Vary: b\r\n' +
         '\r\n' +
         'Upgrade to 13.',
     );
+  });
+
+  it('names the protocol in every 426 (RFC 9110 §15.5.22), with the upgrade connection option (§7.8)', () => {
+    const own = split(buildErrorResponse(426, 'x'));
+    assert.ok(own.headers.includes('Upgrade: websocket'));
+    assert.ok(own.headers.includes('Connection: Upgrade, close'));
+    const named = split(buildErrorResponse(426, 'x', { upgrade: 'my-proto' }));
+    assert.deepEqual(named.headers.filter((line) => /^upgrade:/i.test(line)), ['upgrade: my-proto']);
+    assert.ok(named.headers.includes('Connection: Upgrade, close'));
+    // Any other status with an Upgrade from the caller gets the connection option too.
+    assert.ok(split(buildErrorResponse(400, 'x', { Upgrade: 'websocket' })).headers.includes('Connection: Upgrade, close'));
+    assert.ok(split(buildErrorResponse(400, 'x')).headers.includes('Connection: close'));
+  });
+
+  it('sends the Date it is given (RFC 9110 §6.6.1), unless the caller set one', () => {
+    const date = 'Sun, 06 Nov 1994 08:49:37 GMT';
+    assert.ok(split(buildErrorResponse(503, 'x', undefined, date)).headers.includes(`Date: ${date}`));
+    const own = split(buildErrorResponse(503, 'x', { Date: 'Mon, 07 Nov 1994 08:49:37 GMT' }, date));
+    assert.deepEqual(own.headers.filter((line) => /^date:/i.test(line)), ['Date: Mon, 07 Nov 1994 08:49:37 GMT']);
+    assert.throws(() => buildErrorResponse(503, 'x', undefined, 'a\r\nb'), TypeError);
   });
 
   it('uses the standard reason phrase, or "Unknown"', () => {
@@ -850,7 +871,8 @@ describe('interop with real HTTP parsers (loopback)', () => {
       const [, res] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage];
       assert.equal(res.statusCode, 426);
       assert.equal(res.headers['sec-websocket-version'], '13');
-      assert.equal(res.headers['connection'], 'close');
+      assert.equal(res.headers['connection'], 'Upgrade, close');
+      assert.equal(res.headers['upgrade'], 'websocket', 'RFC 9110 §15.5.22');
       const chunks: Buffer[] = [];
       for await (const c of res) chunks.push(c as Buffer);
       assert.match(Buffer.concat(chunks).toString('utf8'), /version 13/);

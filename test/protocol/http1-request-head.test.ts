@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { INCOMPLETE, NOT_MINE, parseUpgradeRequestHead } from '../../src/protocol/http1-request-head.js';
+import { INCOMPLETE, NOT_MINE, parseUpgradeRequestHead, TOO_LARGE } from '../../src/protocol/http1-request-head.js';
 
 const MAX = 16 * 1024;
 const upgrade = (extra = '', line = 'GET /chat?x=1 HTTP/1.1') =>
@@ -46,6 +46,19 @@ describe('parseUpgradeRequestHead (the upgrade fast path)', () => {
     }
   });
 
+  it('finds the blank line wherever the earlier pieces ended, even inside it', () => {
+    const data = Buffer.from(upgrade() + 'frame bytes');
+    const whole = parseUpgradeRequestHead(data, MAX);
+    assert.ok(typeof whole === 'object');
+    for (let scanned = 0; scanned < whole.length; scanned++) {
+      // `scanned` bytes were seen before without the blank line: a truthful hint.
+      assert.equal(parseUpgradeRequestHead(data.subarray(0, scanned), MAX), INCOMPLETE);
+      const head = parseUpgradeRequestHead(data, MAX, scanned);
+      assert.ok(typeof head === 'object', `scanned ${scanned}`);
+      assert.equal(head.length, whole.length, `scanned ${scanned}`);
+    }
+  });
+
   it('hands everything unusual to the full HTTP parser', () => {
     const cases: [string, string][] = [
       ['POST', upgrade('', 'POST /chat HTTP/1.1')],
@@ -66,9 +79,14 @@ describe('parseUpgradeRequestHead (the upgrade fast path)', () => {
     for (const [what, text] of cases) assert.equal(parse(text), NOT_MINE, what);
   });
 
-  it('refuses heads over the size limit and more than 100 fields', () => {
-    assert.equal(parse(upgrade(`X-Big: ${'a'.repeat(MAX)}\r\n`)), NOT_MINE);
-    assert.equal(parseUpgradeRequestHead(Buffer.alloc(MAX, 0x61), MAX), NOT_MINE, 'no blank line within the limit');
+  it('reports heads over the size limit as too large, and refuses more than 100 fields', () => {
+    assert.equal(parse(upgrade(`X-Big: ${'a'.repeat(MAX)}\r\n`)), TOO_LARGE);
+    assert.equal(parseUpgradeRequestHead(Buffer.alloc(MAX, 0x61), MAX), TOO_LARGE, 'no blank line within the limit');
+    assert.equal(parseUpgradeRequestHead(Buffer.alloc(MAX - 1, 0x61), MAX), INCOMPLETE, 'one byte short of the limit');
+    const exact = upgrade(`X-Pad: ${'a'.repeat(100)}\r\n`);
+    const size = Buffer.byteLength(exact);
+    assert.notEqual(parseUpgradeRequestHead(Buffer.from(exact), size), TOO_LARGE, 'a head of exactly the limit');
+    assert.equal(parseUpgradeRequestHead(Buffer.from(exact), size - 1), TOO_LARGE);
     assert.equal(parse(upgrade('X-A: 1\r\n'.repeat(100))), NOT_MINE);
   });
 });

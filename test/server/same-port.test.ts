@@ -85,16 +85,16 @@ describe('attached to an existing http.Server', { timeout: 10_000 }, () => {
     }
   });
 
-  it('answers an upgrade to an unknown path with 404', async () => {
-    const http = await startHttpServer((_req, res) => res.end('app'));
+  it('serves an upgrade to a path no endpoint claims as a plain request (RFC 9110 §7.8)', async () => {
+    const http = await startHttpServer((req, res) => res.end(`app ${req.url}`));
     const wss = new WebSocketServer({ server: http.server, path: '/ws' });
     try {
       const response = await rawRequest(http.port, upgradeRequest('/nope'));
-      assert.equal(response.status, 404);
-      assert.match(response.body, /\/nope/);
+      assert.equal(response.status, 200);
+      assert.equal(response.body, 'app /nope');
       await assert.rejects(connect(`ws://${HOST}:${http.port}/nope`), (error: unknown) => {
         assert.ok(error instanceof HandshakeError);
-        assert.equal(error.statusCode, 404);
+        assert.equal(error.statusCode, 200);
         return true;
       });
     } finally {

@@ -169,16 +169,21 @@ describe('upgrade router over HTTP/1.1', { timeout: 15_000 }, () => {
     }
   });
 
-  it('routes by path: another path of a known protocol gets 404; unregister frees the place', async () => {
-    const http = await startHttpServer((_req, res) => res.end('app'));
+  it('routes by path: at another path the upgrade is ignored (RFC 9110 §7.8); unregister frees the place', async () => {
+    const http = await startHttpServer((req, res) => res.end(`app ${req.url} upgrade=${req.headers.upgrade}`));
     const router = upgradeRouterFor(http.server);
     const handler = echoProtocol('alpha');
     router.register('alpha', handler, { path: '/here' });
     try {
       assert.equal((await upgrade(http.port, '/here?q=1', 'alpha')).status, 101);
-      const elsewhere = await rawRequest(http.port, request('/there', { Connection: 'Upgrade', Upgrade: 'alpha' }));
-      assert.equal(elsewhere.status, 404);
-      assert.match(elsewhere.body, /alpha endpoint at \/there/);
+      // Served as if no Upgrade had been sent, on a connection that stays usable.
+      const client = await RawClient.connect(http.port);
+      await client.write(request('/there', { Connection: 'Upgrade', Upgrade: 'alpha' }));
+      const elsewhere = await client.readResponse();
+      assert.equal(elsewhere.status, 200);
+      assert.equal(elsewhere.body, 'app /there upgrade=alpha');
+      await client.write(request('/again', {}));
+      assert.equal((await client.readResponse()).body, 'app /again upgrade=undefined');
       assert.throws(() => router.register('alpha', echoProtocol('again'), { path: '/here' }), /already registered/);
       assert.throws(() => router.register('bad token', handler), TypeError);
       router.unregister('alpha', handler);
