@@ -17,7 +17,7 @@ import { createServer as createHttp2Server, type Http2Server, type ServerHttp2Se
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { switchingProtocols, upgradeRouterFor, type UpgradeHandler, type UpgradeOffer } from './router.js';
-import { CLIENT_PREFACE, decodeHttp2Settings, encodeHeaderBlock, headersFrames, readClientPreface } from './h2c-frames.js';
+import { decodeHttp2Settings, encodeHeaderBlock, headersFrames, readClientPreface } from './h2c-frames.js';
 
 export interface H2cOptions {
   /**
@@ -145,7 +145,9 @@ export class H2cUpgradeHandler implements UpgradeHandler {
     tcp.on('data', onData);
     tcp.on('end', onGone);
     tcp.on('close', onGone);
-    if (received.length >= CLIENT_PREFACE.length) check();
+    // Bytes that came with the request head are judged at once: a few bytes of garbage cannot
+    // be the start of the preface, and need not wait for the preface timeout.
+    if (received.length > 0) check();
   }
 }
 

@@ -236,6 +236,27 @@ describe('h2c upgrade on a node:http server', { timeout: 15_000 }, () => {
     }
   });
 
+  it('drops at once a few bytes of garbage that came in the same packet as the upgrade head', async () => {
+    // A preface timeout no test waits for: only the bytes can have ended the connection.
+    const { http } = await start(60_000);
+    const garbage = await RawClient.connect(http.port);
+    const prefix = await RawClient.connect(http.port);
+    try {
+      await garbage.write(upgradeHeaders('/') + 'GET / HTTP/1.1\r\n'); // 16 bytes, not a preface
+      assert.equal((await garbage.readResponse()).status, 101);
+      await within(garbage.waitForEnd(5000), 5500, 'the garbage connection to be dropped');
+      // The start of a real preface in the same packet is kept, and the rest completes it.
+      await prefix.write(Buffer.concat([Buffer.from(upgradeHeaders('/prefix')), CLIENT_PREFACE.subarray(0, 10)]));
+      assert.equal((await prefix.readResponse()).status, 101);
+      await prefix.write(Buffer.concat([CLIENT_PREFACE.subarray(10), frame(0x4, 0, 0, SETTINGS_PAYLOAD)]));
+      assert.equal((await readResponse(prefix, 1)).body, 'app saw 2.0 /prefix');
+    } finally {
+      garbage.destroy();
+      prefix.destroy();
+      await http.stop();
+    }
+  });
+
   it("serves upgraded connections with the application's own HTTP/2 server when given one", async () => {
     const http = await startHttpServer((_req, res) => res.end('http/1.1 app'));
     const h2 = createHttp2Server();
