@@ -1,9 +1,9 @@
 // WebSocket endpoints on a server's upgrade router (src/upgrade/router.ts): each endpoint is the
 // `websocket` handler for its path, so several endpoints (and other upgrade protocols, such as
-// h2c) share a port. Upgrades to a path without an endpoint get 404; plain HTTP/1.1 requests to
-// a WebSocket-only path get 426 (RFC 9110 §15.5.22); every other plain request reaches the
-// application's own handlers untouched. On an HTTP/2 server the same endpoints take RFC 8441
-// extended CONNECT streams.
+// h2c) share a port. An upgrade to a path without an endpoint is served as a plain request (RFC
+// 9110 §7.8); plain HTTP/1.1 requests to a WebSocket-only path get 426 (RFC 9110 §15.5.22); every
+// other plain request reaches the application's own handlers untouched. On an HTTP/2 server the
+// same endpoints take RFC 8441 extended CONNECT streams.
 
 import type { IncomingMessage } from 'node:http';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
