@@ -261,6 +261,8 @@ function advertiseConnectProtocol(server: Http2Server | Http2SecureServer): void
 // close TCP: the session, its streams and its file descriptor stay for good. On servers with a
 // router, sessions are nudged to read now and then: one that reads anyway is unaffected (libuv
 // refuses a second start), a stopped one reads the client's FIN, and Node closes it as usual.
+// Node also stops reading while a write waits (backpressure): sessions with bytes waiting to be
+// written are left alone, so a client that does not read cannot make the server read for it.
 const NUDGE_INTERVAL_MS = 1000;
 const sessions = new Set<ServerHttp2Session>();
 let nextNudge = 0;
@@ -285,8 +287,9 @@ function nudge(session: ServerHttp2Session): void {
   if (session.destroyed) return;
   try {
     // session.socket forwards reads of other properties to the real socket.
-    const handle = (session.socket as { _handle?: { readStart?: () => number } | null })._handle;
-    handle?.readStart?.();
+    const handle = (session.socket as { _handle?: { readStart?(): number; writeQueueSize?: number } | null })._handle;
+    if (handle == null || (handle.writeQueueSize ?? 0) > 0) return;
+    handle.readStart?.();
   } catch {
     // The socket is gone already; Node is closing the session.
   }
