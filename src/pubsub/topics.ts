@@ -244,7 +244,7 @@ export class MatchedSubscribers<S> {
 
 let stepsOf: (registry: TopicRegistry<object>) => number;
 
-/** Test hook: the work a registry has done (node visits, entries and subscribers looked at). */
+/** Test hook: the work a registry has done (calls, trie nodes visited or made, subscribers looked at). */
 export function registrySteps(registry: TopicRegistry<object>): number {
   return stepsOf(registry);
 }
@@ -292,6 +292,7 @@ export class TopicRegistry<S extends object> {
 
   /** Subscribes; false if it already was. Throws PubSubError for an invalid filter. */
   subscribe(subscriber: S, filter: string, options?: SubscribeOptions): boolean {
+    this.#steps++;
     const prefix = options?.match === 'prefix';
     const key = prefix ? PREFIX_KEY + filter : filter;
     let state = this.#subscribers.get(subscriber);
@@ -314,6 +315,7 @@ export class TopicRegistry<S extends object> {
 
   /** Unsubscribes; false if it was not subscribed. */
   unsubscribe(subscriber: S, filter: string, options?: SubscribeOptions): boolean {
+    this.#steps++;
     const state = this.#subscribers.get(subscriber);
     if (state === undefined) return false;
     const key = options?.match === 'prefix' ? PREFIX_KEY + filter : filter;
@@ -452,6 +454,7 @@ export class TopicRegistry<S extends object> {
     }
     let node = this.#root;
     for (const level of filter.levels) {
+      this.#steps++;
       if (level === null) {
         node = node.any ??= new TrieNode(node, null);
       } else {
@@ -503,6 +506,7 @@ export class TopicRegistry<S extends object> {
     }
     // Prune the branch that no filter uses any more: O(levels).
     while (node.parent !== null && node.empty) {
+      this.#steps++;
       const parent = node.parent;
       if (node.level === null) parent.any = null;
       else parent.children.delete(node.level);
