@@ -196,6 +196,7 @@ export class Hub<S extends object, F = unknown> extends EventEmitter<HubEvents> 
 
   /** Resolves once the broker is connected and every broker subscription made so far is in place. */
   ready(): Promise<void> {
+    if (this.#closed) return Promise.reject(new PubSubError('The hub is closed', 'PUBSUB_ERR_CLOSED'));
     return this.#link.ready();
   }
 
