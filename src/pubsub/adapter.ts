@@ -460,6 +460,17 @@ class BrokerLink implements AdapterLink {
   }
 }
 
+/** How long a session's graceful close may take before its connection is dropped. */
+export const CLOSE_TIMEOUT_MS = 2000;
+
+/** Waits for `work` (which must not reject), but no longer than CLOSE_TIMEOUT_MS. */
+export async function boundedClose(work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)));
+  await Promise.race([work, timeout]);
+  clearTimeout(timer);
+}
+
 /** Loads an optional peer dependency, or throws PUBSUB_ERR_CLIENT_MISSING naming the package. */
 export async function loadClient<T>(specifier: string, adapter: string): Promise<T> {
   try {

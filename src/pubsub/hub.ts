@@ -17,7 +17,8 @@
 
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { inProcessAdapter, type AdapterLink, type AdapterNode, type BrokerStatus, type PubSubAdapter } from './adapter.js';
+import { checkOptionNames } from '../util/options.js';
+import { inProcessAdapter, type AdapterLink, type AdapterNode, type BrokerStatus, type LinkStats, type PubSubAdapter } from './adapter.js';
 import { ORIGIN_BYTES, type BrokerMessage } from './envelope.js';
 import { PubSubError } from './errors.js';
 import { TopicRegistry, type MatchedSubscribers, type SubscribeOptions, type Subscription, type TopicLimits, type TopicSyntax } from './topics.js';
@@ -68,15 +69,8 @@ export interface HubStats {
   /** Subscribers with at least one subscription, and distinct filters. */
   readonly subscribers: number;
   readonly filters: number;
-  readonly broker: {
-    readonly adapter: string;
-    readonly connected: boolean;
-    readonly outages: number;
-    readonly queued: number;
-    readonly queueOverflow: number;
-    readonly publishErrors: number;
-    readonly malformed: number;
-  };
+  /** The adapter's name and its link's counters (outages, queue overflow…). */
+  readonly broker: LinkStats & { readonly adapter: string };
 }
 
 /** 'broker-up': connected (again); `downtimeMs` says how long this node was cut off. */
@@ -94,6 +88,8 @@ export interface HubEvents {
   /** The broker refused a subscription while connected. */
   'broker-error': [event: { readonly adapter: string; readonly error: Error }];
 }
+
+const HUB_OPTION_NAMES = new Set(['deliver', 'adapter', 'syntax', 'maxLength', 'maxLevels']);
 
 /** Distinct origins remembered for dropping second copies; the oldest is forgotten first. */
 const MAX_ORIGINS = 4096;
@@ -117,6 +113,7 @@ export class Hub<S extends object, F = unknown> extends EventEmitter<HubEvents> 
 
   constructor(options: HubOptions<S, F>) {
     super();
+    checkOptionNames('new Hub()', options, HUB_OPTION_NAMES);
     if (typeof options?.deliver !== 'function') throw new PubSubError('Hub: options.deliver must be a function', 'PUBSUB_ERR_OPTIONS');
     this.#deliver = options.deliver;
     const adapter = options.adapter ?? inProcessAdapter();

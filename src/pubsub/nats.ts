@@ -14,6 +14,7 @@
 
 import {
   BROKER_LINK_OPTION_NAMES,
+  boundedClose,
   brokerAdapter,
   loadClient,
   type BrokerDriver,
@@ -23,6 +24,7 @@ import {
   type PubSubAdapter,
   type SessionHandlers,
 } from './adapter.js';
+import { checkOptionNames } from '../util/options.js';
 import { PubSubError } from './errors.js';
 import type { TopicFilter, TopicSyntax } from './topics.js';
 
@@ -55,7 +57,6 @@ interface NatsModule {
 }
 
 const OPTION_NAMES = new Set(['servers', 'connectionOptions', 'prefix', ...BROKER_LINK_OPTION_NAMES]);
-const CLOSE_TIMEOUT_MS = 2000;
 const PLAIN_TOKEN = /^[A-Za-z0-9_-]+$/;
 
 /** A topic level as one NATS subject token. */
@@ -65,9 +66,7 @@ export function natsToken(level: string): string {
 
 /** Loads the `nats` package and returns the adapter; PUBSUB_ERR_CLIENT_MISSING if it is not installed. */
 export async function natsAdapter(options: NatsAdapterOptions = {}): Promise<PubSubAdapter> {
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.has(name)) throw new PubSubError(`natsAdapter(): unknown option "${name}"`, 'PUBSUB_ERR_OPTIONS');
-  }
+  checkOptionNames('natsAdapter()', options, OPTION_NAMES);
   const prefix = options.prefix ?? 'upshift';
   if (!prefix.split('.').every((token) => PLAIN_TOKEN.test(token))) {
     throw new PubSubError('natsAdapter(): prefix must be tokens of [A-Za-z0-9_-] joined by "."', 'PUBSUB_ERR_OPTIONS');
@@ -130,11 +129,8 @@ export async function natsAdapter(options: NatsAdapterOptions = {}): Promise<Pub
         async close(graceful) {
           if (closing) return;
           closing = true;
-          let timer: NodeJS.Timeout | undefined;
-          const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)));
           const flushed = graceful ? connection.flush().catch(() => {}) : Promise.resolve();
-          await Promise.race([flushed.then(() => connection.close()).catch(() => {}), timeout]);
-          clearTimeout(timer);
+          await boundedClose(flushed.then(() => connection.close()).catch(() => {}));
         },
       };
     },

@@ -1,6 +1,7 @@
 // Publishing from a process that holds no WebSockets (a worker, a cron job, an HTTP handler
 // elsewhere), like socket.io's emitter: a hub with no subscribers, through the same adapter.
 
+import { checkOptionNames } from '../util/options.js';
 import type { PubSubAdapter } from './adapter.js';
 import { PubSubError } from './errors.js';
 import { Hub, type HubEvents, type HubStats } from './hub.js';
@@ -26,7 +27,10 @@ export interface Publisher {
   off<K extends keyof HubEvents>(event: K, listener: (...args: HubEvents[K]) => void): Publisher;
 }
 
+const PUBLISHER_OPTION_NAMES = new Set(['adapter', 'syntax', 'maxLength', 'maxLevels']);
+
 export function createPublisher(options: PublisherOptions): Publisher {
+  checkOptionNames('createPublisher()', options, PUBLISHER_OPTION_NAMES);
   if (options?.adapter === undefined) throw new PubSubError('createPublisher: options.adapter is required', 'PUBSUB_ERR_OPTIONS');
   const hub = new Hub<object>({ ...options, deliver: () => {} });
   const publisher: Publisher = {

@@ -15,6 +15,7 @@
 
 import {
   BROKER_LINK_OPTION_NAMES,
+  boundedClose,
   brokerAdapter,
   loadClient,
   type BrokerDriver,
@@ -24,7 +25,7 @@ import {
   type PubSubAdapter,
   type SessionHandlers,
 } from './adapter.js';
-import { PubSubError } from './errors.js';
+import { checkOptionNames } from '../util/options.js';
 import type { TopicFilter } from './topics.js';
 
 export interface RedisAdapterOptions extends BrokerLinkOptions {
@@ -56,17 +57,13 @@ interface RedisModule {
 }
 
 const OPTION_NAMES = new Set(['url', 'clientOptions', 'prefix', ...BROKER_LINK_OPTION_NAMES]);
-/** How long a graceful close may take before the connection is destroyed. */
-const CLOSE_TIMEOUT_MS = 2000;
 
 /** Redis glob special characters, escaped with a backslash (Redis util.c stringmatchlen). */
 const escapeGlob = (text: string): string => text.replace(/[*?[\]\\]/g, '\\$&');
 
 /** Loads the `redis` package and returns the adapter; PUBSUB_ERR_CLIENT_MISSING if it is not installed. */
 export async function redisAdapter(options: RedisAdapterOptions = {}): Promise<PubSubAdapter> {
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.has(name)) throw new PubSubError(`redisAdapter(): unknown option "${name}"`, 'PUBSUB_ERR_OPTIONS');
-  }
+  checkOptionNames('redisAdapter()', options, OPTION_NAMES);
   const redis = await loadClient<RedisModule>('redis', 'redisAdapter()');
   const url = options.url ?? 'redis://127.0.0.1:6379';
   const prefix = options.prefix ?? 'upshift:';
@@ -130,10 +127,7 @@ export async function redisAdapter(options: RedisAdapterOptions = {}): Promise<P
           if (closed) return;
           closed = true;
           if (!graceful) return destroy();
-          let timer: NodeJS.Timeout | undefined;
-          const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)));
-          await Promise.race([Promise.allSettled([publisher.close(), subscriber.close()]), timeout]);
-          clearTimeout(timer);
+          await boundedClose(Promise.allSettled([publisher.close(), subscriber.close()]));
           destroy();
         },
       };

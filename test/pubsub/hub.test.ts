@@ -5,7 +5,9 @@ import { describe, it } from 'node:test';
 import { inProcessAdapter, loadClient } from '../../src/pubsub/adapter.js';
 import { decodeEnvelope, encodeEnvelope, ORIGIN_BYTES } from '../../src/pubsub/envelope.js';
 import { Hub, type PublishedMessage } from '../../src/pubsub/hub.js';
+import { natsAdapter } from '../../src/pubsub/nats.js';
 import { createPublisher } from '../../src/pubsub/publisher.js';
+import { redisAdapter } from '../../src/pubsub/redis.js';
 import { WAMP_TOPICS } from '../../src/pubsub/topics.js';
 
 type Sub = { name: string; got: string[] };
@@ -194,6 +196,19 @@ describe('broker envelope', () => {
     assert.equal(decodeEnvelope(mutate(17, 0)), null, 'empty topic');
     assert.equal(decodeEnvelope(good.subarray(0, 10)), null, 'short');
     assert.equal(decodeEnvelope(Buffer.from('{"json":true}')), null);
+  });
+});
+
+describe('options', () => {
+  it('refuses unknown and invalid options', async () => {
+    assert.throws(() => new Hub({ deliver: () => {}, verifyClient: true } as never), /new Hub\(\): unknown option "verifyClient"/);
+    assert.throws(() => createPublisher({ adapter: inProcessAdapter(), deliver: () => {} } as never), /unknown option "deliver"/);
+    assert.throws(() => createPublisher({} as never), { code: 'PUBSUB_ERR_OPTIONS' });
+    await assert.rejects(redisAdapter({ host: 'x' } as never), /redisAdapter\(\): unknown option "host"/);
+    await assert.rejects(natsAdapter({ url: 'x' } as never), /natsAdapter\(\): unknown option "url"/);
+    await assert.rejects(natsAdapter({ prefix: 'a b' }), { code: 'PUBSUB_ERR_OPTIONS' });
+    await assert.rejects(natsAdapter({ reconnect: { maxDelay: -1 } }), { code: 'PUBSUB_ERR_OPTIONS' });
+    await assert.rejects(redisAdapter({ queue: { maxMessages: Number.NaN } }), { code: 'PUBSUB_ERR_OPTIONS' });
   });
 });
 
