@@ -180,6 +180,15 @@ export function brokerAdapter(driver: BrokerDriver, options: BrokerLinkOptions =
   return Object.freeze({ name: driver.name, attach: (node: AdapterNode): AdapterLink => new BrokerLink(driver, node, settings) });
 }
 
+/**
+ * The wait before reconnect attempt `failures + 1`: initialDelay doubled per failure, at most
+ * maxDelay, times a random factor from 0.5 to 1 so that nodes cut off together do not return
+ * together.
+ */
+export function backoffDelay(failures: number, initialDelay: number, maxDelay: number, random: () => number = Math.random): number {
+  return Math.min(maxDelay, initialDelay * 2 ** Math.min(failures, 30)) * (0.5 + random() / 2);
+}
+
 interface LinkSettings {
   initialDelay: number;
   maxDelay: number;
@@ -399,10 +408,8 @@ class BrokerLink implements AdapterLink {
       this.#outages++;
       this.#node.status({ type: 'down', adapter: this.#driver.name, error });
     }
-    const { initialDelay, maxDelay } = this.#settings;
-    const delay = Math.min(maxDelay, initialDelay * 2 ** Math.min(this.#failures, 30));
-    this.#failures++;
-    this.#timer = setTimeout(() => this.#connect(), delay * (0.5 + Math.random() / 2));
+    const delay = backoffDelay(this.#failures++, this.#settings.initialDelay, this.#settings.maxDelay);
+    this.#timer = setTimeout(() => this.#connect(), delay);
   }
 
   #send(channel: string, data: Buffer): void {

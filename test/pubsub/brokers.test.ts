@@ -7,7 +7,7 @@ import type { PubSubAdapter } from '../../src/pubsub/adapter.js';
 import { Hub, type BrokerUpEvent, type HubEvents, type PublishedMessage } from '../../src/pubsub/hub.js';
 import { natsAdapter, natsToken, type NatsAdapterOptions } from '../../src/pubsub/nats.js';
 import { redisAdapter, type RedisAdapterOptions } from '../../src/pubsub/redis.js';
-import { ChildPeer, withTimeout } from '../peers/support/peers.js';
+import { ChildPeer, freePort, withTimeout } from '../peers/support/peers.js';
 import { BrokerServer, brokerSkip, type BrokerKind } from './support/brokers.js';
 
 const unhandled: unknown[] = [];
@@ -227,6 +227,25 @@ for (const kind of ['redis', 'nats'] as const satisfies readonly BrokerKind[]) {
       // resubscription; what arrived of it is the newest `queueSize` at most.
       assert.ok(numbers.filter((value) => value >= 100 && value < 300).every((value) => value >= 300 - queueSize));
       assert.equal(local.got.length, 400);
+    });
+
+    it('serves local subscribers when the broker is unreachable from the start, and closes cleanly', async () => {
+      const nodes = cluster();
+      const port = await freePort(); // nothing listens there
+      const unreachable =
+        kind === 'redis'
+          ? await redisAdapter({ url: `redis://127.0.0.1:${port}`, reconnect: { initialDelay: 5, maxDelay: 20 } })
+          : await natsAdapter({ servers: `127.0.0.1:${port}`, reconnect: { initialDelay: 5, maxDelay: 20 } });
+      const hub = nodes.add(unreachable);
+      const down = await nextHubEvent(hub, 'broker-down');
+      assert.equal(down.adapter, kind);
+      const local = sub('local');
+      hub.subscribe(local, 'a/+');
+      hub.publish('a/b', Buffer.from('still here'), false);
+      assert.deepEqual(local.got.map((m) => m.text), ['still here']);
+      assert.equal(hub.stats.broker.connected, false);
+      assert.equal(hub.stats.broker.queued, 1);
+      await hub.close();
     });
 
     it('takes messages from a process without WebSockets (createPublisher in a child process)', async () => {
