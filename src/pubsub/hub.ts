@@ -29,6 +29,8 @@ export interface PublishedMessage<F = unknown> {
   readonly payload: Buffer;
   /** false: the payload is UTF-8 text (a text frame); true: binary. */
   readonly isBinary: boolean;
+  /** The publisher allows compressing it (the `compress` send option; default true). */
+  readonly compress: boolean;
   /** The integrator's cache: the framed payload, computed on the first deliver() call. */
   frame: F | undefined;
 }
@@ -51,6 +53,8 @@ export interface HubOptions<S, F> extends TopicLimits {
 export interface PublishOptions<S> {
   /** Deliver to every local subscriber but this one (publish to all but the sender). */
   except?: S;
+  /** false: send it uncompressed even to peers with permessage-deflate (on every node). Default true. */
+  compress?: boolean;
 }
 
 export interface HubStats {
@@ -186,9 +190,10 @@ export class Hub<S extends object, F = unknown> extends EventEmitter<HubEvents> 
     if (!Buffer.isBuffer(payload)) throw new TypeError('Hub.publish: the payload must be a Buffer');
     const local = this.#registry.collect(topic); // validates the topic first
     this.#published++;
-    this.#link.publish({ topic, payload, isBinary, origin: this.#id, sequence: ++this.#sequence });
+    const compress = options?.compress ?? true;
+    this.#link.publish({ topic, payload, isBinary, compress, origin: this.#id, sequence: ++this.#sequence });
     if (local.size === 0) return 0;
-    return this.#deliverAll(local, { topic, payload, isBinary, frame: undefined }, options?.except);
+    return this.#deliverAll(local, { topic, payload, isBinary, compress, frame: undefined }, options?.except);
   }
 
   /** Resolves once the broker is connected and every broker subscription made so far is in place. */
@@ -252,7 +257,7 @@ export class Hub<S extends object, F = unknown> extends EventEmitter<HubEvents> 
     }
     this.#received++;
     if (matched.size > 0) {
-      this.#deliverAll(matched, { topic: message.topic, payload: message.payload, isBinary: message.isBinary, frame: undefined }, undefined);
+      this.#deliverAll(matched, { topic: message.topic, payload: message.payload, isBinary: message.isBinary, compress: message.compress, frame: undefined }, undefined);
     }
   }
 

@@ -17,7 +17,7 @@ export interface PublisherOptions extends TopicLimits {
 export interface Publisher {
   /** Publishes to every subscriber of `topic` on every node. A string is sent as text, a Buffer
    *  or Uint8Array as binary unless `binary: false` says it is UTF-8 text. */
-  publish(topic: string, data: string | Uint8Array, options?: { binary?: boolean }): void;
+  publish(topic: string, data: string | Uint8Array, options?: { binary?: boolean; compress?: boolean }): void;
   /** Resolves once connected to the broker (what was published before is sent by then). */
   ready(): Promise<void>;
   /** Sends what is pending and disconnects. */
@@ -36,10 +36,10 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const publisher: Publisher = {
     publish(topic, data, publishOptions) {
       if (typeof data === 'string') {
-        hub.publish(topic, Buffer.from(data), publishOptions?.binary ?? false);
+        hub.publish(topic, Buffer.from(data), publishOptions?.binary ?? false, { compress: publishOptions?.compress });
       } else if (data instanceof Uint8Array) {
         const payload = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-        hub.publish(topic, payload, publishOptions?.binary ?? true);
+        hub.publish(topic, payload, publishOptions?.binary ?? true, { compress: publishOptions?.compress });
       } else {
         throw new TypeError('Publisher.publish: data must be a string, a Buffer or a Uint8Array');
       }

@@ -13,7 +13,7 @@ import { BrokerServer, brokerSkip, type BrokerKind } from './support/brokers.js'
 const unhandled: unknown[] = [];
 process.on('unhandledRejection', (reason) => unhandled.push(reason));
 
-type Received = { topic: string; text: string; isBinary: boolean };
+type Received = { topic: string; text: string; isBinary: boolean; compress: boolean };
 type Sub = { name: string; got: Received[] };
 const sub = (name: string): Sub => ({ name, got: [] });
 
@@ -26,7 +26,7 @@ class Cluster {
     const hub = new Hub<Sub>({
       adapter,
       deliver: (subscriber: Sub, message: PublishedMessage) => {
-        subscriber.got.push({ topic: message.topic, text: message.payload.toString(), isBinary: message.isBinary });
+        subscriber.got.push({ topic: message.topic, text: message.payload.toString(), isBinary: message.isBinary, compress: message.compress });
         for (const check of this.#waiters) check();
       },
     });
@@ -105,7 +105,7 @@ for (const kind of ['redis', 'nats'] as const satisfies readonly BrokerKind[]) {
       for (let n = 0; n <= perPublisher; n++) {
         for (const [i, hub] of hubs.entries()) {
           const text = n === perPublisher ? `${i}:fence` : `${i}:${n}`;
-          hub.publish('room/1', Buffer.from(text), n % 2 === 1);
+          hub.publish('room/1', Buffer.from(text), n % 2 === 1, { compress: n % 3 !== 0 });
         }
       }
       const total = hubs.length * (perPublisher + 1);
@@ -120,6 +120,7 @@ for (const kind of ['redis', 'nats'] as const satisfies readonly BrokerKind[]) {
           const expected = Array.from({ length: perPublisher }, (_, n) => `${i}:${n}`).concat(`${i}:fence`);
           assert.deepEqual(mine.map((m) => m.text), expected, `${s.name}: publisher ${i} in order, each once`);
           assert.ok(mine.every((m, n) => m.isBinary === (n % 2 === 1) && m.topic === 'room/1'), `${s.name}: text/binary flags kept`);
+          assert.ok(mine.every((m, n) => m.compress === (n % 3 !== 0)), `${s.name}: compress flags kept`);
         }
       }
       for (const hub of hubs) {

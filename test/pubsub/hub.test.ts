@@ -55,14 +55,17 @@ describe('Hub (in-process)', () => {
     await hub.close();
   });
 
-  it('publishes to all but the sender with except', () => {
-    const { hub } = recordingHub();
+  it('publishes to all but the sender with except, and passes the compress option on', () => {
+    const { hub, messages } = recordingHub();
     const [a, b] = [sub('a'), sub('b')];
     hub.subscribe(a, 'room');
     hub.subscribe(b, 'room');
     assert.equal(hub.publish('room', Buffer.from('x'), false, { except: a }), 1);
     assert.deepEqual(a.got, []);
     assert.deepEqual(b.got, ['room:x']);
+    assert.equal(messages.at(-1)!.compress, true, 'compress by default');
+    hub.publish('room', Buffer.from('y'), false, { compress: false });
+    assert.equal(messages.at(-1)!.compress, false);
   });
 
   it('counts deliveries a slow consumer dropped (deliver returned false)', () => {
@@ -168,22 +171,22 @@ describe('broker envelope', () => {
   const origin = 'ABCDEFGH';
 
   it('round-trips payload, text/binary flag, origin, sequence and topic', () => {
-    for (const [topic, payload, isBinary] of [
-      ['a/b', Buffer.from('héllo'), false],
-      ['é/😀', Buffer.from([0, 255, 1]), true],
-      ['x', Buffer.alloc(0), true],
-      ['t'.repeat(4096), Buffer.alloc(70000, 7), false],
+    for (const [topic, payload, isBinary, compress] of [
+      ['a/b', Buffer.from('héllo'), false, true],
+      ['é/😀', Buffer.from([0, 255, 1]), true, false],
+      ['x', Buffer.alloc(0), true, true],
+      ['t'.repeat(4096), Buffer.alloc(70000, 7), false, false],
     ] as const) {
-      const data = encodeEnvelope({ topic, payload, isBinary, origin, sequence: 2 ** 40 + 3 });
+      const data = encodeEnvelope({ topic, payload, isBinary, compress, origin, sequence: 2 ** 40 + 3 });
       assert.equal(data[0], 1, 'version');
       const back = decodeEnvelope(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-      assert.deepEqual(back, { topic, payload, isBinary, origin, sequence: 2 ** 40 + 3 });
+      assert.deepEqual(back, { topic, payload, isBinary, compress, origin, sequence: 2 ** 40 + 3 });
     }
     assert.equal(ORIGIN_BYTES, 8);
   });
 
   it('rejects what is not a version 1 envelope', () => {
-    const good = encodeEnvelope({ topic: 'a', payload: Buffer.from('x'), isBinary: false, origin, sequence: 1 });
+    const good = encodeEnvelope({ topic: 'a', payload: Buffer.from('x'), isBinary: false, compress: true, origin, sequence: 1 });
     assert.notEqual(decodeEnvelope(good), null);
     const mutate = (offset: number, value: number): Buffer => {
       const copy = Buffer.from(good);
@@ -192,6 +195,7 @@ describe('broker envelope', () => {
     };
     assert.equal(decodeEnvelope(mutate(0, 2)), null, 'version');
     assert.equal(decodeEnvelope(mutate(1, 0x80)), null, 'unknown flag');
+    assert.equal(decodeEnvelope(mutate(1, 0x04)), null, 'unknown flag');
     assert.equal(decodeEnvelope(mutate(17, 200)), null, 'topic past the end');
     assert.equal(decodeEnvelope(mutate(17, 0)), null, 'empty topic');
     assert.equal(decodeEnvelope(good.subarray(0, 10)), null, 'short');
