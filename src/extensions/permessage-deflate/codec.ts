@@ -292,7 +292,7 @@ function dispose(context: ZlibContext, failed: boolean): void {
 }
 
 function closedError(): WebSocketError {
-  return new WebSocketError('The connection is closed', 'WS_ERR_INFLATE_FAILED', CloseCode.Abnormal);
+  return new WebSocketError('The connection is closed', 'WS_ERR_CLOSED', CloseCode.Abnormal);
 }
 
 // ------------------------------------------------------------------ jobs
