@@ -17,7 +17,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { CloseCode, isValidCloseCode } from '../protocol/close-codes.js';
-import { WebSocketError } from '../protocol/errors.js';
+import { connectionClosedError, type WebSocketError } from '../protocol/errors.js';
 import type { MessageCodec } from '../protocol/message-codec.js';
 import { detachFromSlab, mergeAdjacent } from '../protocol/output-slab.js';
 import {
@@ -155,7 +155,7 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
     }
     const link = this.#link;
     if (link.readyState !== ReadyState.OPEN) {
-      if (callback !== undefined) queueMicrotask(() => callback(closedError()));
+      if (callback !== undefined) queueMicrotask(() => callback(connectionClosedError()));
       return false;
     }
     const payload = toBuffer(data);
@@ -373,8 +373,8 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   private outFirst: Buffer | null = null;
   private outRest: Buffer[] | null = null;
   private outBytes = 0;
-  /** Send callbacks of the frames in the batch, in order. */
-  private outCallbacks: WriteTag[] | null = null;
+  /** Send callbacks of the frames in the batch, in order, each with the write ending its frame. */
+  private outCallbacks: BatchCallback[] | null = null;
   /** Send callbacks whose frames the core has not written yet (waiting for compression). */
   unwritten: WriteTag[] | null = null;
   private queuedForFlush = false;
@@ -533,7 +533,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
       const unwritten = this.unwritten!;
       unwritten.splice(unwritten.indexOf(tag), 1);
       if (unwritten.length === 0) this.unwritten = null;
-      (this.outCallbacks ??= []).push(tag);
+      (this.outCallbacks ??= []).push({ tag, at: this.outRest === null ? 0 : this.outRest.length });
     }
     this.flushSoon();
   }
@@ -557,7 +557,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
       this.outCallbacks = null;
       this.outBytes = 0;
       if (transport.destroyed) {
-        if (callbacks !== null) settleLater(callbacks, closedError());
+        if (callbacks !== null) settleLater(callbacks.map((c) => c.tag), connectionClosedError());
         return;
       }
       // Issue 14: what a transport cannot write at once waits in its queue, and a slab slice
@@ -567,9 +567,10 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
       const queued = transport.writableLength > 0;
       // The transport only emits 'drain' after a write crossed *its* high-water mark (16 KiB for
       // a socket); ours may be lower, so when send() said "wait", ask for a callback instead.
-      const written =
-        callbacks !== null ? batchWritten(this, callbacks) : this.needDrain ? (this.onBatchWritten ??= this.makeBatchWritten()) : undefined;
-      if (rest === null) {
+      const written = this.needDrain ? (this.onBatchWritten ??= this.makeBatchWritten()) : undefined;
+      if (callbacks !== null) {
+        this.writeWithCallbacks(first, rest, callbacks, queued, written);
+      } else if (rest === null) {
         transport.write(queued ? detachFromSlab(first) : first, written);
       } else {
         transport.cork();
@@ -585,6 +586,29 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
       this.endPending = false;
       transport.end();
     }
+  }
+
+  /** flush() for a batch with send callbacks: each goes with the write that ends its frame. */
+  private writeWithCallbacks(
+    first: Buffer,
+    rest: Buffer[] | null,
+    callbacks: BatchCallback[],
+    queued: boolean,
+    written: ((error?: Error | null) => void) | undefined,
+  ): void {
+    const transport = this.transport;
+    const count = rest === null ? 1 : rest.length + 1;
+    let k = 0;
+    transport.cork();
+    for (let i = 0; i < count; i++) {
+      const data = i === 0 ? first : rest![i - 1]!;
+      const start = k;
+      while (k < callbacks.length && callbacks[k]!.at === i) k++;
+      const last = i === count - 1;
+      const done = start === k ? (last ? written : undefined) : callbacksWritten(this, callbacks.slice(start, k), last);
+      transport.write(queued ? detachFromSlab(data) : data, done);
+    }
+    transport.uncork();
   }
 
   private makeBatchWritten(): (error?: Error | null) => void {
@@ -669,8 +693,8 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
     const unwritten = this.unwritten;
     this.outCallbacks = null;
     this.unwritten = null;
-    if (callbacks !== null) settle(callbacks, closedError());
-    if (unwritten !== null) settle(unwritten, closedError());
+    if (callbacks !== null) settle(callbacks.map((c) => c.tag), connectionClosedError());
+    if (unwritten !== null) settle(unwritten, connectionClosedError());
     this.owner?.connectionClosed(this.ws);
     this.ws.emit('close', this.closeCode, this.closeReason);
   }
@@ -689,11 +713,17 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   }
 }
 
-/** The write callback of a batch that carries send callbacks (made only when some do). */
-function batchWritten(link: Link, callbacks: WriteTag[]): (error?: Error | null) => void {
+interface BatchCallback {
+  tag: WriteTag;
+  /** Index of the write in the batch that ends the frame (0: outFirst, i: outRest[i - 1]). */
+  at: number;
+}
+
+/** The write callback of a write that ends frames sent with callbacks; `last` in its batch. */
+function callbacksWritten(link: Link, callbacks: BatchCallback[], last: boolean): (error?: Error | null) => void {
   return (error) => {
-    settle(callbacks, error ?? undefined);
-    if (!error) link.handleTransportDrain();
+    for (let i = 0; i < callbacks.length; i++) callbacks[i]!.tag(error ?? undefined);
+    if (last && !error) link.handleTransportDrain();
   };
 }
 
@@ -703,10 +733,6 @@ function settle(callbacks: WriteTag[], error: Error | undefined): void {
 
 function settleLater(callbacks: WriteTag[], error: Error): void {
   queueMicrotask(() => settle(callbacks, error));
-}
-
-function closedError(): WebSocketError {
-  return new WebSocketError('The connection is closed', 'WS_ERR_CLOSED', CloseCode.Abnormal);
 }
 
 function controlPayload(data: SendableData): Buffer {

@@ -34,3 +34,8 @@ export class WebSocketError extends Error {
     super(message);
   }
 }
+
+/** The error of an operation that the connection's closing cut short (code WS_ERR_CLOSED). */
+export function connectionClosedError(): WebSocketError {
+  return new WebSocketError('The connection is closed', 'WS_ERR_CLOSED', CloseCode.Abnormal);
+}
