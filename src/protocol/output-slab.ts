@@ -4,8 +4,10 @@
 //
 // A slice keeps its whole slab alive. That is harmless for output written at once, but a slice
 // waiting in a stalled transport's write queue would pin a slab per frame while other traffic
-// moves the slab on: the adapter copies out (detachFromSlab) what it cannot write at once.
-const SLAB_SIZE = 128 * 1024;
+// moves the slab on: the adapter copies out (detachFromSlab) what it cannot write at once. The
+// write that fills a transport's queue cannot be foreseen, so each stalled connection may still
+// pin one slab: 32 KiB keeps that small (a new slab per ~1,000 small frames costs nothing).
+const SLAB_SIZE = 32 * 1024;
 /** Allocations larger than this get their own buffer. */
 export const SLAB_MAX_ALLOCATION = 16 * 1024;
 
