@@ -19,7 +19,13 @@ export type WebSocketStreamOptions = Omit<
   'objectMode' | 'writableObjectMode' | 'read' | 'write' | 'writev' | 'final' | 'destroy' | 'construct'
 >;
 
-/** A Duplex over `ws` (see the notes above). */
+/**
+ * A Duplex over `ws`, as ws's createWebSocketStream: each write is sent as one binary message (a
+ * string, with decodeStrings: false, as text); the readable side yields the messages' bytes (in
+ * readableObjectMode, one chunk per message, text as a string). Backpressure holds both ways;
+ * the connection's errors destroy the stream and its close ends the readable side; end() closes
+ * the connection with 1000, destroy() drops it.
+ */
 export function createWebSocketStream(ws: WebSocketConnection<any>, options: WebSocketStreamOptions = {}): Duplex {
   return new WebSocketStream(ws, options);
 }

@@ -443,9 +443,14 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
     while (this.holds === 0 && this.held !== null) {
       const chunk = this.held;
       this.held = null;
+      let used: number;
       this.parsing = true;
-      const used = this.core.receive(chunk);
-      this.parsing = false;
+      try {
+        used = this.core.receive(chunk);
+      } finally {
+        // A handler that throws must not leave output unflushed for good.
+        this.parsing = false;
+      }
       if (used < chunk.length) {
         this.held = used === 0 ? chunk : chunk.subarray(used);
         if (this.core.decodePending) this.holds |= HOLD_DECODER;

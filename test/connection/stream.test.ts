@@ -184,6 +184,21 @@ describe('createWebSocketStream', { timeout: 30_000 }, () => {
     assert.deepEqual(chunks, ['text', Buffer.from([1, 2, 3])]);
   });
 
+  it('with decodeStrings: false a string write is a text message; by default it is binary', async () => {
+    const { s, c } = await pair();
+    const received = collectEvents<[Buffer, boolean]>(s, 'message', 2);
+    const messages: [string, boolean][] = [];
+    s.on('message', (data, isBinary) => messages.push([data.toString(), isBinary]));
+    createWebSocketStream(c, { decodeStrings: false }).write('as text');
+    createWebSocketStream(c).write('as bytes');
+    await received;
+    assert.deepEqual(messages, [
+      ['as text', false],
+      ['as bytes', true],
+    ]);
+    c.terminate();
+  });
+
   it('writing after the connection closed fails with WS_ERR_CLOSED', async () => {
     const { s, c } = await pair();
     const stream = createWebSocketStream(s);
