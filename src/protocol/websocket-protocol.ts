@@ -488,7 +488,8 @@ export class WebSocketProtocol {
 
   /**
    * Sends a data message, or one fragment of it when `fin` is false (the next sends continue it).
-   * `compress` asks the codec to encode it (default: the codec's size threshold decides).
+   * `compress` asks the codec to encode it (default: the codec's size threshold decides). `tag`
+   * goes to handler.write() with the frame's last bytes (frames are written in send order).
    */
   send(data: Buffer, isBinary: boolean, fin = true, compress?: boolean, tag?: WriteTag): void {
     if (this.closeSent) return;
