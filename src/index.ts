@@ -10,7 +10,8 @@ export type {
 export { DEFAULT_LIMITS } from './connection/limits.js';
 export type { ConnectionLimits, ServerLimits } from './connection/limits.js';
 export { WebSocketConnection } from './connection/websocket-connection.js';
-export type { SendOptions, ReceivedMessage, WebSocketConnectionEvents } from './connection/websocket-connection.js';
+export type { SendOptions, SendCallback, ReceivedMessage, WebSocketConnectionEvents } from './connection/websocket-connection.js';
+export { createWebSocketStream, type WebSocketStreamOptions } from './connection/stream.js';
 export type { SendableData } from './connection/sendable.js';
 export { CloseCode } from './protocol/close-codes.js';
 export { WebSocketError } from './protocol/errors.js';

@@ -5,7 +5,7 @@ import { request as httpRequest, type IncomingMessage, type ClientRequest } from
 import { request as httpsRequest } from 'node:https';
 import { isIP, type Socket } from 'node:net';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { WebSocketConnection } from '../connection/websocket-connection.js';
+import { createConnection, receiveHead, type WebSocketConnection } from '../connection/websocket-connection.js';
 import { WebSocketError } from '../protocol/errors.js';
 import { acceptExtensions, type ClientExtension } from '../protocol/extensions.js';
 import { checkUpgradeResponse, generateKey, validateProtocolsForOffer } from '../protocol/handshake.js';
@@ -232,7 +232,7 @@ export function connect(input: string | URL, options: ClientOptions = {}): Promi
         options.signal?.removeEventListener('abort', onAbort);
         socket.setNoDelay(true);
         socket.setTimeout(0);
-        const ws = new WebSocketConnection(socket, {
+        const ws = createConnection(socket, {
           role: 'client',
           maxPayload: limits.maxPayload,
           maxFragments: limits.maxFragments,
@@ -245,7 +245,7 @@ export function connect(input: string | URL, options: ClientOptions = {}): Promi
         if (limits.pingInterval > 0 || limits.idleTimeout > 0) startHeartbeat(ws, limits);
         resolve(ws);
         // Frames that came with the 101 are parsed after the caller attached its listeners.
-        if (head.length > 0) queueMicrotask(() => ws.receiveHead(head));
+        if (head.length > 0) queueMicrotask(() => receiveHead(ws, head));
       });
       req.end();
     };

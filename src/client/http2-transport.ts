@@ -8,7 +8,7 @@
 
 import { connect as http2Connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { WebSocketConnection } from '../connection/websocket-connection.js';
+import { createConnection, type WebSocketConnection } from '../connection/websocket-connection.js';
 import { startHeartbeat } from '../connection/heartbeat.js';
 import { acceptExtensions } from '../protocol/extensions.js';
 import { HandshakeError, planClient, type ClientOptions, type ClientPlan } from './connect.js';
@@ -252,7 +252,7 @@ export function connectOverHttp2(input: string | URL, options: ClientOptions = {
         finish();
         opened.off('error', onError);
         opened.off('close', onClose);
-        const ws = new WebSocketConnection(opened, {
+        const ws = createConnection(opened, {
           role: 'client',
           maxPayload: limits.maxPayload,
           maxFragments: limits.maxFragments,

@@ -5,7 +5,7 @@
 import { CloseCode } from '../protocol/close-codes.js';
 import { ReadyState } from '../protocol/websocket-protocol.js';
 import { unwatch, watch } from '../util/ticker.js';
-import type { WebSocketConnection } from './websocket-connection.js';
+import { activityOf, type WebSocketConnection } from './websocket-connection.js';
 
 export interface HeartbeatSettings {
   pingInterval: number;
@@ -15,11 +15,12 @@ export interface HeartbeatSettings {
 /** One heartbeat step for one connection at coarse time `now`. */
 export function heartbeat(ws: WebSocketConnection<any>, now: number, settings: HeartbeatSettings): void {
   if (ws.readyState !== ReadyState.OPEN) return;
-  const quiet = now - ws.lastReceived;
+  const activity = activityOf(ws);
+  const quiet = now - activity.lastReceived;
   if (settings.idleTimeout > 0 && quiet >= settings.idleTimeout) {
     ws.close(CloseCode.GoingAway, 'Idle timeout');
-  } else if (settings.pingInterval > 0 && quiet >= settings.pingInterval && now - ws.lastPing >= settings.pingInterval) {
-    ws.lastPing = now;
+  } else if (settings.pingInterval > 0 && quiet >= settings.pingInterval && now - activity.lastPing >= settings.pingInterval) {
+    activity.lastPing = now;
     ws.ping();
   }
 }

@@ -1,20 +1,255 @@
 // The socket-bound WebSocket connection, the same for server and client and for every transport
-// (a TCP or TLS socket after an HTTP/1.1 upgrade, an HTTP/2 stream). It moves bytes between the
-// transport and the sans-I/O core, batches output, and runs the close handshake's clocks.
+// (a TCP or TLS socket after an HTTP/1.1 upgrade, an HTTP/2 stream).
 //
-// Output batching: frames produced while a chunk is being parsed are written once when the chunk
-// is done (one write per read, not per message); frames sent at other times are written once per
-// microtask turn for all connections together.
+// Two objects per connection: WebSocketConnection is the API and nothing else; its Link (private,
+// below) is the ProtocolHandler of the sans-I/O core and owns the transport: it moves bytes
+// between the transport and the core, owns input flow, batches output and runs the clock of the
+// closing handshake. Adapters (the server, connect()) use the module-level functions at the end.
+//
+// Input flow: pausing is a set of reasons (the application, the async iterator, a stream made by
+// createWebSocketStream, a message still decompressing). The transport reads, and bytes already
+// read but not parsed are parsed, only while no reason remains.
+//
+// Output batching: frames produced while input is parsed are written once when parsing stops (one
+// write per read, not per message); frames sent at other times are written once per microtask turn
+// for all connections together.
 
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { CloseCode, isValidCloseCode } from '../protocol/close-codes.js';
-import { WebSocketError } from '../protocol/errors.js';
+import { connectionClosedError, type WebSocketError } from '../protocol/errors.js';
 import type { MessageCodec } from '../protocol/message-codec.js';
-import { mergeAdjacent } from '../protocol/output-slab.js';
-import { MAX_CLOSE_REASON, ReadyState, WebSocketProtocol, type ProtocolHandler } from '../protocol/websocket-protocol.js';
+import { detachFromSlab, mergeAdjacent } from '../protocol/output-slab.js';
+import {
+  MAX_CLOSE_REASON,
+  ReadyState,
+  WebSocketProtocol,
+  type ProtocolHandler,
+  type WriteTag,
+} from '../protocol/websocket-protocol.js';
 import { clock, unwatch, watch, type Tickable } from '../util/ticker.js';
 import { toBuffer, type SendableData } from './sendable.js';
+
+export interface SendOptions {
+  /** Send as a binary message; default: strings are text, everything else binary. */
+  binary?: boolean;
+  /** false sends a fragment; the next send continues the same message. Default true. */
+  fin?: boolean;
+  /** Compress with the negotiated permessage-deflate (default: by the size threshold). */
+  compress?: boolean;
+}
+
+/**
+ * Called once the message has been handed to the transport and its write completed, or with an
+ * error (code WS_ERR_CLOSED, or the transport's) when the connection closed first.
+ */
+export type SendCallback = (error?: Error) => void;
+
+export interface ReceivedMessage {
+  data: Buffer;
+  isBinary: boolean;
+}
+
+export interface WebSocketConnectionEvents {
+  message: [data: Buffer, isBinary: boolean];
+  close: [code: number, reason: string];
+  ping: [data: Buffer];
+  pong: [data: Buffer];
+  drain: [];
+  error: [error: Error];
+}
+
+// Set in WebSocketConnection's static block: the only ways in to its private parts.
+let construct: <Data>(transport: Duplex, options: ConnectionOptions, data: Data) => WebSocketConnection<Data>;
+let linkOf: (ws: WebSocketConnection<any>) => Link;
+
+export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketConnectionEvents> {
+  static readonly CONNECTING = ReadyState.CONNECTING;
+  static readonly OPEN = ReadyState.OPEN;
+  static readonly CLOSING = ReadyState.CLOSING;
+  static readonly CLOSED = ReadyState.CLOSED;
+
+  // The same constants on instances (ws.OPEN), on the prototype: no memory per connection.
+  get CONNECTING(): 0 {
+    return ReadyState.CONNECTING;
+  }
+  get OPEN(): 1 {
+    return ReadyState.OPEN;
+  }
+  get CLOSING(): 2 {
+    return ReadyState.CLOSING;
+  }
+  get CLOSED(): 3 {
+    return ReadyState.CLOSED;
+  }
+
+  /** The subprotocol agreed in the handshake ('' for none). */
+  readonly protocol: string;
+  /** The extensions agreed in the handshake, as the Sec-WebSocket-Extensions value ('' for none). */
+  readonly extensions: string;
+  /** Whatever the application attached (the server's verify hook can set it). */
+  data: Data;
+  readonly #link: Link;
+
+  /** Connections come from WebSocketServer and connect(). */
+  private constructor(transport: Duplex, options: ConnectionOptions, data: Data) {
+    super();
+    this.protocol = options.protocol;
+    this.extensions = options.extensions;
+    this.data = data;
+    this.#link = new Link(this, transport, options);
+  }
+
+  static {
+    construct = (transport, options, data) => new WebSocketConnection(transport, options, data);
+    linkOf = (ws) => ws.#link;
+  }
+
+  /** CONNECTING, OPEN, CLOSING or CLOSED (0–3), as in the WHATWG WebSocket. */
+  get readyState(): number {
+    return this.#link.readyState;
+  }
+
+  /** After 'close': the peer's close code, or 1006 when no close frame arrived (RFC 6455 §7.1.5). */
+  get closeCode(): number {
+    return this.#link.closeCode;
+  }
+
+  /** After 'close': the peer's close reason ('' for none). */
+  get closeReason(): string {
+    return this.#link.closeReason;
+  }
+
+  /** Bytes accepted by send() and not yet written to the transport's peer. */
+  get bufferedAmount(): number {
+    return this.#link.bufferedAmount;
+  }
+
+  get remoteAddress(): string | undefined {
+    const transport = this.#link.transport as { remoteAddress?: string; session?: { socket?: { remoteAddress?: string } } };
+    // An HTTP/2 stream has no address of its own: its session's socket has.
+    return transport.remoteAddress ?? transport.session?.socket?.remoteAddress;
+  }
+
+  /** The transport underneath (a net.Socket, tls.TLSSocket or Http2Stream). */
+  get rawTransport(): Duplex {
+    return this.#link.transport;
+  }
+
+  /** True between pause() and resume(). */
+  get isPaused(): boolean {
+    return (this.#link.holds & HOLD_APPLICATION) !== 0;
+  }
+
+  /**
+   * Sends a message. Returns false once bufferedAmount reaches the high-water mark; wait for
+   * 'drain' before sending more. Sending on a connection that is closing or closed does nothing
+   * and returns false (the callback, if any, gets a WS_ERR_CLOSED error).
+   */
+  send(data: SendableData, callback?: SendCallback): boolean;
+  send(data: SendableData, options: SendOptions | undefined, callback?: SendCallback): boolean;
+  send(data: SendableData, options?: SendOptions | SendCallback, callback?: SendCallback): boolean {
+    if (typeof options === 'function') {
+      callback = options;
+      options = undefined;
+    }
+    const link = this.#link;
+    if (link.readyState !== ReadyState.OPEN) {
+      if (callback !== undefined) queueMicrotask(() => callback(connectionClosedError()));
+      return false;
+    }
+    const payload = toBuffer(data);
+    const isBinary = options?.binary ?? typeof data !== 'string';
+    if (callback !== undefined) (link.unwritten ??= []).push(callback);
+    link.core.send(payload, isBinary, options?.fin ?? true, options?.compress, callback);
+    return link.checkBuffered();
+  }
+
+  ping(data: SendableData = EMPTY): void {
+    const link = this.#link;
+    if (link.readyState === ReadyState.OPEN) link.core.ping(controlPayload(data));
+  }
+
+  pong(data: SendableData = EMPTY): void {
+    const link = this.#link;
+    if (link.readyState === ReadyState.OPEN) link.core.pong(controlPayload(data));
+  }
+
+  /**
+   * Starts the closing handshake (RFC 6455 §7.1.2). Code: 1000, 1001–1014 where assigned, or
+   * 3000–4999; reason: at most 123 bytes of UTF-8.
+   */
+  close(code?: number, reason?: string | ArrayBufferView): void {
+    if (code !== undefined && !isValidCloseCode(code)) {
+      throw new RangeError(`Invalid close code ${code}: use 1000, 1001-1003, 1007-1014 or 3000-4999`);
+    }
+    const reasonBytes = reason === undefined ? EMPTY : toBuffer(reason);
+    if (reasonBytes.length > MAX_CLOSE_REASON) {
+      throw new RangeError(`Close reason is ${reasonBytes.length} bytes; at most ${MAX_CLOSE_REASON} fit`);
+    }
+    if (code === undefined && reasonBytes.length > 0) {
+      throw new TypeError('A close reason needs a close code');
+    }
+    this.#link.close(code, reasonBytes);
+  }
+
+  /** Drops the connection at once, without a closing handshake. */
+  terminate(): void {
+    this.#link.terminate();
+  }
+
+  /**
+   * Stops delivering messages and reading from the peer (TCP flow control pushes back), also
+   * when called in a 'message' handler: no message follows until resume().
+   */
+  pause(): void {
+    this.#link.hold(HOLD_APPLICATION);
+  }
+
+  /** Undoes pause(). Input still held for another reason (the async iterator) stays held. */
+  resume(): void {
+    this.#link.release(HOLD_APPLICATION);
+  }
+
+  /** Iterates over received messages until the connection closes. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<ReceivedMessage, void, undefined> {
+    const link = this.#link;
+    const queue: ReceivedMessage[] = [];
+    let wake: (() => void) | null = null;
+    let done = link.readyState === ReadyState.CLOSED;
+    const onMessage = (data: Buffer, isBinary: boolean): void => {
+      queue.push({ data, isBinary });
+      // Backpressure: hold input while the consumer is behind.
+      if (queue.length >= ITERATOR_HIGH_WATER) link.hold(HOLD_ITERATOR);
+      wake?.();
+    };
+    const onClose = (): void => {
+      done = true;
+      wake?.();
+    };
+    this.on('message', onMessage);
+    this.on('close', onClose);
+    try {
+      for (;;) {
+        const next = queue.shift();
+        if (next !== undefined) {
+          if (queue.length < ITERATOR_HIGH_WATER / 2) link.release(HOLD_ITERATOR);
+          yield next;
+          continue;
+        }
+        if (done) return;
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+      }
+    } finally {
+      this.off('message', onMessage);
+      this.off('close', onClose);
+      link.release(HOLD_ITERATOR);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------- adapters' API
 
 export interface ConnectionOptions {
   role: 'server' | 'client';
@@ -36,36 +271,70 @@ export interface ConnectionOptions {
 }
 
 export interface ConnectionOwner {
+  /** The connection's transport has closed; called just before the connection emits 'close'. */
   connectionClosed(ws: WebSocketConnection<any>): void;
 }
 
-export interface SendOptions {
-  /** Send as a binary message; default: strings are text, everything else binary. */
-  binary?: boolean;
-  /** false sends a fragment; the next send continues the same message. Default true. */
-  fin?: boolean;
-  /** Compress with the negotiated permessage-deflate (default: by the size threshold). */
-  compress?: boolean;
+/** What heartbeats read and write on a connection. */
+export interface ConnectionActivity {
+  /** Coarse time of the last bytes received. */
+  readonly lastReceived: number;
+  /** Coarse time of the last heartbeat ping. */
+  lastPing: number;
 }
 
-export interface ReceivedMessage {
-  data: Buffer;
-  isBinary: boolean;
+/**
+ * A connection over a transport whose handshake is complete. It reads from the transport at once;
+ * feed the bytes that came with the handshake with receiveHead() once the application has had
+ * the connection (after 'connection', or after connect() resolved).
+ */
+export function createConnection<Data = unknown>(transport: Duplex, options: ConnectionOptions, data?: Data): WebSocketConnection<Data> {
+  return construct(transport, options, data as Data);
 }
 
-export interface WebSocketConnectionEvents {
-  message: [data: Buffer, isBinary: boolean];
-  close: [code: number, reason: string];
-  ping: [data: Buffer];
-  pong: [data: Buffer];
-  drain: [];
-  error: [error: Error];
+/** Feeds bytes that arrived with the handshake (the `head` of an upgrade), before any others. */
+export function receiveHead(ws: WebSocketConnection<any>, head: Buffer): void {
+  if (head.length > 0) linkOf(ws).receive(head);
 }
 
-const kConnection = Symbol('upshift.connection');
-type TaggedDuplex = Duplex & { [kConnection]?: WebSocketConnection };
+/**
+ * Sends a frame built once for many connections (WebSocketServer.broadcast, with unmaskedFrame()):
+ * `frame` holds the header, and the payload too when it is longer than a header. Returns what
+ * send() would.
+ */
+export function sendPrepared(ws: WebSocketConnection<any>, frame: Buffer, payload: Buffer, isBinary: boolean): boolean {
+  const link = linkOf(ws);
+  if (link.readyState !== ReadyState.OPEN) return false;
+  link.core.sendPrepared(frame, payload, isBinary);
+  return link.checkBuffered();
+}
 
-let flushList: WebSocketConnection[] = [];
+export function activityOf(ws: WebSocketConnection<any>): ConnectionActivity {
+  return linkOf(ws);
+}
+
+/** Holds or releases input for a stream made by createWebSocketStream (its own reason). */
+export function holdInputForStream(ws: WebSocketConnection<any>, hold: boolean): void {
+  const link = linkOf(ws);
+  if (hold) link.hold(HOLD_STREAM);
+  else link.release(HOLD_STREAM);
+}
+
+// ------------------------------------------------------------------------------------ the link
+
+// Reasons to hold input, bits of Link.holds.
+const HOLD_APPLICATION = 1;
+const HOLD_ITERATOR = 2;
+const HOLD_STREAM = 4;
+const HOLD_DECODER = 8;
+
+const EMPTY = Buffer.alloc(0);
+const ITERATOR_HIGH_WATER = 64;
+
+const kLink = Symbol('upshift.link');
+type TaggedDuplex = Duplex & { [kLink]?: Link };
+
+let flushList: Link[] = [];
 let flushQueued = false;
 
 function flushAll(): void {
@@ -75,67 +344,60 @@ function flushAll(): void {
   for (let i = 0; i < list.length; i++) list[i]!.flush();
 }
 
-export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketConnectionEvents>
-  implements ProtocolHandler, Tickable
-{
-  static readonly CONNECTING = ReadyState.CONNECTING;
-  static readonly OPEN = ReadyState.OPEN;
-  static readonly CLOSING = ReadyState.CLOSING;
-  static readonly CLOSED = ReadyState.CLOSED;
-
-  /** The subprotocol agreed in the handshake ('' for none). */
-  readonly protocol: string;
-  /** The extensions agreed in the handshake, as the Sec-WebSocket-Extensions value ('' for none). */
-  readonly extensions: string;
-  /** Whatever the application attached (the server's verify hook can set it). */
-  data: Data;
-  readyState: number = ReadyState.OPEN;
-  /** After 'close': the peer's close code, or 1006 when no close frame arrived (RFC 6455 §7.1.5). */
-  closeCode: number = CloseCode.Abnormal;
-  closeReason = '';
-
-  private readonly transport: TaggedDuplex;
-  private readonly core: WebSocketProtocol;
+class Link implements ProtocolHandler, Tickable, ConnectionActivity {
+  readonly ws: WebSocketConnection<any>;
+  readonly transport: TaggedDuplex;
+  readonly core: WebSocketProtocol;
   private readonly closeTimeout: number;
   private readonly highWaterMark: number;
   private readonly owner: ConnectionOwner | null;
   private readonly abortTransport: ((transport: Duplex) => void) | undefined;
+  readyState: number = ReadyState.OPEN;
+  closeCode: number = CloseCode.Abnormal;
+  closeReason = '';
+  // Starts at Date.now(), not clock.now: the coarse clock stops while nothing is watched, and a
+  // stale start made heartbeats see a fresh connection as idle (closed at the first tick).
+  lastReceived = Date.now();
+  lastPing = 0;
+
+  // Input flow.
+  /** HOLD_* bits: why input is held. */
+  holds = 0;
+  /** Bytes read but not parsed, kept while input is held. */
+  private held: Buffer | null = null;
+  /** We paused the transport (and resume it when nothing holds input). */
+  private transportStopped = false;
+  private parsing = false;
+
+  // Output.
   private outFirst: Buffer | null = null;
   private outRest: Buffer[] | null = null;
   private outBytes = 0;
-  private receiving = false;
+  /** Send callbacks of the frames in the batch, in order, each with the write ending its frame. */
+  private outCallbacks: BatchCallback[] | null = null;
+  /** Send callbacks whose frames the core has not written yet (waiting for compression). */
+  unwritten: WriteTag[] | null = null;
   private queuedForFlush = false;
   private needDrain = false;
   private endPending = false;
   private closeDeadline = 0;
-  /** Reading was paused while a compressed message decodes (not by the application). */
-  private pausedForDecode = false;
   /** Write callback for a batch written while send() had returned false (made on first need). */
   private onBatchWritten: ((error?: Error | null) => void) | null = null;
-  // Starts at Date.now(), not clock.now: the coarse clock stops while nothing is watched, and a
-  // stale start made heartbeats see a fresh connection as idle (closed at the first tick).
-  /** Coarse time of the last bytes received (heartbeats read it). */
-  lastReceived = Date.now();
-  /** Coarse time of the last heartbeat ping. */
-  lastPing = 0;
 
-  constructor(transport: Duplex, options: ConnectionOptions, data?: Data) {
-    super();
+  constructor(ws: WebSocketConnection<any>, transport: Duplex, options: ConnectionOptions) {
+    this.ws = ws;
     this.transport = transport as TaggedDuplex;
-    this.protocol = options.protocol;
-    this.extensions = options.extensions;
     this.closeTimeout = options.closeTimeout;
     this.highWaterMark = options.highWaterMark;
     this.owner = options.owner ?? null;
     this.abortTransport = options.abortTransport;
-    this.data = data as Data;
     this.core = new WebSocketProtocol(this, {
       role: options.role,
       maxPayload: options.maxPayload,
       maxFragments: options.maxFragments,
       codec: options.codec,
     });
-    this.transport[kConnection] = this;
+    this.transport[kLink] = this;
     transport.on('data', onTransportData);
     transport.on('end', onTransportEnd);
     transport.on('close', onTransportClose);
@@ -143,167 +405,118 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
     transport.on('drain', onTransportDrain);
   }
 
-  /** Feeds bytes that arrived with the handshake (the `head` of an upgrade). */
-  receiveHead(head: Buffer): void {
-    if (head.length > 0) this.receive(head);
-  }
-
   get bufferedAmount(): number {
     // Messages waiting for compression count too: a burst of sends meets backpressure.
     return this.transport.writableLength + this.outBytes + this.core.queuedSendBytes;
   }
 
-  get remoteAddress(): string | undefined {
-    const transport = this.transport as { remoteAddress?: string; session?: { socket?: { remoteAddress?: string } } };
-    // An HTTP/2 stream has no address of its own: its session's socket has.
-    return transport.remoteAddress ?? transport.session?.socket?.remoteAddress;
-  }
+  // ------------------------------------------------------------ input flow
 
-  /** The transport underneath (a net.Socket, tls.TLSSocket or Http2Stream). */
-  get rawTransport(): Duplex {
-    return this.transport;
-  }
-
-  /**
-   * Sends a message. Returns false once bufferedAmount reaches the high-water mark; wait for
-   * 'drain' before sending more. Sending on a connection that is closing or closed does nothing
-   * and returns false.
-   */
-  send(data: SendableData, options?: SendOptions): boolean {
-    if (this.readyState !== ReadyState.OPEN) return false;
-    const isBinary = options?.binary ?? typeof data !== 'string';
-    this.core.send(toBuffer(data), isBinary, options?.fin ?? true, options?.compress);
-    return this.checkBuffered();
-  }
-
-  /**
-   * Sends a frame built once for many connections (see WebSocketServer.broadcast): `frame` holds
-   * the header, and the payload too when `frame` is longer than a header. @internal
-   */
-  sendFrame(frame: Buffer, payload: Buffer, isBinary: boolean): boolean {
-    if (this.readyState !== ReadyState.OPEN) return false;
-    this.core.sendPrepared(frame, payload, isBinary);
-    return this.checkBuffered();
-  }
-
-  ping(data: SendableData = EMPTY): void {
-    if (this.readyState !== ReadyState.OPEN) return;
-    this.core.ping(controlPayload(data));
-  }
-
-  pong(data: SendableData = EMPTY): void {
-    if (this.readyState !== ReadyState.OPEN) return;
-    this.core.pong(controlPayload(data));
-  }
-
-  /**
-   * Starts the closing handshake (RFC 6455 §7.1.2). Code: 1000, 1001–1014 where assigned, or
-   * 3000–4999; reason: at most 123 bytes of UTF-8.
-   */
-  close(code?: number, reason?: string | ArrayBufferView): void {
-    if (code !== undefined && !isValidCloseCode(code)) {
-      throw new RangeError(`Invalid close code ${code}: use 1000, 1001-1003, 1007-1014 or 3000-4999`);
+  /** Bytes from the transport, or from the handshake. */
+  receive(chunk: Buffer): void {
+    this.lastReceived = clock.now;
+    if (this.held !== null) {
+      // Behind what is held already, in order (a transport may deliver a chunk after pause()).
+      this.held = Buffer.concat([this.held, chunk]);
+      this.stopTransport();
+      return;
     }
-    const reasonBytes = reason === undefined ? EMPTY : toBuffer(reason);
-    if (reasonBytes.length > MAX_CLOSE_REASON) {
-      throw new RangeError(`Close reason is ${reasonBytes.length} bytes; at most ${MAX_CLOSE_REASON} fit`);
-    }
-    if (code === undefined && reasonBytes.length > 0) {
-      throw new TypeError('A close reason needs a close code');
-    }
-    if (this.readyState >= ReadyState.CLOSING) return;
-    this.readyState = ReadyState.CLOSING;
-    this.core.close(code, reasonBytes);
-    if (this.core.closeReceived) this.endTransport();
-    else this.armCloseTimer();
-    this.flushSoon();
+    this.held = chunk;
+    if (this.holds === 0) this.pump();
+    else this.stopTransport();
   }
 
-  /** Drops the connection at once, without a closing handshake. */
-  terminate(): void {
-    if (this.readyState === ReadyState.CLOSED) return;
-    this.readyState = ReadyState.CLOSING;
-    this.abort();
+  hold(reason: number): void {
+    this.holds |= reason;
+    this.stopTransport();
   }
 
-  /** Stops reading from the peer (TCP flow control pushes back). */
-  pause(): void {
+  release(reason: number): void {
+    if ((this.holds & reason) === 0) return;
+    this.holds &= ~reason;
+    // Inside a handler, the parse under way goes on by itself (the handler returns true).
+    if (this.holds === 0 && !this.parsing) this.pump();
+  }
+
+  /** Parses held bytes while nothing holds input; then reads from the transport again. */
+  private pump(): void {
+    while (this.holds === 0 && this.held !== null) {
+      const chunk = this.held;
+      this.held = null;
+      let used: number;
+      this.parsing = true;
+      try {
+        used = this.core.receive(chunk);
+      } finally {
+        // A handler that throws must not leave output unflushed for good.
+        this.parsing = false;
+      }
+      if (used < chunk.length) {
+        this.held = used === 0 ? chunk : chunk.subarray(used);
+        if (this.core.decodePending) this.holds |= HOLD_DECODER;
+      }
+    }
+    if (this.held === null && this.holds === 0) this.startTransport();
+    else this.stopTransport();
+    this.flush();
+  }
+
+  private stopTransport(): void {
+    if (this.transportStopped || this.readyState === ReadyState.CLOSED) return;
+    this.transportStopped = true;
     this.transport.pause();
   }
 
-  resume(): void {
+  private startTransport(): void {
+    if (!this.transportStopped) return;
+    this.transportStopped = false;
     this.transport.resume();
-  }
-
-  /** Iterates over received messages until the connection closes. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<ReceivedMessage, void, undefined> {
-    const queue: ReceivedMessage[] = [];
-    let wake: (() => void) | null = null;
-    let done = this.readyState === ReadyState.CLOSED;
-    const onMessage = (data: Buffer, isBinary: boolean): void => {
-      queue.push({ data, isBinary });
-      // Backpressure: stop reading while the consumer is behind.
-      if (queue.length >= ITERATOR_HIGH_WATER) this.transport.pause();
-      wake?.();
-    };
-    const onClose = (): void => {
-      done = true;
-      wake?.();
-    };
-    this.on('message', onMessage);
-    this.on('close', onClose);
-    try {
-      for (;;) {
-        const next = queue.shift();
-        if (next !== undefined) {
-          if (queue.length < ITERATOR_HIGH_WATER / 2 && this.transport.isPaused()) this.transport.resume();
-          yield next;
-          continue;
-        }
-        if (done) return;
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = null;
-      }
-    } finally {
-      this.off('message', onMessage);
-      this.off('close', onClose);
-      if (this.transport.isPaused()) this.transport.resume();
-    }
   }
 
   // ------------------------------------------------------------ ProtocolHandler (called by core)
 
-  onMessage(data: Buffer, isBinary: boolean): void {
-    this.emit('message', data, isBinary);
+  onMessage(data: Buffer, isBinary: boolean): boolean {
+    this.ws.emit('message', data, isBinary);
+    return this.holds === 0;
   }
 
-  onPing(data: Buffer): void {
-    if (this.listenerCount('ping') > 0) this.emit('ping', data);
+  onPing(data: Buffer): boolean {
+    if (this.ws.listenerCount('ping') > 0) this.ws.emit('ping', data);
+    return this.holds === 0;
   }
 
-  onPong(data: Buffer): void {
-    if (this.listenerCount('pong') > 0) this.emit('pong', data);
+  onPong(data: Buffer): boolean {
+    if (this.ws.listenerCount('pong') > 0) this.ws.emit('pong', data);
+    return this.holds === 0;
   }
 
   onCloseFrame(code: number, reason: string): void {
     this.closeCode = code;
     this.closeReason = reason;
     this.readyState = ReadyState.CLOSING;
-    // §7.1.1: the server closes TCP first; the client waits for it (bounded by the close timeout).
-    if (this.core.isServerRole) this.endTransport();
-    else this.armCloseTimer();
+    // The core ends a server's transport now; a client waits for the server, bounded (§7.1.1).
+    this.armCloseTimer();
     this.flushSoon();
   }
 
   onProtocolError(error: WebSocketError): void {
     this.readyState = ReadyState.CLOSING;
-    if (this.listenerCount('error') > 0) this.emit('error', error);
-    // §7.1.7: after sending the close frame, the failing endpoint closes the connection.
-    this.endTransport();
+    if (this.ws.listenerCount('error') > 0) this.ws.emit('error', error);
     this.flushSoon();
   }
 
-  write(data: Buffer): void {
+  onDecoded(): void {
+    if (this.readyState !== ReadyState.CLOSED) this.release(HOLD_DECODER);
+  }
+
+  endTransport(): void {
+    this.endPending = true;
+    // Bounds the wait for the peer to close its side too.
+    this.armCloseTimer();
+    this.flushSoon();
+  }
+
+  write(data: Buffer, tag?: WriteTag): void {
     this.outBytes += data.length;
     const first = this.outFirst;
     if (first === null) {
@@ -320,6 +533,13 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
         else rest.push(data);
       }
     }
+    if (tag !== undefined) {
+      // Frames go out in the order they were sent: the callback is (almost always) the first.
+      const unwritten = this.unwritten!;
+      unwritten.splice(unwritten.indexOf(tag), 1);
+      if (unwritten.length === 0) this.unwritten = null;
+      (this.outCallbacks ??= []).push({ tag, at: this.outRest === null ? 0 : this.outRest.length });
+    }
     this.flushSoon();
   }
 
@@ -327,50 +547,43 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
     return this.transport.writableLength >= this.highWaterMark;
   }
 
-  pauseInput(paused: boolean): void {
-    const transport = this.transport;
-    if (paused) {
-      if (!transport.isPaused()) {
-        this.pausedForDecode = true;
-        transport.pause();
-      }
-    } else if (this.pausedForDecode) {
-      this.pausedForDecode = false;
-      transport.resume();
-    }
-  }
+  // ------------------------------------------------------------ output
 
-  // ------------------------------------------------------------ transport side
-
-  /** @internal */
-  receive(chunk: Buffer): void {
-    this.lastReceived = clock.now;
-    this.receiving = true;
-    this.core.receive(chunk);
-    this.receiving = false;
-    this.flush();
-  }
-
-  /** Writes everything batched so far. @internal */
+  /** Writes everything batched so far. */
   flush(): void {
     this.queuedForFlush = false;
     const first = this.outFirst;
     const transport = this.transport;
     if (first !== null) {
       const rest = this.outRest;
+      const callbacks = this.outCallbacks;
       this.outFirst = null;
       this.outRest = null;
+      this.outCallbacks = null;
       this.outBytes = 0;
-      if (transport.destroyed) return;
+      if (transport.destroyed) {
+        if (callbacks !== null) settleLater(callbacks.map((c) => c.tag), connectionClosedError());
+        return;
+      }
+      // Issue 14: what a transport cannot write at once waits in its queue, and a slab slice
+      // there would keep the whole shared slab alive. A transport that already has bytes queued
+      // queues these too: copy them out of the slab. (The write that fills the queue cannot be
+      // foreseen, so a connection pins at most one slab, until that write completes.)
+      const queued = transport.writableLength > 0;
       // The transport only emits 'drain' after a write crossed *its* high-water mark (16 KiB for
       // a socket); ours may be lower, so when send() said "wait", ask for a callback instead.
       const written = this.needDrain ? (this.onBatchWritten ??= this.makeBatchWritten()) : undefined;
-      if (rest === null) {
-        transport.write(first, written);
+      if (callbacks !== null) {
+        this.writeWithCallbacks(first, rest, callbacks, queued, written);
+      } else if (rest === null) {
+        transport.write(queued ? detachFromSlab(first) : first, written);
       } else {
         transport.cork();
-        transport.write(first);
-        for (let i = 0; i < rest.length; i++) transport.write(rest[i]!, i === rest.length - 1 ? written : undefined);
+        transport.write(queued ? detachFromSlab(first) : first);
+        for (let i = 0; i < rest.length; i++) {
+          const data = queued ? detachFromSlab(rest[i]!) : rest[i]!;
+          transport.write(data, i === rest.length - 1 ? written : undefined);
+        }
         transport.uncork();
       }
     }
@@ -380,6 +593,29 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
     }
   }
 
+  /** flush() for a batch with send callbacks: each goes with the write that ends its frame. */
+  private writeWithCallbacks(
+    first: Buffer,
+    rest: Buffer[] | null,
+    callbacks: BatchCallback[],
+    queued: boolean,
+    written: ((error?: Error | null) => void) | undefined,
+  ): void {
+    const transport = this.transport;
+    const count = rest === null ? 1 : rest.length + 1;
+    let k = 0;
+    transport.cork();
+    for (let i = 0; i < count; i++) {
+      const data = i === 0 ? first : rest![i - 1]!;
+      const start = k;
+      while (k < callbacks.length && callbacks[k]!.at === i) k++;
+      const last = i === count - 1;
+      const done = start === k ? (last ? written : undefined) : callbacksWritten(this, callbacks.slice(start, k), last);
+      transport.write(queued ? detachFromSlab(data) : data, done);
+    }
+    transport.uncork();
+  }
+
   private makeBatchWritten(): (error?: Error | null) => void {
     return (error) => {
       if (!error) this.handleTransportDrain();
@@ -387,7 +623,7 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
   }
 
   private flushSoon(): void {
-    if (this.receiving || this.queuedForFlush) return;
+    if (this.parsing || this.queuedForFlush) return;
     this.queuedForFlush = true;
     flushList.push(this);
     if (!flushQueued) {
@@ -396,16 +632,26 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
     }
   }
 
-  private checkBuffered(): boolean {
+  checkBuffered(): boolean {
     if (this.bufferedAmount < this.highWaterMark) return true;
     this.needDrain = true;
     return false;
   }
 
-  /** Half-closes TCP once the batched output is written, and bounds the wait for the peer. */
-  private endTransport(): void {
-    this.endPending = true;
+  // ------------------------------------------------------------ closing
+
+  close(code: number | undefined, reason: Buffer): void {
+    if (this.readyState >= ReadyState.CLOSING) return;
+    this.readyState = ReadyState.CLOSING;
+    this.core.close(code, reason);
     this.armCloseTimer();
+    this.flushSoon();
+  }
+
+  terminate(): void {
+    if (this.readyState === ReadyState.CLOSED) return;
+    this.readyState = ReadyState.CLOSING;
+    this.abort();
   }
 
   private armCloseTimer(): void {
@@ -414,7 +660,6 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
     watch(this);
   }
 
-  /** @internal */
   tick(now: number): void {
     if (this.closeDeadline !== 0 && now >= this.closeDeadline) {
       unwatch(this);
@@ -427,7 +672,8 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
     else this.transport.destroy();
   }
 
-  /** @internal */
+  // ------------------------------------------------------------ transport events
+
   handleTransportEnd(): void {
     // The peer half-closed. Flush what is pending and close our side too (sockets from an HTTP
     // server allow half-open connections, which would otherwise linger).
@@ -435,11 +681,11 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
     if (!this.transport.writableEnded) this.transport.end();
   }
 
-  /** @internal */
   handleTransportClose(): void {
     if (this.closeDeadline !== 0) unwatch(this);
     this.readyState = ReadyState.CLOSED;
     this.core.shutdown();
+    this.held = null;
     this.outFirst = null;
     this.outRest = null;
     this.outBytes = 0;
@@ -447,28 +693,52 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
       this.closeCode = CloseCode.Abnormal;
       this.closeReason = '';
     }
-    this.owner?.connectionClosed(this);
-    this.emit('close', this.closeCode, this.closeReason);
+    // Messages never handed to the transport: their callbacks learn it before 'close'.
+    const callbacks = this.outCallbacks;
+    const unwritten = this.unwritten;
+    this.outCallbacks = null;
+    this.unwritten = null;
+    if (callbacks !== null) settle(callbacks.map((c) => c.tag), connectionClosedError());
+    if (unwritten !== null) settle(unwritten, connectionClosedError());
+    this.owner?.connectionClosed(this.ws);
+    this.ws.emit('close', this.closeCode, this.closeReason);
   }
 
-  /** @internal */
   handleTransportError(error: Error): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error);
+    if (this.ws.listenerCount('error') > 0) this.ws.emit('error', error);
     this.transport.destroy();
   }
 
-  /** @internal */
   handleTransportDrain(): void {
     this.core.flushPendingPong();
     if (this.needDrain && this.bufferedAmount < this.highWaterMark) {
       this.needDrain = false;
-      this.emit('drain');
+      this.ws.emit('drain');
     }
   }
 }
 
-const EMPTY = Buffer.alloc(0);
-const ITERATOR_HIGH_WATER = 64;
+interface BatchCallback {
+  tag: WriteTag;
+  /** Index of the write in the batch that ends the frame (0: outFirst, i: outRest[i - 1]). */
+  at: number;
+}
+
+/** The write callback of a write that ends frames sent with callbacks; `last` in its batch. */
+function callbacksWritten(link: Link, callbacks: BatchCallback[], last: boolean): (error?: Error | null) => void {
+  return (error) => {
+    for (let i = 0; i < callbacks.length; i++) callbacks[i]!.tag(error ?? undefined);
+    if (last && !error) link.handleTransportDrain();
+  };
+}
+
+function settle(callbacks: WriteTag[], error: Error | undefined): void {
+  for (let i = 0; i < callbacks.length; i++) callbacks[i]!(error);
+}
+
+function settleLater(callbacks: WriteTag[], error: Error): void {
+  queueMicrotask(() => settle(callbacks, error));
+}
 
 function controlPayload(data: SendableData): Buffer {
   const payload = toBuffer(data);
@@ -477,20 +747,20 @@ function controlPayload(data: SendableData): Buffer {
   return payload;
 }
 
-// Listeners shared by every connection: the transport carries its connection, so no closure
-// is allocated per connection.
+// Listeners shared by every connection: the transport carries its link, so no closure is
+// allocated per connection.
 function onTransportData(this: TaggedDuplex, chunk: Buffer): void {
-  this[kConnection]!.receive(chunk);
+  this[kLink]!.receive(chunk);
 }
 function onTransportEnd(this: TaggedDuplex): void {
-  this[kConnection]!.handleTransportEnd();
+  this[kLink]!.handleTransportEnd();
 }
 function onTransportClose(this: TaggedDuplex): void {
-  this[kConnection]!.handleTransportClose();
+  this[kLink]!.handleTransportClose();
 }
 function onTransportError(this: TaggedDuplex, error: Error): void {
-  this[kConnection]!.handleTransportError(error);
+  this[kLink]!.handleTransportError(error);
 }
 function onTransportDrain(this: TaggedDuplex): void {
-  this[kConnection]!.handleTransportDrain();
+  this[kLink]!.handleTransportDrain();
 }

@@ -15,10 +15,12 @@ export type WebSocketErrorCode =
   | 'WS_ERR_INVALID_UTF8'
   | 'WS_ERR_INVALID_CLOSE_CODE'
   | 'WS_ERR_INVALID_CLOSE_FRAME'
+  /** Received compressed data that does not inflate (1007). */
   | 'WS_ERR_INFLATE_FAILED'
-  | 'WS_ERR_CONTROL_FLOOD'
-  | 'WS_ERR_IDLE_TIMEOUT'
-  | 'WS_ERR_CLOSE_TIMEOUT'
+  /** Compressing an outgoing message failed (1011). */
+  | 'WS_ERR_DEFLATE_FAILED'
+  /** The connection closed before the operation could finish (a send callback's error; 1006). */
+  | 'WS_ERR_CLOSED'
   | 'WS_ERR_HANDSHAKE';
 
 export class WebSocketError extends Error {
@@ -31,4 +33,9 @@ export class WebSocketError extends Error {
   ) {
     super(message);
   }
+}
+
+/** The error of an operation that the connection's closing cut short (code WS_ERR_CLOSED). */
+export function connectionClosedError(): WebSocketError {
+  return new WebSocketError('The connection is closed', 'WS_ERR_CLOSED', CloseCode.Abnormal);
 }

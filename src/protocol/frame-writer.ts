@@ -1,5 +1,9 @@
 // RFC 6455 §5.2: frame header layout. Serialisation only; masking of payloads lives in mask.ts.
 import { randomFillSync } from 'node:crypto';
+import { allocOutput } from './output-slab.js';
+
+/** Data-frame payloads up to this size are copied next to their header: one write, not two. */
+export const COPY_PAYLOAD_LIMIT = 8 * 1024;
 
 /** Header bytes for a frame with this payload length (§5.2: 7-, 16- or 64-bit length, minimal). */
 export function frameHeaderSize(payloadLength: number, masked: boolean): number {
@@ -54,6 +58,24 @@ export function writeFrameHeader(
     p += 4;
   }
   return p;
+}
+
+/**
+ * An unmasked frame (server to client, §5.1): the header, followed by the payload when it is at
+ * most COPY_PAYLOAD_LIMIT bytes. When the result is shorter than header plus payload, the payload
+ * goes out as a second write, as is.
+ */
+export function unmaskedFrame(opcode: number, payload: Buffer, fin = true, rsv1 = false): Buffer {
+  const length = payload.length;
+  const headerLength = frameHeaderSize(length, false);
+  if (length > COPY_PAYLOAD_LIMIT) {
+    const header = allocOutput(headerLength);
+    writeFrameHeader(header, 0, fin, rsv1, opcode, length, null);
+    return header;
+  }
+  const out = allocOutput(headerLength + length);
+  payload.copy(out, writeFrameHeader(out, 0, fin, rsv1, opcode, length, null));
+  return out;
 }
 
 // RFC 6455 §5.3 / §10.3: client masks must be unpredictable, so they come from the CSPRNG,

@@ -1,12 +1,20 @@
 // Small output buffers (frame headers, small frames) are carved out of a shared slab, like Node's
 // own Buffer pool but larger and ours alone: consecutive allocations for one connection are then
 // adjacent in memory and the writer can merge them into a single socket write (see mergeAdjacent).
-const SLAB_SIZE = 128 * 1024;
+//
+// A slice keeps its whole slab alive. That is harmless for output written at once, but a slice
+// waiting in a stalled transport's write queue would pin a slab per frame while other traffic
+// moves the slab on: the adapter copies out (detachFromSlab) what it cannot write at once. The
+// write that fills a transport's queue cannot be foreseen, so each stalled connection may still
+// pin one slab: 32 KiB keeps that small (a new slab per ~1,000 small frames costs nothing).
+const SLAB_SIZE = 32 * 1024;
 /** Allocations larger than this get their own buffer. */
 export const SLAB_MAX_ALLOCATION = 16 * 1024;
 
 let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
 let slabOffset = 0;
+/** Every slab still referenced; tells slab slices from other buffers. */
+const slabs = new WeakSet<ArrayBufferLike>([slab.buffer]);
 
 /** An uninitialised buffer of `size` bytes; the caller fills all of it. */
 export function allocOutput(size: number): Buffer {
@@ -14,11 +22,23 @@ export function allocOutput(size: number): Buffer {
   if (slabOffset + size > SLAB_SIZE) {
     // The old slab lives on while writes still reference slices of it.
     slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    slabs.add(slab.buffer);
     slabOffset = 0;
   }
   const out = slab.subarray(slabOffset, slabOffset + size);
   slabOffset += size;
   return out;
+}
+
+/**
+ * `data` itself, or, when it is a slice of a slab, a copy in memory of its own (exactly its size,
+ * never from a shared pool), so that holding it holds no more than its bytes.
+ */
+export function detachFromSlab(data: Buffer): Buffer {
+  if (!slabs.has(data.buffer)) return data;
+  const copy = Buffer.allocUnsafeSlow(data.length);
+  data.copy(copy);
+  return copy;
 }
 
 /**

@@ -1,6 +1,8 @@
 // The sans-I/O WebSocket connection: bytes in through receive(), bytes out through
 // handler.write(), events out through the other handler methods. No sockets, no timers: the
-// adapters in src/connection/ move the bytes and own the clocks.
+// adapters in src/connection/ move the bytes, own the clocks and own input flow. The core decides
+// what the protocol decides: when to stop parsing (receive() returns where it stopped) and when
+// the transport should end (handler.endTransport(), RFC 6455 §7.1.1 and §7.1.7).
 //
 // The parser is a streaming state machine over whatever chunks arrive (RFC 6455 §5.2): a header
 // split across chunks waits in a 14-byte buffer, payload is consumed as it comes, and a message
@@ -9,31 +11,46 @@
 import { CloseCode, isValidCloseCode } from './close-codes.js';
 import { WebSocketError, type WebSocketErrorCode } from './errors.js';
 import { allocOutput, SLAB_MAX_ALLOCATION } from './output-slab.js';
-import { frameHeaderSize, maskPool, takeMask, writeFrameHeader } from './frame-writer.js';
+import { frameHeaderSize, maskPool, takeMask, unmaskedFrame, writeFrameHeader } from './frame-writer.js';
 import { maskInto, unmask } from './mask.js';
 import { MessageBuffer } from './message-buffer.js';
 import type { MessageCodec } from './message-codec.js';
 import { isControlOpcode, Opcode } from './opcodes.js';
 import { isValidUtf8, Utf8Validator } from './utf8.js';
 
+/** Opaque to the core: handed back with the last write() of the frame it was sent with. */
+export type WriteTag = (error?: Error) => void;
+
 export interface ProtocolHandler {
-  /** A complete message; text messages are valid UTF-8 (RFC 6455 §8.1). */
-  onMessage(data: Buffer, isBinary: boolean): void;
-  onPing(data: Buffer): void;
-  onPong(data: Buffer): void;
+  /**
+   * A complete message; text messages are valid UTF-8 (RFC 6455 §8.1). Returning false stops
+   * parsing after it: receive() returns the position right after this message.
+   */
+  onMessage(data: Buffer, isBinary: boolean): boolean | void;
+  /** A ping (our pong is already queued, or coalesced). Returning false stops parsing after it. */
+  onPing(data: Buffer): boolean | void;
+  /** A pong. Returning false stops parsing after it. */
+  onPong(data: Buffer): boolean | void;
   /** The peer's close frame (§5.5.1); code 1005 when it carried none. Our reply is already queued. */
   onCloseFrame(code: number, reason: string): void;
   /** The peer broke the protocol; a close frame with error.closeCode is already queued (§7.1.7). */
   onProtocolError(error: WebSocketError): void;
-  /** Bytes to send, in order. */
-  write(data: Buffer): void;
+  /** Bytes to send, in order. `tag` comes with the last bytes of a frame sent with one. */
+  write(data: Buffer, tag?: WriteTag): void;
   /** True while the peer is not reading what we send; automatic pongs are then coalesced. */
   isWriteBackedUp(): boolean;
   /**
-   * While a compressed message is decoded later (not synchronously), input is held back to keep
-   * messages in order: the adapter should stop reading until called with false.
+   * This side is done with the transport: end it once everything written so far is out. Called
+   * on the server after the close frames were exchanged (§7.1.1: the server closes TCP first) and
+   * on either side after failing the connection (§7.1.7). A client that exchanged close frames
+   * waits for the server to close; bounding that wait is the adapter's clock.
    */
-  pauseInput?(paused: boolean): void;
+  endTransport(): void;
+  /**
+   * A compressed message that stopped receive() while it was decoded (asynchronously) has been
+   * delivered, or has failed: receive() takes input again, starting with the bytes it left.
+   */
+  onDecoded(): void;
 }
 
 export interface ProtocolOptions {
@@ -56,10 +73,15 @@ const DONE = 2;
 /** Largest close reason in bytes: 125 minus the 2-byte code (§5.5). */
 export const MAX_CLOSE_REASON = 123;
 
-/** Data-frame payloads up to this size are copied next to their header: one write, not two. */
-const COPY_PAYLOAD_LIMIT = 8 * 1024;
-
-type SendItem = { data: Buffer | null; opcode: number; rsv1: boolean; fin: boolean; ready: boolean; size?: number };
+type SendItem = {
+  data: Buffer | null;
+  opcode: number;
+  rsv1: boolean;
+  fin: boolean;
+  ready: boolean;
+  size: number;
+  tag: WriteTag | undefined;
+};
 
 export class WebSocketProtocol {
   private readonly handler: ProtocolHandler;
@@ -74,7 +96,6 @@ export class WebSocketProtocol {
   private headerLength = 0;
   private fin = false;
   private opcode = 0;
-  private rsv1 = false;
   private mask: Buffer | null = null;
   private maskPhase = 0;
   private masked = false;
@@ -90,10 +111,10 @@ export class WebSocketProtocol {
   private pieces: MessageBuffer | null = null;
   private utf8: Utf8Validator | null = null;
 
-  // Input held back while the codec decodes a message, so messages stay in order.
+  /** A compressed message is being decoded asynchronously: parsing waits, to keep order. */
   private decoding = false;
-  private backlog: Buffer[] | null = null;
-  private inputPaused = false;
+  /** The handler asked to stop parsing after the event it just received. */
+  private holding = false;
 
   // Output.
   private sendingFragmented = false;
@@ -124,30 +145,41 @@ export class WebSocketProtocol {
     return this.state === DONE;
   }
 
+  /** True while a compressed message is decoded asynchronously (receive() takes nothing). */
+  get decodePending(): boolean {
+    return this.decoding;
+  }
+
   // ---------------------------------------------------------------- receiving
 
-  receive(chunk: Buffer): void {
-    if (this.state === DONE) return;
-    if (this.decoding) {
-      (this.backlog ??= []).push(chunk);
-      this.pauseInputWhileDecoding();
-      return;
-    }
+  /**
+   * Parses as much of `chunk` as it may and returns how many bytes it consumed. It stops early,
+   * always between frames, while a compressed message decodes asynchronously (decodePending;
+   * handler.onDecoded() says when to go on) or after a handler returned false. The caller keeps
+   * the rest and passes it again, in order, before newer bytes. Input after a close frame or a
+   * failure is consumed and ignored.
+   */
+  receive(chunk: Buffer): number {
     const end = chunk.length;
+    if (this.state === DONE) return end;
+    if (this.decoding) return 0;
     let pos = 0;
     while (pos < end) {
-      if (this.state === HEADER) {
-        pos = this.readHeader(chunk, pos, end);
-      } else if (this.state === PAYLOAD) {
-        pos = this.readPayload(chunk, pos, end);
-      } else {
-        return;
-      }
-      if (this.decoding) {
-        if (pos < end) (this.backlog ??= []).push(chunk.subarray(pos));
-        return;
+      pos = this.state === HEADER ? this.readHeader(chunk, pos, end) : this.readPayload(chunk, pos, end);
+      if (this.state === DONE) return end;
+      if (this.decoding) return pos;
+      if (this.holding) {
+        this.holding = false;
+        return pos;
       }
     }
+    this.holding = false;
+    return end;
+  }
+
+  /** Delivers a message; the handler's false holds the rest of the input. */
+  private deliver(data: Buffer, isBinary: boolean): void {
+    if (this.handler.onMessage(data, isBinary) === false) this.holding = true;
   }
 
   /** Parses a frame header at chunk[pos]; returns the position after what was consumed. */
@@ -255,13 +287,12 @@ export class WebSocketProtocol {
       if (opcode === Opcode.Text && !isValidUtf8(chunk, pos, stop)) {
         return this.fail('Invalid UTF-8 in text message', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
       }
-      this.handler.onMessage(chunk.subarray(pos, stop), opcode === Opcode.Binary);
+      this.deliver(chunk.subarray(pos, stop), opcode === Opcode.Binary);
       return stop;
     }
 
     this.fin = fin;
     this.opcode = opcode;
-    this.rsv1 = rsv1;
     this.remaining = length;
     if (isControlOpcode(opcode)) {
       this.controlLength = 0;
@@ -336,61 +367,35 @@ export class WebSocketProtocol {
       this.fail('Invalid UTF-8 in text message', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
       return;
     }
-    this.handler.onMessage(data, isBinary);
+    this.deliver(data, isBinary);
   }
 
+  /**
+   * Decodes a compressed message. A synchronous decode delivers it before this returns; an
+   * asynchronous one stops receive() until the message is delivered, so messages stay in order.
+   */
   private decodeMessage(data: Buffer, isBinary: boolean): void {
     this.decoding = true;
     let sync = true;
     this.codec!.decode(data, this.maxPayload, (error, decoded) => {
-      if (this.state === DONE) return;
-      if (error) {
-        this.decoding = false;
-        this.fail(error.message, error.code, error.closeCode);
-        this.resumeInputAfterDecoding(); // to read the peer's answer to our close frame
-        return;
-      }
-      if (!isBinary && !isValidUtf8(decoded!)) {
-        this.decoding = false;
-        this.fail('Invalid UTF-8 in text message', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
-        this.resumeInputAfterDecoding();
-        return;
-      }
-      this.handler.onMessage(decoded!, isBinary);
       this.decoding = false;
-      if (!sync) this.drainBacklog();
-      this.resumeInputAfterDecoding();
+      if (this.state !== DONE) {
+        if (error) {
+          this.fail(error.message, error.code, error.closeCode);
+        } else if (!isBinary && !isValidUtf8(decoded!)) {
+          this.fail('Invalid UTF-8 in text message', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
+        } else if (sync) {
+          this.deliver(decoded!, isBinary);
+        } else {
+          // Parsing already stopped here: the handler's answer changes nothing; it holds input
+          // itself if it wants to.
+          this.handler.onMessage(decoded!, isBinary);
+        }
+      }
+      // After a failure too: the adapter reads on, to see the peer's answer to our close frame.
+      if (!sync) this.handler.onDecoded();
     });
     sync = false;
-    if (!this.decoding) this.drainBacklog();
-    else this.pauseInputWhileDecoding();
-  }
-
-  /** Bounds the backlog: the transport stops reading while a decode is pending. */
-  private pauseInputWhileDecoding(): void {
-    this.inputPaused = true;
-    this.handler.pauseInput?.(true);
-  }
-
-  private resumeInputAfterDecoding(): void {
-    if (this.inputPaused && !this.decoding) {
-      this.inputPaused = false;
-      this.handler.pauseInput?.(false);
-    }
-  }
-
-  private drainBacklog(): void {
-    const backlog = this.backlog;
-    if (backlog === null) return;
-    this.backlog = null;
-    for (let i = 0; i < backlog.length; i++) {
-      if (this.decoding) {
-        // Another compressed message started decoding: keep the rest, in order.
-        (this.backlog ??= []).push(...backlog.slice(i));
-        return;
-      }
-      this.receive(backlog[i]!);
-    }
   }
 
   private handleControl(opcode: number, payload: Buffer): void {
@@ -406,9 +411,9 @@ export class WebSocketProtocol {
           this.sendControl(Opcode.Pong, payload);
         }
       }
-      this.handler.onPing(payload);
+      if (this.handler.onPing(payload) === false) this.holding = true;
     } else if (opcode === Opcode.Pong) {
-      this.handler.onPong(payload);
+      if (this.handler.onPong(payload) === false) this.holding = true;
     } else {
       this.handleClose(payload);
     }
@@ -441,15 +446,22 @@ export class WebSocketProtocol {
     // §5.5.1: reply with a close frame, echoing the status code.
     if (!this.closeSent) this.close(code === CloseCode.NoStatus ? undefined : code, EMPTY);
     this.handler.onCloseFrame(code, reason);
+    // §7.1.1: once both close frames went by, the server closes the TCP connection first; the
+    // client waits for it to.
+    if (this.isServer) this.handler.endTransport();
   }
 
-  /** Fails the connection (§7.1.7): queue a close frame with the error's code, parse no more. */
+  /**
+   * Fails the connection (§7.1.7): queue a close frame with the error's code, parse no more, and
+   * close the transport after the close frame.
+   */
   private fail(message: string, code: WebSocketErrorCode, closeCode: number = CloseCode.ProtocolError): number {
     const error = new WebSocketError(message, code, closeCode);
     this.state = DONE;
     this.dropMessage();
     if (!this.closeSent) this.close(closeCode, Buffer.from(message.slice(0, MAX_CLOSE_REASON)));
     this.handler.onProtocolError(error);
+    this.handler.endTransport();
     return Number.MAX_SAFE_INTEGER;
   }
 
@@ -468,8 +480,7 @@ export class WebSocketProtocol {
     this.pieces?.clear();
     this.pieces = null;
     this.control = null;
-    this.backlog = null;
-    this.decoding = false;
+    this.holding = false;
     this.messageOpcode = 0;
   }
 
@@ -477,9 +488,10 @@ export class WebSocketProtocol {
 
   /**
    * Sends a data message, or one fragment of it when `fin` is false (the next sends continue it).
-   * `compress` asks the codec to encode it (default: the codec's size threshold decides).
+   * `compress` asks the codec to encode it (default: the codec's size threshold decides). `tag`
+   * goes to handler.write() with the frame's last bytes (frames are written in send order).
    */
-  send(data: Buffer, isBinary: boolean, fin = true, compress?: boolean): void {
+  send(data: Buffer, isBinary: boolean, fin = true, compress?: boolean, tag?: WriteTag): void {
     if (this.closeSent) return;
     let opcode: number = isBinary ? Opcode.Binary : Opcode.Text;
     if (this.sendingFragmented) opcode = Opcode.Continuation;
@@ -489,11 +501,11 @@ export class WebSocketProtocol {
     const encode =
       codec !== null && fin && opcode !== Opcode.Continuation && (compress ?? codec.wantsToEncode(data.length));
     if (!encode && this.sendQueue === null) {
-      this.writeFrame(opcode, data, fin, false);
+      this.writeFrame(opcode, data, fin, false, tag);
       if (fin && this.heldPrepared !== null) this.releaseHeldPrepared();
       return;
     }
-    const item: SendItem = { data: encode ? null : data, opcode, rsv1: encode, fin, ready: !encode, size: data.length };
+    const item: SendItem = { data: encode ? null : data, opcode, rsv1: encode, fin, ready: !encode, size: data.length, tag };
     if (this.sendQueue === null) this.queuedBytes = 0;
     (this.sendQueue ??= []).push(item);
     this.queuedBytes += data.length;
@@ -504,7 +516,7 @@ export class WebSocketProtocol {
           // The failed item would block the queue forever and the close frame behind it: drop
           // what is queued (the connection is failing) so fail() writes the close frame now.
           this.sendQueue = null;
-          this.fail(`Compression failed: ${error.message}`, 'WS_ERR_INFLATE_FAILED', CloseCode.InternalError);
+          this.fail(`Compression failed: ${error.message}`, 'WS_ERR_DEFLATE_FAILED', CloseCode.InternalError);
           return;
         }
         item.data = encoded!;
@@ -534,8 +546,8 @@ export class WebSocketProtocol {
     let i = 0;
     while (i < queue.length && queue[i]!.ready) {
       const item = queue[i++]!;
-      this.queuedBytes -= item.size ?? 0;
-      this.writeFrame(item.opcode, item.data!, item.fin, item.rsv1);
+      this.queuedBytes -= item.size;
+      this.writeFrame(item.opcode, item.data!, item.fin, item.rsv1, item.tag);
     }
     if (i === queue.length) this.sendQueue = null;
     else queue.splice(0, i);
@@ -590,7 +602,7 @@ export class WebSocketProtocol {
     }
     if (this.sendQueue !== null) {
       // Queued messages go first: nothing accepted before close() is lost.
-      this.sendQueue.push({ data: payload, opcode: Opcode.Close, rsv1: false, fin: true, ready: true });
+      this.sendQueue.push({ data: payload, opcode: Opcode.Close, rsv1: false, fin: true, ready: true, size: 0, tag: undefined });
       this.closeSent = true;
       this.flushSendQueue();
       return;
@@ -604,20 +616,15 @@ export class WebSocketProtocol {
   }
 
   /** Serialises one frame into handler.write() calls: one for small frames, two for large. */
-  private writeFrame(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean): void {
+  private writeFrame(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean, tag?: WriteTag): void {
     const length = payload.length;
     if (this.isServer) {
-      const headerLength = frameHeaderSize(length, false);
-      if (length <= COPY_PAYLOAD_LIMIT) {
-        const out = allocOutput(headerLength + length);
-        const p = writeFrameHeader(out, 0, fin, rsv1, opcode, length, null);
-        payload.copy(out, p);
-        this.handler.write(out);
+      const head = unmaskedFrame(opcode, payload, fin, rsv1);
+      if (head.length === frameHeaderSize(length, false) + length) {
+        this.handler.write(head, tag);
       } else {
-        const header = allocOutput(headerLength);
-        writeFrameHeader(header, 0, fin, rsv1, opcode, length, null);
-        this.handler.write(header);
-        this.handler.write(payload);
+        this.handler.write(head);
+        this.handler.write(payload, tag);
       }
       return;
     }
@@ -628,7 +635,7 @@ export class WebSocketProtocol {
     const maskOffset = takeMask();
     const p = writeFrameHeader(out, 0, fin, rsv1, opcode, length, maskPool, maskOffset);
     maskInto(payload, 0, length, out, p, out.subarray(p - 4, p));
-    this.handler.write(out);
+    this.handler.write(out, tag);
   }
 }
 

@@ -19,10 +19,9 @@ import {
 } from '../extensions/permessage-deflate/index.js';
 import type { ExtensionOffer } from '../protocol/extension-header.js';
 import { buildAcceptResponse, checkUpgradeRequest } from '../protocol/handshake.js';
-import { allocOutput } from '../protocol/output-slab.js';
-import { frameHeaderSize, writeFrameHeader } from '../protocol/frame-writer.js';
+import { unmaskedFrame } from '../protocol/frame-writer.js';
 import { Opcode } from '../protocol/opcodes.js';
-import { WebSocketConnection, type ConnectionOwner } from '../connection/websocket-connection.js';
+import { createConnection, receiveHead, sendPrepared, type ConnectionOwner, type WebSocketConnection } from '../connection/websocket-connection.js';
 import { toBuffer, type SendableData } from '../connection/sendable.js';
 import { unwatch, watch, type Tickable } from '../util/ticker.js';
 import { heartbeat, heartbeatPeriod } from '../connection/heartbeat.js';
@@ -319,7 +318,7 @@ export class WebSocketServer<Data = unknown>
     abortTransport?: (transport: Duplex) => void,
   ): WebSocketConnection<Data> {
     const limits = this.limits;
-    const ws = new WebSocketConnection<Data>(
+    const ws = createConnection<Data>(
       transport,
       {
         role: 'server',
@@ -339,7 +338,7 @@ export class WebSocketServer<Data = unknown>
     if (this.clients.size === 1 && (limits.pingInterval > 0 || limits.idleTimeout > 0)) watch(this);
     callback?.(ws, req);
     this.emit('connection', ws, req);
-    ws.receiveHead(head);
+    receiveHead(ws, head);
     return ws;
   }
 
@@ -364,10 +363,10 @@ export class WebSocketServer<Data = unknown>
     const payload = toBuffer(data);
     const isBinary = options?.binary ?? typeof data !== 'string';
     const filter = options?.filter;
-    const frame = buildUnmaskedFrame(isBinary ? Opcode.Binary : Opcode.Text, payload);
+    const frame = unmaskedFrame(isBinary ? Opcode.Binary : Opcode.Text, payload);
     for (const ws of this.clients) {
       if (filter !== undefined && !filter(ws)) continue;
-      ws.sendFrame(frame, payload, isBinary);
+      sendPrepared(ws, frame, payload, isBinary);
     }
   }
 
@@ -419,18 +418,4 @@ export class WebSocketServer<Data = unknown>
 
 function destroyOnError(this: Duplex): void {
   this.destroy();
-}
-
-/** A complete server-to-client frame header, with the payload appended when it is small. */
-export function buildUnmaskedFrame(opcode: number, payload: Buffer): Buffer {
-  const headerLength = frameHeaderSize(payload.length, false);
-  if (payload.length > 8 * 1024) {
-    const header = Buffer.allocUnsafe(headerLength);
-    writeFrameHeader(header, 0, true, false, opcode, payload.length, null);
-    return header;
-  }
-  const out = allocOutput(headerLength + payload.length);
-  const p = writeFrameHeader(out, 0, true, false, opcode, payload.length, null);
-  payload.copy(out, p);
-  return out;
 }

@@ -1725,6 +1725,7 @@ describe('RSV1 extension codec (MessageCodec, RFC 7692 §6 rules)', () => {
       const errors = h.handler.errors();
       assert.equal(errors.length, 1, timing);
       assert.equal(errors[0]!.closeCode, 1011);
+      assert.equal(errors[0]!.code, 'WS_ERR_DEFLATE_FAILED', 'a compression failure has its own code');
       const frames = h.handler.frames();
       assert.deepEqual(
         frames.filter((f) => f.opcode === OP.Close).map((f) => f.payload.readUInt16BE(0)),
@@ -1743,5 +1744,215 @@ describe('RSV1 extension codec (MessageCodec, RFC 7692 §6 rules)', () => {
     h.protocol.shutdown();
     codec.runAll();
     assert.deepEqual(h.handler.writes, []);
+  });
+});
+
+describe('the adapter contract: where receive() stops, when the transport ends, write tags', () => {
+  it('receive() consumes whole chunks while the handler takes everything', () => {
+    const h = makeServer();
+    const chunk = Buffer.concat([clientFrame({ opcode: OP.Text, payload: 'a' }), clientFrame({ opcode: OP.Text, payload: 'b' })]);
+    assert.equal(h.protocol.receive(chunk), chunk.length);
+    assert.equal(h.protocol.receive(clientFrame({ opcode: OP.Text, payload: 'c' }).subarray(0, 3)), 3, 'a partial header is buffered');
+    assert.deepEqual(h.handler.texts(), ['a', 'b']);
+  });
+
+  it('a handler answering false stops parsing right after its message, even within one chunk', () => {
+    const h = makeServer();
+    const frames = ['one', 'two', 'three'].map((text) => clientFrame({ opcode: OP.Text, payload: text }));
+    h.handler.holdInput = true;
+    const chunk = Buffer.concat(frames);
+    assert.equal(h.protocol.receive(chunk), frames[0]!.length, 'receive() returns where it stopped');
+    assert.deepEqual(h.handler.texts(), ['one']);
+    // The adapter feeds the rest again later; with input still held, one message at a time.
+    assert.equal(h.protocol.receive(chunk.subarray(frames[0]!.length)), frames[1]!.length);
+    assert.deepEqual(h.handler.texts(), ['one', 'two']);
+    h.handler.holdInput = false;
+    const rest = chunk.subarray(frames[0]!.length + frames[1]!.length);
+    assert.equal(h.protocol.receive(rest), rest.length);
+    assert.deepEqual(h.handler.texts(), ['one', 'two', 'three']);
+    assertNoFailure(h);
+  });
+
+  it('holding after a ping or a pong stops there too; a fragmented message resumes intact', () => {
+    for (const control of [OP.Ping, OP.Pong]) {
+      const h = makeServer();
+      h.handler.holdWhen = (event) => event.type === 'ping' || event.type === 'pong';
+      h.feed(
+        Buffer.concat([
+          clientFrame({ opcode: OP.Text, fin: false, payload: 'frag' }),
+          clientFrame({ opcode: control, payload: 'between' }),
+          clientFrame({ opcode: OP.Continuation, payload: 'mented' }),
+        ]),
+      );
+      assert.deepEqual(h.handler.kinds(), [control === OP.Ping ? 'ping' : 'pong']);
+      assert.ok(h.waiting() > 0);
+      h.handler.holdWhen = null;
+      h.release();
+      assert.deepEqual(h.handler.texts(), ['fragmented']);
+      assert.equal(h.waiting(), 0);
+      assertNoFailure(h);
+    }
+  });
+
+  it('any chunking, holding after every event, gives the same events as one chunk', () => {
+    const random = prng(77);
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 40; i++) {
+      const r = random();
+      if (r < 0.2) frames.push(clientFrame({ opcode: OP.Ping, payload: `p${i}` }));
+      else if (r < 0.4) {
+        frames.push(clientFrame({ opcode: OP.Binary, fin: false, payload: randomBytes(50, random) }));
+        frames.push(clientFrame({ opcode: OP.Continuation, payload: randomBytes(2000, random) }));
+      } else frames.push(clientFrame({ opcode: OP.Text, payload: `message ${i}` }));
+    }
+    const stream = Buffer.concat(frames);
+    const whole = makeServer();
+    whole.feed(Buffer.from(stream));
+    // An adapter whose handler holds input after every event: one receive() per event at least.
+    const held = makeServer();
+    held.handler.holdInput = true;
+    const queue = randomChunks(Buffer.from(stream), random, 300);
+    let calls = 0;
+    while (queue.length > 0) {
+      const chunk = queue.shift()!;
+      const used = held.protocol.receive(chunk);
+      assert.ok(used > 0 || chunk.length === 0, 'every call makes progress');
+      if (used < chunk.length) queue.unshift(chunk.subarray(used));
+      calls++;
+    }
+    assert.ok(calls >= held.handler.kinds().length);
+    assert.deepEqual(held.handler.describe(), whole.handler.describe());
+    assert.deepEqual(held.handler.messages(), whole.handler.messages());
+  });
+
+  it('an asynchronous decode stops receive() after the compressed frame; onDecoded() says when to go on', () => {
+    const codec = new FakeCodec('manual');
+    const h = makeServer({ codec });
+    let decoded = 0;
+    h.handler.inputReady = () => decoded++;
+    const compressed = clientFrame({ opcode: OP.Text, rsv1: true, payload: fakeEncode(Buffer.from('slow')) });
+    const plain = clientFrame({ opcode: OP.Text, payload: 'behind' });
+    assert.equal(h.protocol.receive(Buffer.concat([compressed, plain])), compressed.length);
+    assert.equal(h.protocol.decodePending, true);
+    assert.equal(h.protocol.receive(plain), 0, 'nothing is taken while the message decodes');
+    codec.runNext();
+    assert.equal(h.protocol.decodePending, false);
+    assert.deepEqual(h.handler.texts(), ['slow']);
+    assert.equal(decoded, 1);
+    assert.equal(h.protocol.receive(plain), plain.length);
+    assert.deepEqual(h.handler.texts(), ['slow', 'behind']);
+  });
+
+  it('a synchronous decode neither stops receive() nor calls onDecoded()', () => {
+    const h = makeServer({ codec: new FakeCodec('sync') });
+    let decoded = 0;
+    h.handler.inputReady = () => decoded++;
+    const chunk = Buffer.concat([
+      clientFrame({ opcode: OP.Text, rsv1: true, payload: fakeEncode(Buffer.from('fast')) }),
+      clientFrame({ opcode: OP.Text, payload: 'next' }),
+    ]);
+    assert.equal(h.protocol.receive(chunk), chunk.length);
+    assert.deepEqual(h.handler.texts(), ['fast', 'next']);
+    assert.equal(decoded, 0);
+  });
+
+  it('holding input over an asynchronously decoded message keeps what follows waiting', () => {
+    const codec = new FakeCodec('manual');
+    const h = makeServer({ codec });
+    h.feed(
+      Buffer.concat([
+        clientFrame({ opcode: OP.Text, rsv1: true, payload: fakeEncode(Buffer.from('big')) }),
+        clientFrame({ opcode: OP.Text, payload: 'small' }),
+      ]),
+    );
+    h.handler.holdInput = true; // the application paused while the message decoded
+    codec.runNext();
+    assert.deepEqual(h.handler.texts(), ['big']);
+    assert.ok(h.waiting() > 0, 'the small message waits');
+    h.release();
+    assert.deepEqual(h.handler.texts(), ['big', 'small']);
+  });
+
+  it('a failed asynchronous decode still calls onDecoded() (to read the peer\'s answer) and input is ignored after', () => {
+    const codec = new FakeCodec('manual');
+    codec.decodeError = () => new WebSocketError('bad data', 'WS_ERR_INFLATE_FAILED', 1007);
+    const h = makeServer({ codec });
+    let decoded = 0;
+    h.handler.inputReady = () => decoded++;
+    h.protocol.receive(clientFrame({ opcode: OP.Binary, rsv1: true, payload: 'x' }));
+    codec.runNext();
+    assert.equal(decoded, 1);
+    const late = clientFrame({ opcode: OP.Text, payload: 'late' });
+    assert.equal(h.protocol.receive(late), late.length, 'consumed and ignored');
+    assertFailed(h, 'WS_ERR_INFLATE_FAILED', 1007);
+  });
+
+  it('input after a close frame is consumed and ignored', () => {
+    const h = makeServer();
+    const chunk = Buffer.concat([clientFrame({ opcode: OP.Close, payload: closePayload(1000) }), clientFrame({ opcode: OP.Text, payload: 'x' })]);
+    assert.equal(h.protocol.receive(chunk), chunk.length);
+    assert.deepEqual(h.handler.kinds(), ['close']);
+  });
+
+  it('§7.1.1: the server ends the transport once it has sent its reply to the peer\'s close frame', () => {
+    const h = makeServer();
+    h.feed(clientFrame({ opcode: OP.Close, payload: closePayload(1000) }));
+    assert.equal(h.handler.endCalls, 1);
+    assert.equal(h.handler.writesBeforeEnd, h.handler.writes.length, 'after the close frame');
+    assert.deepEqual(h.handler.frames().map((f) => f.opcode), [OP.Close]);
+  });
+
+  it('§7.1.1: the server that closed first ends the transport when the reply arrives, not before', () => {
+    const h = makeServer();
+    h.protocol.close(1001, Buffer.alloc(0));
+    assert.equal(h.handler.endCalls, 0, 'waits for the peer\'s close frame');
+    h.feed(clientFrame({ opcode: OP.Close, payload: closePayload(1001) }));
+    assert.equal(h.handler.endCalls, 1);
+  });
+
+  it('§7.1.1: a client never ends the transport after a clean close exchange (the server does)', () => {
+    const first = makeClient();
+    first.feed(serverFrame({ opcode: OP.Close, payload: closePayload(1000) }));
+    assert.deepEqual(first.handler.frames().map((f) => f.opcode), [OP.Close], 'the client replied');
+    assert.equal(first.handler.endCalls, 0);
+    const second = makeClient();
+    second.protocol.close(1000, Buffer.alloc(0));
+    second.feed(serverFrame({ opcode: OP.Close, payload: closePayload(1000) }));
+    assert.equal(second.handler.endCalls, 0);
+  });
+
+  it('§7.1.7: the endpoint that fails the connection ends the transport after its close frame, in both roles', () => {
+    for (const h of [makeServer(), makeClient()]) {
+      h.feed(peerFrame(h, { opcode: OP.Ping, payload: Buffer.alloc(126) }));
+      assert.equal(h.handler.endCalls, 1);
+      assert.equal(h.handler.writesBeforeEnd, h.handler.writes.length);
+      assert.equal(h.handler.frames().at(-1)!.opcode, OP.Close);
+    }
+  });
+
+  it('§7.1.7: a compression failure ends the transport after the close frame', () => {
+    const codec = new FakeCodec('sync', 'manual');
+    codec.encodeError = () => new Error('no memory');
+    const h = makeClient({ codec });
+    h.protocol.send(Buffer.from('to compress'), false, true, true);
+    codec.runAll();
+    assert.equal(h.handler.endCalls, 1);
+    assert.equal(h.handler.frames().at(-1)!.opcode, OP.Close);
+  });
+
+  it('a send tag comes with the last write of its frame, in send order, also behind an encode', () => {
+    const codec = new FakeCodec('sync', 'manual');
+    const h = makeServer({ codec });
+    const tags = ['small', 'large', 'compressed', 'after'].map((name) => Object.assign(() => {}, { label: name }));
+    h.protocol.send(Buffer.from('small'), false, true, false, tags[0]);
+    h.protocol.send(Buffer.alloc(20_000, 1), true, true, false, tags[1]);
+    h.protocol.send(Buffer.from('compress me'), false, true, true, tags[2]);
+    h.protocol.send(Buffer.from('after'), false, true, false, tags[3]);
+    h.protocol.ping(Buffer.from('untagged'));
+    const labels = (): (string | null)[] => h.handler.writeTags.map((tag) => (tag === undefined ? null : (tag as unknown as { label: string }).label));
+    // The large frame is two writes (header, then the payload as is): the tag is on the payload.
+    assert.deepEqual(labels(), ['small', null, 'large', null]);
+    codec.runAll();
+    assert.deepEqual(labels(), ['small', null, 'large', null, 'compressed', 'after']);
   });
 });

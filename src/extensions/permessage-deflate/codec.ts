@@ -14,7 +14,7 @@
 //   message comes. A context seeded so is this connection's alone and is closed, never pooled.
 
 import { CloseCode } from '../../protocol/close-codes.js';
-import { WebSocketError } from '../../protocol/errors.js';
+import { connectionClosedError, WebSocketError } from '../../protocol/errors.js';
 import type { MessageCodec } from '../../protocol/message-codec.js';
 import type { AgreedParameters } from './negotiation.js';
 import {
@@ -116,7 +116,7 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
   }
 
   decode(data: Buffer, maxSize: number, callback: (error: WebSocketError | null, data?: Buffer) => void): void {
-    if (this.released) return callback(closedError());
+    if (this.released) return callback(connectionClosedError());
     // A compressed message is never empty (§7.2.3.6: an empty one is 0x00); take an empty payload
     // as an empty message without touching the context.
     if (data.length === 0) return callback(null, EMPTY);
@@ -125,7 +125,7 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
   }
 
   encode(data: Buffer, callback: (error: Error | null, data?: Buffer) => void): void {
-    if (this.released) return callback(closedError());
+    if (this.released) return callback(connectionClosedError());
     // §7.2.3.6: an empty message is the single byte 0x00 (an empty stored block, tail removed).
     // zlib writes nothing for a flush right after a flush, so it is not asked; its state stays as
     // it is, and the core keeps the order of messages whatever order encodes finish in.
@@ -280,7 +280,7 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
     this.history = null;
     const queue = this.encodeQueue;
     this.encodeQueue = [];
-    for (let i = this.encodeHead; i < queue.length; i++) queue[i]!.callback(closedError());
+    for (let i = this.encodeHead; i < queue.length; i++) queue[i]!.callback(connectionClosedError());
     this.encodeHead = 0;
   }
 }
@@ -289,10 +289,6 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
 function dispose(context: ZlibContext, failed: boolean): void {
   if (failed) context.close();
   else releaseShared(context);
-}
-
-function closedError(): WebSocketError {
-  return new WebSocketError('The connection is closed', 'WS_ERR_INFLATE_FAILED', CloseCode.Abnormal);
 }
 
 // ------------------------------------------------------------------ jobs
@@ -322,7 +318,7 @@ class DecodeJob implements ZlibJob {
 
   step(): boolean {
     if (this.codec.released) {
-      this.error = closedError();
+      this.error = connectionClosedError();
       this.done(true);
       return true;
     }
@@ -407,7 +403,7 @@ class EncodeJob implements ZlibJob {
 
   step(): boolean {
     if (this.codec.released) {
-      this.error = closedError();
+      this.error = connectionClosedError();
       this.done(true);
       return true;
     }

@@ -1,5 +1,12 @@
-// A ProtocolHandler that records everything the protocol core does, in order.
-import { WebSocketProtocol, type ProtocolHandler, type ProtocolOptions } from '../../../src/protocol/websocket-protocol.js';
+// A ProtocolHandler that records everything the protocol core does, in order, and a harness that
+// feeds the core the way an adapter does: bytes the core leaves (while a message decodes, or while
+// the handler holds input) wait and go first next time.
+import {
+  WebSocketProtocol,
+  type ProtocolHandler,
+  type ProtocolOptions,
+  type WriteTag,
+} from '../../../src/protocol/websocket-protocol.js';
 import type { WebSocketError } from '../../../src/protocol/errors.js';
 import { parseFrames, type ParsedFrame } from './frames.js';
 
@@ -18,19 +25,34 @@ export class RecordingHandler implements ProtocolHandler {
   readonly writes: Buffer[] = [];
   /** The buffers exactly as passed to write(). */
   readonly writeRefs: Buffer[] = [];
+  /** The tag of each write (undefined for most), aligned with `writes`. */
+  readonly writeTags: (WriteTag | undefined)[] = [];
   backedUp = false;
   /** Set to keep message buffers as delivered instead of snapshotting them. */
   keepReferences = false;
+  /** While true, onMessage, onPing and onPong answer false: the core stops after each. */
+  holdInput = false;
+  /** Sets holdInput when it returns true for an event (a handler that pauses on something). */
+  holdWhen: ((event: ProtocolEvent) => boolean) | null = null;
+  /** How many times the core asked to end the transport. */
+  endCalls = 0;
+  /** How many writes came before the first endTransport() (-1: none yet). */
+  writesBeforeEnd = -1;
+  /** Called from onDecoded(); the harness feeds what the core left. */
+  inputReady: (() => void) | null = null;
   private waiters: { check: () => boolean; resolve: () => void }[] = [];
 
-  onMessage(data: Buffer, isBinary: boolean): void {
+  onMessage(data: Buffer, isBinary: boolean): boolean {
     this.record({ type: 'message', data: this.keepReferences ? data : Buffer.from(data), isBinary });
+    return !this.holdInput;
   }
-  onPing(data: Buffer): void {
+  onPing(data: Buffer): boolean {
     this.record({ type: 'ping', data: Buffer.from(data) });
+    return !this.holdInput;
   }
-  onPong(data: Buffer): void {
+  onPong(data: Buffer): boolean {
     this.record({ type: 'pong', data: Buffer.from(data) });
+    return !this.holdInput;
   }
   onCloseFrame(code: number, reason: string): void {
     this.record({ type: 'close', code, reason });
@@ -38,17 +60,25 @@ export class RecordingHandler implements ProtocolHandler {
   onProtocolError(error: WebSocketError): void {
     this.record({ type: 'error', error });
   }
-  write(data: Buffer): void {
+  write(data: Buffer, tag?: WriteTag): void {
     this.writeRefs.push(data);
     this.writes.push(Buffer.from(data));
+    this.writeTags.push(tag);
     this.record({ type: 'write', length: data.length });
   }
   isWriteBackedUp(): boolean {
     return this.backedUp;
   }
+  endTransport(): void {
+    if (this.endCalls++ === 0) this.writesBeforeEnd = this.writes.length;
+  }
+  onDecoded(): void {
+    this.inputReady?.();
+  }
 
   private record(event: ProtocolEvent): void {
     this.events.push(event);
+    if (this.holdWhen?.(event) === true) this.holdInput = true;
     this.waiters = this.waiters.filter((w) => {
       if (!w.check()) return true;
       w.resolve();
@@ -88,6 +118,7 @@ export class RecordingHandler implements ProtocolHandler {
   clearOutput(): void {
     this.writes.length = 0;
     this.writeRefs.length = 0;
+    this.writeTags.length = 0;
   }
 
   messages(): { data: Buffer; isBinary: boolean }[] {
@@ -128,8 +159,15 @@ export class RecordingHandler implements ProtocolHandler {
 export interface Harness {
   protocol: WebSocketProtocol;
   handler: RecordingHandler;
-  /** Feeds each chunk through receive(), in order. */
+  /**
+   * Feeds each chunk through receive(), in order. What the core leaves waits, and is fed first,
+   * when the decode under way ends or release() is called.
+   */
   feed(...chunks: Buffer[]): void;
+  /** Bytes fed but not consumed by the core yet. */
+  waiting(): number;
+  /** Clears handler.holdInput and feeds what waits. */
+  release(): void;
 }
 
 export const DEFAULT_LIMITS = { maxPayload: 64 * 1024 * 1024, maxFragments: 1_000_000 };
@@ -137,11 +175,26 @@ export const DEFAULT_LIMITS = { maxPayload: 64 * 1024 * 1024, maxFragments: 1_00
 export function makeProtocol(role: 'server' | 'client', options: Partial<Omit<ProtocolOptions, 'role'>> = {}): Harness {
   const handler = new RecordingHandler();
   const protocol = new WebSocketProtocol(handler, { ...DEFAULT_LIMITS, ...options, role });
+  const queue: Buffer[] = [];
+  const pump = (): void => {
+    while (queue.length > 0 && !protocol.decodePending && !handler.holdInput) {
+      const chunk = queue.shift()!;
+      const used = protocol.receive(chunk);
+      if (used < chunk.length) queue.unshift(chunk.subarray(used));
+    }
+  };
+  handler.inputReady = pump;
   return {
     protocol,
     handler,
     feed(...chunks: Buffer[]): void {
-      for (const chunk of chunks) protocol.receive(chunk);
+      queue.push(...chunks);
+      pump();
+    },
+    waiting: () => queue.reduce((sum, chunk) => sum + chunk.length, 0),
+    release(): void {
+      handler.holdInput = false;
+      pump();
     },
   };
 }
