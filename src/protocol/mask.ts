@@ -117,19 +117,24 @@ function copyXorBackward(source: Uint8Array, s: number, target: Uint8Array, t: n
  * phase after the piece.
  */
 export function unmask(bytes: Uint8Array, start: number, end: number, mask: Uint8Array, phase: number): number {
+  if (nativeUnmask === null || end - start < NATIVE_MIN) return unmaskJs(bytes, start, end, mask, phase);
+  checkRange(bytes, start, end);
+  phase &= 3;
+  nativeMask[0] = mask[phase];
+  nativeMask[1] = mask[(phase + 1) & 3];
+  nativeMask[2] = mask[(phase + 2) & 3];
+  nativeMask[3] = mask[(phase + 3) & 3];
+  nativeUnmask(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), nativeMask);
+  return (phase + end - start) & 3;
+}
+
+/** unmask() in JavaScript only: the byte loop, or the word loop on the aligned middle. */
+function unmaskJs(bytes: Uint8Array, start: number, end: number, mask: Uint8Array, phase: number): number {
   checkRange(bytes, start, end);
   phase &= 3;
   const after = (phase + end - start) & 3;
   if (end - start < WORD_MIN) {
     xorBytes(bytes, start, end, mask, phase);
-    return after;
-  }
-  if (nativeUnmask !== null && end - start >= NATIVE_MIN) {
-    nativeMask[0] = mask[phase];
-    nativeMask[1] = mask[(phase + 1) & 3];
-    nativeMask[2] = mask[(phase + 2) & 3];
-    nativeMask[3] = mask[(phase + 3) & 3];
-    nativeUnmask(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), nativeMask);
     return after;
   }
   // Head: bytes until the absolute address is 4-byte aligned.
@@ -153,6 +158,8 @@ export function unmask(bytes: Uint8Array, start: number, end: number, mask: Uint
   return after;
 }
 
+type InPlace = (bytes: Uint8Array, start: number, end: number, mask: Uint8Array, phase: number) => number;
+
 /**
  * Writes source[sourceStart, sourceEnd) XOR mask into target at targetOffset,
  * mask phase starting at 0 (client frames: mask while copying; the source is
@@ -165,6 +172,18 @@ export function maskInto(
   target: Uint8Array,
   targetOffset: number,
   mask: Uint8Array,
+): void {
+  copyMasked(source, sourceStart, sourceEnd, target, targetOffset, mask, unmask);
+}
+
+function copyMasked(
+  source: Uint8Array,
+  sourceStart: number,
+  sourceEnd: number,
+  target: Uint8Array,
+  targetOffset: number,
+  mask: Uint8Array,
+  inPlace: InPlace,
 ): void {
   checkRange(source, sourceStart, sourceEnd);
   const n = sourceEnd - sourceStart;
@@ -182,5 +201,16 @@ export function maskInto(
   // memcpy (TypedArray#set also copes with overlap), then XOR in place on
   // aligned words: measured faster than XORing word by word while copying.
   target.set(source.subarray(sourceStart, sourceEnd), targetOffset);
-  unmask(target, targetOffset, targetOffset + n, mask, 0);
+  inPlace(target, targetOffset, targetOffset + n, mask, 0);
 }
+
+/**
+ * unmask() and maskInto() without the add-on, whether or not it is installed: the tests run
+ * both paths over the same cases.
+ */
+export const javascriptMasking = {
+  unmask: unmaskJs,
+  maskInto(source: Uint8Array, sourceStart: number, sourceEnd: number, target: Uint8Array, targetOffset: number, mask: Uint8Array): void {
+    copyMasked(source, sourceStart, sourceEnd, target, targetOffset, mask, unmaskJs);
+  },
+};
