@@ -799,7 +799,7 @@ describe('hostile input stays linear', () => {
   });
 });
 
-describe('interop with real HTTP parsers (loopback)', () => {
+describe('interop with real HTTP parsers (loopback)', { timeout: 30_000 }, () => {
   it('Node http server + ws client: our server handshake', async () => {
     const server = createServer();
     let seen: RequestCheck | undefined;
