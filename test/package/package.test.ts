@@ -25,7 +25,7 @@ function packedFiles(): string[] {
   const command = npm !== undefined && npm.endsWith('.js') ? process.execPath : 'npm';
   const args = [...(command === process.execPath ? [npm!] : []), 'pack', '--dry-run', '--json', '--ignore-scripts'];
   const run = spawnSync(command, args, { cwd: REPO, encoding: 'utf8', timeout: 60_000 });
-  assert.equal(run.status, 0, `npm pack --dry-run failed: ${run.stderr}`);
+  assert.equal(run.status, 0, `npm pack --dry-run failed: ${run.error ?? run.stderr}`);
   const [result] = JSON.parse(run.stdout) as { files: { path: string }[] }[];
   return result!.files.map((file) => file.path).sort();
 }

@@ -6,7 +6,8 @@
 // longer runs more often, which inflated wall-clock ratios of linear code to 40-180 in trials,
 // while CPU-time ratios stayed at 6-14. Sizes of a few KiB keep both inputs in the CPU caches and
 // V8's young generation; from ~12k elements up, allocation and cache effects alone raise the
-// ratio of linear code to 20-60.
+// ratio of linear code to 20-60. On a heavily loaded machine (load average 13 on 2 cores) one
+// CPU-time ratio of linear work reached 26 once: see assertLinear's retries.
 
 import assert from 'node:assert/strict';
 
@@ -15,6 +16,7 @@ export const FACTOR = 8;
 export const MAX_RATIO = 24;
 /** The smaller input size the linearity tests use (the larger one is FACTOR times it). */
 export const LINEAR_N = 2048;
+const ATTEMPTS = 3;
 
 /** CPU milliseconds used by this process so far (all threads: GC helpers count as work). */
 function cpuMs(): number {
@@ -47,8 +49,14 @@ export function growthRatio<T>(n: number, build: (size: number) => T, work: (inp
   return largeMs / smallMs;
 }
 
-/** Fails when 8 times the input costs MAX_RATIO times the CPU time or more. */
+/**
+ * Fails when 8 times the input costs MAX_RATIO times the CPU time or more. Load on the machine
+ * can only inflate a ratio (the larger run, being longer, loses more to cache refills after
+ * preemption), so a ratio at or above the bound is measured again, up to ATTEMPTS times: linear
+ * work passes on a calmer attempt, quadratic work measures about 64 every time.
+ */
 export function assertLinear<T>(what: string, n: number, build: (size: number) => T, work: (input: T) => void): void {
-  const ratio = growthRatio(n, build, work);
-  assert.ok(ratio < MAX_RATIO, `${what}: ${FACTOR}× the input took ${ratio.toFixed(1)}× the CPU time (linear ≈ ${FACTOR}, quadratic ≈ ${FACTOR * FACTOR})`);
+  let ratio = Infinity;
+  for (let attempt = 0; attempt < ATTEMPTS && ratio >= MAX_RATIO; attempt++) ratio = Math.min(ratio, growthRatio(n, build, work));
+  assert.ok(ratio < MAX_RATIO, `${what}: ${FACTOR}× the input took ${ratio.toFixed(1)}× the CPU time (linear ≈ ${FACTOR}, quadratic ≈ ${FACTOR * FACTOR}; best of ${ATTEMPTS} attempts)`);
 }
