@@ -159,58 +159,43 @@ function unmaskJs(bytes: Uint8Array, start: number, end: number, mask: Uint8Arra
 }
 
 type InPlace = (bytes: Uint8Array, start: number, end: number, mask: Uint8Array, phase: number) => number;
+type MaskInto = (source: Uint8Array, sourceStart: number, sourceEnd: number, target: Uint8Array, targetOffset: number, mask: Uint8Array) => void;
+
+/** maskInto() over the given in-place XOR for pieces of WORD_MIN bytes or more. */
+function maskIntoWith(inPlace: InPlace): MaskInto {
+  return (source, sourceStart, sourceEnd, target, targetOffset, mask) => {
+    checkRange(source, sourceStart, sourceEnd);
+    const n = sourceEnd - sourceStart;
+    checkRange(target, targetOffset, targetOffset + n);
+    if (n < WORD_MIN) {
+      // If both share an ArrayBuffer, copying away from the overlap is safe; for
+      // distinct buffers either direction is. (Avoids the slow .buffer getter.)
+      if (target.byteOffset + targetOffset <= source.byteOffset + sourceStart) {
+        copyXorForward(source, sourceStart, target, targetOffset, n, mask);
+      } else {
+        copyXorBackward(source, sourceStart, target, targetOffset, n, mask);
+      }
+      return;
+    }
+    // memcpy (TypedArray#set also copes with overlap), then XOR in place on
+    // aligned words: measured faster than XORing word by word while copying.
+    target.set(source.subarray(sourceStart, sourceEnd), targetOffset);
+    inPlace(target, targetOffset, targetOffset + n, mask, 0);
+  };
+}
 
 /**
  * Writes source[sourceStart, sourceEnd) XOR mask into target at targetOffset,
  * mask phase starting at 0 (client frames: mask while copying; the source is
  * not modified). Overlapping source and target ranges are handled.
  */
-export function maskInto(
-  source: Uint8Array,
-  sourceStart: number,
-  sourceEnd: number,
-  target: Uint8Array,
-  targetOffset: number,
-  mask: Uint8Array,
-): void {
-  copyMasked(source, sourceStart, sourceEnd, target, targetOffset, mask, unmask);
-}
-
-function copyMasked(
-  source: Uint8Array,
-  sourceStart: number,
-  sourceEnd: number,
-  target: Uint8Array,
-  targetOffset: number,
-  mask: Uint8Array,
-  inPlace: InPlace,
-): void {
-  checkRange(source, sourceStart, sourceEnd);
-  const n = sourceEnd - sourceStart;
-  checkRange(target, targetOffset, targetOffset + n);
-  if (n < WORD_MIN) {
-    // If both share an ArrayBuffer, copying away from the overlap is safe; for
-    // distinct buffers either direction is. (Avoids the slow .buffer getter.)
-    if (target.byteOffset + targetOffset <= source.byteOffset + sourceStart) {
-      copyXorForward(source, sourceStart, target, targetOffset, n, mask);
-    } else {
-      copyXorBackward(source, sourceStart, target, targetOffset, n, mask);
-    }
-    return;
-  }
-  // memcpy (TypedArray#set also copes with overlap), then XOR in place on
-  // aligned words: measured faster than XORing word by word while copying.
-  target.set(source.subarray(sourceStart, sourceEnd), targetOffset);
-  inPlace(target, targetOffset, targetOffset + n, mask, 0);
-}
+export const maskInto: MaskInto = maskIntoWith(unmask);
 
 /**
  * unmask() and maskInto() without the add-on, whether or not it is installed: the tests run
  * both paths over the same cases.
  */
-export const javascriptMasking = {
+export const javascriptMasking: { unmask: InPlace; maskInto: MaskInto } = {
   unmask: unmaskJs,
-  maskInto(source: Uint8Array, sourceStart: number, sourceEnd: number, target: Uint8Array, targetOffset: number, mask: Uint8Array): void {
-    copyMasked(source, sourceStart, sourceEnd, target, targetOffset, mask, unmaskJs);
-  },
+  maskInto: maskIntoWith(unmaskJs),
 };
