@@ -1,11 +1,11 @@
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { endianness } from 'node:os';
-import { javascriptMasking, maskInto, nativeMasking, unmask } from '../../src/protocol/mask.js';
+import { maskInto, nativeMasking, unmask, useNativeMasking } from '../../src/protocol/mask.js';
 
 // Naive reference (RFC 6455 §5.3): octet j of the payload ^= key[j mod 4].
 function refUnmask(bytes: Uint8Array, start: number, end: number, mask: Uint8Array, phase: number): number {
-  for (let i = start; i < end; i++) bytes[i] ^= mask[(phase + i - start) % 4];
+  for (let i = start; i < end; i++) bytes[i] = bytes[i]! ^ mask[(phase + i - start) % 4]!;
   return (phase + end - start) % 4;
 }
 
@@ -34,7 +34,7 @@ const LENGTHS = [
   4099,
   65536 + 3,
 ];
-const MASKS = [Uint8Array.of(0x37, 0xfa, 0x21, 0x3d), Uint8Array.of(0xff, 0x00, 0x80, 0x01)];
+const MASKS: [Uint8Array, Uint8Array] = [Uint8Array.of(0x37, 0xfa, 0x21, 0x3d), Uint8Array.of(0xff, 0x00, 0x80, 0x01)];
 /** Random bytes to copy from, as long as the longest case needs. */
 const POOL = randomFill(new Uint8Array(65536 + 64), prng(11));
 
@@ -44,28 +44,28 @@ function randomBytes(length: number, rnd: () => number): Buffer {
   return Buffer.from(POOL.subarray(from, from + length));
 }
 
-interface Masking {
-  unmask: typeof unmask;
-  maskInto: typeof maskInto;
-}
-
-// Both paths over every case: the exported functions (which hand pieces of NATIVE_MIN bytes or more
-// to the bufferutil add-on when it is installed, as it is here: a dev dependency) and the
-// JavaScript word loop that serves when it is not.
-const PATHS: [string, Masking][] = [
-  [nativeMasking ? 'exported, with the bufferutil add-on' : 'exported (add-on not loaded)', { unmask, maskInto }],
-  ['JavaScript only', javascriptMasking],
+// Both paths over every case: with the bufferutil add-on (installed here as a dev dependency; it
+// takes pieces of NATIVE_MIN = 1024 bytes or more) and with the JavaScript word loop alone, which
+// serves every piece when the add-on is not installed.
+const PATHS: [string, boolean][] = [
+  [nativeMasking ? 'with the bufferutil add-on' : 'add-on not loaded', true],
+  ['JavaScript only', false],
 ];
 
 describe('the two masking paths', () => {
-  it('the bufferutil add-on is loaded here, so the exported path differs from the JavaScript one', { skip: process.env.UPSHIFT_NO_NATIVE === '1' ? 'UPSHIFT_NO_NATIVE=1' : false }, () => {
+  it('the bufferutil add-on is loaded here, and can be switched off for the JavaScript path', { skip: process.env.UPSHIFT_NO_NATIVE === '1' ? 'UPSHIFT_NO_NATIVE=1' : false }, () => {
     assert.equal(nativeMasking, true);
-    assert.notEqual(javascriptMasking.unmask, unmask);
+    assert.equal(useNativeMasking(false), false);
+    assert.equal(useNativeMasking(true), true);
   });
 });
 
-for (const [path, { unmask, maskInto }] of PATHS) {
+for (const [path, native] of PATHS) {
+  // The tests of one file run one after another: the switch holds for the whole suite.
   describe(`unmask: ${path}`, () => {
+    before(() => useNativeMasking(native));
+    after(() => useNativeMasking(true));
+
     it('matches the reference for every phase, alignment, start and length', () => {
       const rnd = prng(1);
       for (const mask of MASKS) {
@@ -188,6 +188,9 @@ for (const [path, { unmask, maskInto }] of PATHS) {
   });
 
   describe(`maskInto: ${path}`, () => {
+    before(() => useNativeMasking(native));
+    after(() => useNativeMasking(true));
+
     it('matches the reference for every source/target alignment and length', () => {
       const rnd = prng(4);
       for (const mask of MASKS) {
@@ -199,7 +202,7 @@ for (const [path, { unmask, maskInto }] of PATHS) {
               const targetHost = randomBytes(tOff + len + 6, rnd);
               const target = targetHost.subarray(1, tOff + len + 2); // write at tOff inside a view at offset 1
               const expected = Buffer.from(targetHost);
-              for (let k = 0; k < len; k++) expected[1 + tOff + k] = src[k] ^ mask[k % 4];
+              for (let k = 0; k < len; k++) expected[1 + tOff + k] = src[k]! ^ mask[k % 4]!;
               maskInto(src, 0, len, target, tOff, mask);
               if (!targetHost.equals(expected)) assert.fail(`len ${len} sOff ${sOff} tOff ${tOff}`);
               if (!src.equals(srcCopy)) assert.fail(`source modified: len ${len} sOff ${sOff} tOff ${tOff}`);
@@ -217,7 +220,7 @@ for (const [path, { unmask, maskInto }] of PATHS) {
           const target = new Uint8Array(len + 2);
           maskInto(src, sStart, sStart + len, target, 1, MASKS[1]);
           const expected = new Uint8Array(len + 2);
-          for (let k = 0; k < len; k++) expected[1 + k] = src[sStart + k] ^ MASKS[1][k % 4];
+          for (let k = 0; k < len; k++) expected[1 + k] = src[sStart + k]! ^ MASKS[1][k % 4]!;
           assert.deepEqual(target, expected, `len ${len} sStart ${sStart}`);
         }
       }
@@ -233,7 +236,7 @@ for (const [path, { unmask, maskInto }] of PATHS) {
           const tStart = base + delta;
           const expected = Buffer.from(buf);
           const srcCopy = Buffer.from(buf.subarray(sStart, sStart + len));
-          for (let k = 0; k < len; k++) expected[tStart + k] = srcCopy[k] ^ MASKS[0][k % 4];
+          for (let k = 0; k < len; k++) expected[tStart + k] = srcCopy[k]! ^ MASKS[0][k % 4]!;
           // Distinct views of one ArrayBuffer, like pooled Node Buffers.
           const source = buf.subarray(1);
           const target = buf.subarray(2);
