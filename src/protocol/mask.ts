@@ -13,7 +13,8 @@ import { createRequire } from 'node:module';
 // word loop below. Without it everything runs in JavaScript, with the same results.
 type NativeUnmask = (buffer: Uint8Array, mask: Uint8Array) => void;
 const NATIVE_MIN = 1024;
-const nativeUnmask: NativeUnmask | null = loadNativeUnmask();
+const loadedUnmask: NativeUnmask | null = loadNativeUnmask();
+let nativeUnmask: NativeUnmask | null = loadedUnmask;
 const nativeMask = new Uint8Array(4);
 
 function loadNativeUnmask(): NativeUnmask | null {
@@ -30,22 +31,35 @@ function loadNativeUnmask(): NativeUnmask | null {
   return null;
 }
 
-/** Whether the native unmask add-on is in use (for diagnostics and benchmarks). */
-export const nativeMasking = nativeUnmask !== null;
+/** Whether the native unmask add-on was loaded (for diagnostics and benchmarks). */
+export const nativeMasking = loadedUnmask !== null;
+
+/**
+ * Internal, for the tests, which run every case over both paths: false makes everything run in
+ * JavaScript even with the add-on loaded, true takes the add-on again if it was loaded. Returns
+ * whether the add-on is now in use.
+ */
+export function useNativeMasking(on: boolean): boolean {
+  nativeUnmask = on ? loadedUnmask : null;
+  return nativeUnmask !== null;
+}
 
 /** Below this many bytes the byte loop wins (creating a typed-array view costs ~100 ns). Must be >= 4. */
 const WORD_MIN = 192;
+
+// Indexing below stays in bounds: every range is checked by checkRange() first, and the key has
+// 4 bytes (read at index & 3), hence the `!` on typed-array reads.
 
 const scratch8 = new Uint8Array(4);
 const scratch32 = new Int32Array(scratch8.buffer);
 
 /** The mask as a native-order word whose first byte in memory is mask[phase]. */
 function maskWord(mask: Uint8Array, phase: number): number {
-  scratch8[0] = mask[phase];
-  scratch8[1] = mask[(phase + 1) & 3];
-  scratch8[2] = mask[(phase + 2) & 3];
-  scratch8[3] = mask[(phase + 3) & 3];
-  return scratch32[0];
+  scratch8[0] = mask[phase]!;
+  scratch8[1] = mask[(phase + 1) & 3]!;
+  scratch8[2] = mask[(phase + 2) & 3]!;
+  scratch8[3] = mask[(phase + 3) & 3]!;
+  return scratch32[0]!;
 }
 
 function checkRange(bytes: Uint8Array, start: number, end: number): void {
@@ -56,39 +70,39 @@ function checkRange(bytes: Uint8Array, start: number, end: number): void {
 
 /** Byte loop, unrolled by 4 with the key rotated to `phase`. */
 function xorBytes(bytes: Uint8Array, i: number, end: number, mask: Uint8Array, phase: number): void {
-  const m0 = mask[phase];
-  const m1 = mask[(phase + 1) & 3];
-  const m2 = mask[(phase + 2) & 3];
-  const m3 = mask[(phase + 3) & 3];
+  const m0 = mask[phase]!;
+  const m1 = mask[(phase + 1) & 3]!;
+  const m2 = mask[(phase + 2) & 3]!;
+  const m3 = mask[(phase + 3) & 3]!;
   for (const end4 = end - 3; i < end4; i += 4) {
-    bytes[i] ^= m0;
-    bytes[i + 1] ^= m1;
-    bytes[i + 2] ^= m2;
-    bytes[i + 3] ^= m3;
+    bytes[i] = bytes[i]! ^ m0;
+    bytes[i + 1] = bytes[i + 1]! ^ m1;
+    bytes[i + 2] = bytes[i + 2]! ^ m2;
+    bytes[i + 3] = bytes[i + 3]! ^ m3;
   }
   if (i < end) {
-    bytes[i] ^= m0;
+    bytes[i] = bytes[i]! ^ m0;
     if (++i < end) {
-      bytes[i] ^= m1;
-      if (++i < end) bytes[i] ^= m2;
+      bytes[i] = bytes[i]! ^ m1;
+      if (++i < end) bytes[i] = bytes[i]! ^ m2;
     }
   }
 }
 
 /** Copying byte loop: target[t + k] = source[s + k] ^ mask[k & 3] for k in [0, n), ascending. */
 function copyXorForward(source: Uint8Array, s: number, target: Uint8Array, t: number, n: number, mask: Uint8Array): void {
-  const m0 = mask[0];
-  const m1 = mask[1];
-  const m2 = mask[2];
-  const m3 = mask[3];
+  const m0 = mask[0]!;
+  const m1 = mask[1]!;
+  const m2 = mask[2]!;
+  const m3 = mask[3]!;
   const end = s + n;
   for (const end4 = end - 3; s < end4; s += 4, t += 4) {
-    target[t] = source[s] ^ m0;
-    target[t + 1] = source[s + 1] ^ m1;
-    target[t + 2] = source[s + 2] ^ m2;
-    target[t + 3] = source[s + 3] ^ m3;
+    target[t] = source[s]! ^ m0;
+    target[t + 1] = source[s + 1]! ^ m1;
+    target[t + 2] = source[s + 2]! ^ m2;
+    target[t + 3] = source[s + 3]! ^ m3;
   }
-  for (let k = 0; s < end; s++, t++, k++) target[t] = source[s] ^ mask[k];
+  for (let k = 0; s < end; s++, t++, k++) target[t] = source[s]! ^ mask[k]!;
 }
 
 /** Same as copyXorForward, descending (safe when the target overlaps the source from above). */
@@ -96,18 +110,18 @@ function copyXorBackward(source: Uint8Array, s: number, target: Uint8Array, t: n
   let k = n;
   for (; (k & 3) !== 0; ) {
     k--;
-    target[t + k] = source[s + k] ^ mask[k & 3];
+    target[t + k] = source[s + k]! ^ mask[k & 3]!;
   }
-  const m0 = mask[0];
-  const m1 = mask[1];
-  const m2 = mask[2];
-  const m3 = mask[3];
+  const m0 = mask[0]!;
+  const m1 = mask[1]!;
+  const m2 = mask[2]!;
+  const m3 = mask[3]!;
   while (k > 0) {
     k -= 4;
-    target[t + k + 3] = source[s + k + 3] ^ m3;
-    target[t + k + 2] = source[s + k + 2] ^ m2;
-    target[t + k + 1] = source[s + k + 1] ^ m1;
-    target[t + k] = source[s + k] ^ m0;
+    target[t + k + 3] = source[s + k + 3]! ^ m3;
+    target[t + k + 2] = source[s + k + 2]! ^ m2;
+    target[t + k + 1] = source[s + k + 1]! ^ m1;
+    target[t + k] = source[s + k]! ^ m0;
   }
 }
 
@@ -125,10 +139,10 @@ export function unmask(bytes: Uint8Array, start: number, end: number, mask: Uint
     return after;
   }
   if (nativeUnmask !== null && end - start >= NATIVE_MIN) {
-    nativeMask[0] = mask[phase];
-    nativeMask[1] = mask[(phase + 1) & 3];
-    nativeMask[2] = mask[(phase + 2) & 3];
-    nativeMask[3] = mask[(phase + 3) & 3];
+    nativeMask[0] = mask[phase]!;
+    nativeMask[1] = mask[(phase + 1) & 3]!;
+    nativeMask[2] = mask[(phase + 2) & 3]!;
+    nativeMask[3] = mask[(phase + 3) & 3]!;
     nativeUnmask(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), nativeMask);
     return after;
   }
@@ -142,12 +156,12 @@ export function unmask(bytes: Uint8Array, start: number, end: number, mask: Uint
   const w = new Int32Array(bytes.buffer, bytes.byteOffset + i, words);
   let k = 0;
   for (const w4 = words - 3; k < w4; k += 4) {
-    w[k] ^= m;
-    w[k + 1] ^= m;
-    w[k + 2] ^= m;
-    w[k + 3] ^= m;
+    w[k] = w[k]! ^ m;
+    w[k + 1] = w[k + 1]! ^ m;
+    w[k + 2] = w[k + 2]! ^ m;
+    w[k + 3] = w[k + 3]! ^ m;
   }
-  for (; k < words; k++) w[k] ^= m;
+  for (; k < words; k++) w[k] = w[k]! ^ m;
   // Tail; the phase is unchanged after whole words.
   xorBytes(bytes, i + (words << 2), end, mask, phase);
   return after;

@@ -17,6 +17,7 @@ import { encodeFrame, OP } from '../helpers/frames.js';
 import { destroyRawClients } from '../helpers/raw-client.js';
 import { startRawServer, switchingProtocols, type RawRequest } from '../helpers/raw-server.js';
 import { HOST, startHttpServer, startServer } from '../helpers/server.js';
+import { requirePeers } from '../peers/support/requirements.js';
 
 afterEach(destroyRawClients);
 
@@ -231,9 +232,10 @@ function makeCertificate(): { key: Buffer; cert: Buffer } | null {
 }
 
 const certificate = makeCertificate();
+const openssl = requirePeers('openssl');
 
 describe('connect(): wss://', { timeout: 10_000 }, () => {
-  it('connects over TLS to a self-signed server with tls.ca, and refuses it without', { skip: certificate === null ? 'the openssl CLI is not available to make a test certificate' : false }, async () => {
+  openssl.it('connects over TLS to a self-signed server with tls.ca, and refuses it without', async () => {
     const { key, cert } = certificate!;
     const https = createHttpsServer({ key, cert });
     https.listen(0, HOST);
@@ -274,7 +276,7 @@ describe('connect(): wss://', { timeout: 10_000 }, () => {
     }
   });
 
-  it('a redirect from wss:// down to ws:// on the same host and port drops Authorization and Cookie', { skip: certificate === null ? 'the openssl CLI is not available to make a test certificate' : false }, async () => {
+  openssl.it('a redirect from wss:// down to ws:// on the same host and port drops Authorization and Cookie', async () => {
     const { key, cert } = certificate!;
     // One port speaking both TLS and plain HTTP: the first byte tells a TLS ClientHello (0x16).
     const plain = createHttpServer();

@@ -59,7 +59,7 @@ async function readClose(client: RawClient): Promise<{ code: number; reason: str
   return parseClosePayload(frame.payload);
 }
 
-describe('permessage-deflate on the wire (server side)', () => {
+describe('permessage-deflate on the wire (server side)', { timeout: 60_000 }, () => {
   it('negotiates and compresses messages at or above the threshold, with RSV1 set', async () => {
     const { client, ws, answer } = await openRaw({ threshold: 100 });
     assert.equal(answer, 'permessage-deflate; server_no_context_takeover; client_no_context_takeover');
@@ -258,7 +258,7 @@ describe('permessage-deflate on the wire (server side)', () => {
   });
 });
 
-describe('permessage-deflate with the Upshift client', () => {
+describe('permessage-deflate with the Upshift client', { timeout: 60_000 }, () => {
   it('works end to end with the perMessageDeflate shortcuts, with and without context takeover', async () => {
     for (const options of [{}, { serverNoContextTakeover: true, clientNoContextTakeover: true }, { serverMaxWindowBits: 9, clientMaxWindowBits: 10 }]) {
       server = await startServer({ perMessageDeflate: { threshold: 0, ...options } });

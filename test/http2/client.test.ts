@@ -15,6 +15,7 @@ import type { WebSocketConnection } from '../../src/connection/websocket-connect
 import { collectEvents, nextEvent, within } from '../helpers/events.js';
 import { startHttpServer } from '../helpers/server.js';
 import { HOST, makeTestCertificate, startH2cServer, startH2Server, type StartedH2 } from './support/h2.js';
+import { requirePeers } from '../peers/support/requirements.js';
 
 function echo(ws: WebSocketConnection<any>): void {
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
@@ -228,13 +229,12 @@ describe('connect({ http2: true }) failures', { timeout: 20_000 }, () => {
 });
 
 const certificate = makeTestCertificate();
-const tlsSkip = 'skip' in certificate ? certificate.skip : false;
-if (tlsSkip) console.log(`# skipping the TLS HTTP/2 client tests: ${tlsSkip}`);
+const openssl = requirePeers('openssl');
 
-describe('connect({ http2: true }) over TLS', { skip: tlsSkip, timeout: 20_000 }, () => {
+describe('connect({ http2: true }) over TLS', { timeout: 20_000 }, () => {
   const tls = 'skip' in certificate ? undefined : certificate;
 
-  it('one secure server takes the same endpoint over HTTP/2 and over HTTP/1.1 at once', async () => {
+  openssl.it('one secure server takes the same endpoint over HTTP/2 and over HTTP/1.1 at once', async () => {
     const h2: StartedH2<Http2SecureServer> = await startH2Server(tls!);
     const wss = new WebSocketServer({ server: h2.server, path: '/ws' });
     const versions: string[] = [];
@@ -260,7 +260,7 @@ describe('connect({ http2: true }) over TLS', { skip: tlsSkip, timeout: 20_000 }
     }
   });
 
-  it('fails clearly against a TLS server that does not speak HTTP/2', async () => {
+  openssl.it('fails clearly against a TLS server that does not speak HTTP/2', async () => {
     const server = createHttpsServer({ ...tls! }, (_req, res) => res.end('http/1.1 only'));
     server.listen(0, HOST);
     await within(once(server, 'listening'), 2000, 'listening');

@@ -2,22 +2,23 @@
 // playwright-core. The demo runs as a real process (dist/src/demo/server.js); a second,
 // in-process Upshift server lets the test see what the browser sends when it closes.
 
-import { test, describe, before, after } from 'node:test';
+import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { WebSocketServer, type WebSocketConnection } from '../../src/index.js';
 import { CHROMIUM_ARGS, ChildPeer, nextEvent, startDemoProcess, withTimeout } from './support/peers.js';
+import { requirePeers } from './support/requirements.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium)`;
-if (skip) console.log(`# skipping the Chromium tests: ${skip}`);
+const peers = requirePeers('chromium');
+const { test, before, after } = peers;
+const CHROMIUM = peers.path('chromium');
 
 const STEP_TIMEOUT = 10_000;
 
-describe('the demo page in headless Chromium', { skip, timeout: 120_000 }, () => {
+describe('the demo page in headless Chromium', { timeout: 120_000 }, () => {
   let demo: ChildPeer | undefined;
   let base: string;
   let context: BrowserContext | undefined;

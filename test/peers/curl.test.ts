@@ -1,15 +1,16 @@
 // The demo server (as a real process) seen by curl, an independent HTTP/1.1 client: plain GETs,
 // and a hand-made WebSocket opening handshake (RFC 6455 §1.3, §4.2.2).
 
-import { test, describe, before, after } from 'node:test';
+import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { ChildPeer, startDemoProcess } from './support/peers.js';
+import { requirePeers } from './support/requirements.js';
 
-const CURL = '/usr/bin/curl';
-const skip = existsSync(CURL) ? false : `${CURL} is not installed (apt-get install curl)`;
-if (skip) console.log(`# skipping the curl tests: ${skip}`);
+const peers = requirePeers('curl');
+const { test, before, after } = peers;
+const CURL = peers.path('curl');
 
 /** The RFC 6455 §1.3 example: this key must be answered with this accept value. */
 const SAMPLE_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
@@ -42,7 +43,7 @@ function parseResponse(text: string): CurlResponse {
   return { status: Number(match[1]), headers, body: text.slice(end + 4) };
 }
 
-describe('curl against the demo server', { skip }, () => {
+describe('curl against the demo server', { timeout: 60_000 }, () => {
   let demo: ChildPeer | undefined;
   let base: string;
   before(async () => {

@@ -3,9 +3,9 @@
 // takeover demanded, and with limited windows. The page echoes-checks text and binary messages of
 // several sizes; the server checks the offer, the answer and the bytes on the wire.
 
-import { describe, it, before, after } from 'node:test';
+import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,10 +13,11 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { WebSocketServer, type WebSocketConnection, type PerMessageDeflateServerOptions } from '../../src/index.js';
 import { CHROMIUM_ARGS, nextEvent, withTimeout } from './support/peers.js';
+import { requirePeers } from './support/requirements.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (apt-get install chromium)`;
-if (skip) console.log(`# skipping the Chromium permessage-deflate tests: ${skip}`);
+const peers = requirePeers('chromium');
+const { it, before, after } = peers;
+const CHROMIUM = peers.path('chromium');
 
 const STEP_TIMEOUT = 20_000;
 
@@ -52,7 +53,7 @@ interface PageResult {
   greeting: number;
 }
 
-describe('permessage-deflate with headless Chromium', { skip, timeout: 180_000 }, () => {
+describe('permessage-deflate with headless Chromium', { timeout: 180_000 }, () => {
   let http: HttpServer;
   let port: number;
   let context: BrowserContext | undefined;

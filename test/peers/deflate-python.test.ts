@@ -7,18 +7,18 @@
 // Python's zlib cannot compress with an 8-bit raw window (zlib 1.2.9+ refuses it), so 8 bits are
 // only used where Python decompresses.
 
-import { describe, it } from 'node:test';
+import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { connect, type WebSocketConnection, type PerMessageDeflateServerOptions, type PerMessageDeflateClientOptions } from '../../src/index.js';
 import { parseExtensionHeader } from '../../src/protocol/extension-header.js';
-import { ChildPeer, SUPPORT_DIR, binaryOfBytes, pythonWebsockets, startUpshiftEcho, textOfBytes, withTimeout, nextEvent } from './support/peers.js';
+import { ChildPeer, SUPPORT_DIR, binaryOfBytes, startUpshiftEcho, textOfBytes, withTimeout, nextEvent } from './support/peers.js';
+import { requirePeers } from './support/requirements.js';
 
-const PYTHON = '/usr/bin/python3';
+const peers = requirePeers('python3-websockets');
+const { it } = peers;
+const PYTHON = peers.path('python3-websockets');
 const SCRIPT = `${SUPPORT_DIR}deflate-python.py`;
-const probe = pythonWebsockets(PYTHON);
-const skip = 'skip' in probe ? `python3-websockets unavailable: ${probe.skip}` : false;
-if (skip) console.log(`# ${skip}`);
 
 function params(header: string | null | undefined): Map<string, string | true> {
   const parsed = parseExtensionHeader(header ?? undefined);
@@ -69,7 +69,7 @@ const CLIENT_CASES: ClientCase[] = [
   },
 ];
 
-describe('permessage-deflate: python-websockets client → Upshift server', { skip, timeout: 120_000 }, () => {
+describe('permessage-deflate: python-websockets client → Upshift server', { timeout: 120_000 }, () => {
   for (const c of CLIENT_CASES) {
     it(c.name, async () => {
       const { server, url } = await startUpshiftEcho({ perMessageDeflate: { threshold: 0, ...c.server } });
@@ -134,7 +134,7 @@ const SERVER_CASES: ServerCase[] = [
   },
 ];
 
-describe('permessage-deflate: Upshift client → python-websockets server', { skip, timeout: 120_000 }, () => {
+describe('permessage-deflate: Upshift client → python-websockets server', { timeout: 120_000 }, () => {
   for (const c of SERVER_CASES) {
     it(c.name, async () => {
       const python = new ChildPeer(PYTHON, [SCRIPT, 'server', JSON.stringify(c.python)]);

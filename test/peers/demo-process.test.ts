@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { connect, WebSocket, type CloseEvent } from '../../src/index.js';
 import { binaryOfBytes, nextEvent, startDemoProcess, textOfBytes, withTimeout } from './support/peers.js';
 
-describe('the npm start demo as a process', () => {
+describe('the npm start demo as a process', { timeout: 60_000 }, () => {
   test('echoes with subprotocol echo, and SIGTERM closes clients with 1001 then exits 0', async () => {
     const { demo, base } = await startDemoProcess();
     try {

@@ -5,9 +5,8 @@
 // as a CONNECT on HTTP/2, on the very session that served the page. The same server object then
 // takes a Chromium without HTTP/2 over the HTTP/1.1 upgrade. The certificate is made at test time.
 
-import { after, before, describe, it } from 'node:test';
+import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { Http2Session, Http2ServerRequest, ServerHttp2Stream } from 'node:http2';
 import type { IncomingMessage } from 'node:http';
@@ -15,12 +14,12 @@ import { chromium, type Browser } from 'playwright-core';
 import { perMessageDeflate, WebSocketServer, type WebSocketConnection } from '../../src/index.js';
 import { makeTestCertificate, startH2Server, type StartedH2 } from '../http2/support/h2.js';
 import { CHROMIUM_ARGS, withTimeout } from './support/peers.js';
+import { requirePeers } from './support/requirements.js';
 import type { Http2SecureServer } from 'node:http2';
 
-const CHROMIUM = '/usr/bin/chromium';
-const certificate = existsSync(CHROMIUM) ? makeTestCertificate() : { skip: `${CHROMIUM} is not installed (apt-get install chromium)` };
-const skip = 'skip' in certificate ? certificate.skip : false;
-if (skip) console.log(`# skipping the Chromium HTTP/2 WebSocket tests: ${skip}`);
+const peers = requirePeers('chromium', 'openssl');
+const { it, before, after } = peers;
+const CHROMIUM = peers.path('chromium');
 
 const CHROMIUM_FLAGS = [...CHROMIUM_ARGS, '--ignore-certificate-errors'];
 
@@ -37,7 +36,7 @@ function launch(extraArgs: string[] = []): Promise<Browser> {
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_FLAGS, ...extraArgs], timeout: 30_000 });
 }
 
-describe('WebSockets over HTTP/2 with headless Chromium', { skip, timeout: 120_000 }, () => {
+describe('WebSockets over HTTP/2 with headless Chromium', { timeout: 120_000 }, () => {
   let h2: StartedH2<Http2SecureServer>;
   let wss: WebSocketServer;
   let base: string;
@@ -45,8 +44,9 @@ describe('WebSockets over HTTP/2 with headless Chromium', { skip, timeout: 120_0
   const pageSessions: (Http2Session | null)[] = [];
 
   before(async () => {
-    const tls = 'skip' in certificate ? undefined : certificate;
-    h2 = await startH2Server(tls!);
+    const tls = makeTestCertificate();
+    if ('skip' in tls) assert.fail(tls.skip);
+    h2 = await startH2Server(tls);
     h2.server.on('request', (req: IncomingMessage | Http2ServerRequest, res) => {
       pageSessions.push('stream' in req ? req.stream.session ?? null : null);
       res.writeHead(req.url === '/' ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' });

@@ -6,15 +6,17 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse, Http2Session } from 'node:http2';
 import { enableH2c } from '../../src/upgrade/h2c.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
 import { startHttpServer } from '../helpers/server.js';
+import { requirePeers } from './support/requirements.js';
 
-const CURL = '/usr/bin/curl';
-const NGHTTP = '/usr/bin/nghttp';
+const curl = requirePeers('curl');
+const nghttp = requirePeers('nghttp');
+const CURL = curl.path('curl');
+const NGHTTP = nghttp.path('nghttp');
 
 interface Seen {
   version: string;
@@ -65,10 +67,7 @@ describe('h2c upgrade with real clients', { timeout: 60_000 }, () => {
     await http.stop();
   });
 
-  const curlSkip = existsSync(CURL) ? false : `${CURL} is not installed (apt-get install curl)`;
-  if (curlSkip) console.log(`# skipping the curl h2c tests: ${curlSkip}`);
-
-  it('curl --http2 upgrades, gets the first answer on stream 1, and reuses the HTTP/2 connection', { skip: curlSkip }, async () => {
+  curl.it('curl --http2 upgrades, gets the first answer on stream 1, and reuses the HTTP/2 connection', async () => {
     seen.length = 0;
     const result = await run(CURL, ['-sS', '-v', '--http2', '--max-time', '10', '-w', '[%{http_version}]\\n', `${base}/one`, `${base}/two`]);
     assert.equal(result.code, 0, result.stderr);
@@ -85,7 +84,7 @@ describe('h2c upgrade with real clients', { timeout: 60_000 }, () => {
     assert.equal(seen[0]!.session, seen[1]!.session, 'one connection, upgraded once');
   });
 
-  it('curl --http2 with a request body is answered over HTTP/1.1', { skip: curlSkip }, async () => {
+  curl.it('curl --http2 with a request body is answered over HTTP/1.1', async () => {
     seen.length = 0;
     const result = await run(CURL, ['-sS', '--http2', '--max-time', '10', '-d', 'a=1', '-w', '[%{http_version}]', `${base}/form`]);
     assert.equal(result.code, 0, result.stderr);
@@ -93,17 +92,14 @@ describe('h2c upgrade with real clients', { timeout: 60_000 }, () => {
     assert.deepEqual(seen.map((s) => [s.version, s.body]), [['1.1', 'a=1']]);
   });
 
-  it('curl --http2 to the WebSocket-only path: 426 stays an HTTP/1.1 matter, HTTP/2 goes to the application', { skip: curlSkip }, async () => {
+  curl.it('curl --http2 to the WebSocket-only path: 426 stays an HTTP/1.1 matter, HTTP/2 goes to the application', async () => {
     const plain = await run(CURL, ['-sS', '--http1.1', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code}', `${base}/ws`]);
     assert.equal(plain.stdout, '426');
     const upgraded = await run(CURL, ['-sS', '--http2', '--max-time', '10', '-w', '[%{http_version}]', `${base}/ws`]);
     assert.equal(upgraded.stdout, 'hello /ws over HTTP/2.0\n[2]');
   });
 
-  const nghttpSkip = existsSync(NGHTTP) ? false : `${NGHTTP} is not installed (apt-get install nghttp2-client)`;
-  if (nghttpSkip) console.log(`# skipping the nghttp h2c tests: ${nghttpSkip}`);
-
-  it('nghttp -u upgrades and fetches several resources on the one connection', { skip: nghttpSkip }, async () => {
+  nghttp.it('nghttp -u upgrades and fetches several resources on the one connection', async () => {
     seen.length = 0;
     const result = await run(NGHTTP, ['-u', '-v', '-t', '10', `${base}/a`, `${base}/b`]);
     assert.equal(result.code, 0, result.stderr + result.stdout);

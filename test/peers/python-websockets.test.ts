@@ -1,9 +1,9 @@
-// Interoperability with Debian's python3-websockets (10.x on Debian 12), run by /usr/bin/python3
-// (a pyenv python3 earlier on PATH may lack the module): a Python client against our server, and
+// Interoperability with Debian's python3-websockets (10.x on Debian 12), run by the first python3
+// on PATH that has the module (a pyenv python3 may lack it): a Python client against our server, and
 // a Python echo server for our connect() client and WHATWG WebSocket. The scripts live in
 // test/peers/support/ and talk JSON lines over stdio; every process is killed by PID at the end.
 
-import { test, describe, before, after } from 'node:test';
+import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, WebSocket, type WebSocketConnection, type WebSocketServer } from '../../src/index.js';
 import type { CloseEvent } from '../../src/index.js';
@@ -13,17 +13,16 @@ import {
   SUPPORT_DIR,
   binaryOfBytes,
   nextEvent,
-  pythonWebsockets,
   sha256,
   startUpshiftEcho,
   textOfBytes,
   withTimeout,
 } from './support/peers.js';
+import { requirePeers } from './support/requirements.js';
 
-const PYTHON = '/usr/bin/python3';
-const probe = pythonWebsockets(PYTHON);
-const skip = 'skip' in probe ? `python3-websockets unavailable: ${probe.skip}` : false;
-if (skip) console.log(`# ${skip}`);
+const peers = requirePeers('python3-websockets');
+const { test, before, after } = peers;
+const PYTHON = peers.path('python3-websockets');
 
 interface Answer {
   error?: string;
@@ -44,7 +43,7 @@ function ok<T extends { error?: string; message?: string }>(answer: T, what: str
   return answer;
 }
 
-describe('python-websockets client → Upshift WebSocketServer', { skip }, () => {
+describe('python-websockets client → Upshift WebSocketServer', { timeout: 120_000 }, () => {
   let server: WebSocketServer;
   let url: string;
   let python: ChildPeer | undefined;
@@ -160,7 +159,7 @@ describe('python-websockets client → Upshift WebSocketServer', { skip }, () =>
   });
 });
 
-describe('Upshift clients → python-websockets server', { skip }, () => {
+describe('Upshift clients → python-websockets server', { timeout: 120_000 }, () => {
   let python: ChildPeer;
   let url: string;
   before(async () => {

@@ -60,7 +60,7 @@ async function closeWsServer(wss: WsServer): Promise<void> {
   await withTimeout(new Promise<void>((resolve) => wss.close(() => resolve())), 5000, 'the ws server to close');
 }
 
-describe('ws client → Upshift WebSocketServer', () => {
+describe('ws client → Upshift WebSocketServer', { timeout: 60_000 }, () => {
   let server: WebSocketServer;
   let url: string;
   before(async () => {
@@ -225,7 +225,7 @@ describe('ws client → Upshift WebSocketServer', () => {
   });
 });
 
-describe('Upshift connect() → ws WebSocketServer', () => {
+describe('Upshift connect() → ws WebSocketServer', { timeout: 60_000 }, () => {
   let wss: WsServer;
   let url: string;
   before(async () => {
@@ -394,7 +394,7 @@ describe('Upshift connect() → ws WebSocketServer', () => {
   });
 });
 
-describe('Upshift WHATWG WebSocket → ws WebSocketServer', () => {
+describe('Upshift WHATWG WebSocket → ws WebSocketServer', { timeout: 60_000 }, () => {
   let wss: WsServer;
   let url: string;
   before(async () => {

@@ -16,6 +16,7 @@ import { HOST, startHttpServer, stopServer } from '../helpers/server.js';
 import { within } from '../helpers/events.js';
 import { connect as tlsConnect } from 'node:tls';
 import { makeTestCertificate, openSession, startH2Server } from '../http2/support/h2.js';
+import { requirePeers } from '../peers/support/requirements.js';
 
 afterEach(destroyRawClients);
 
@@ -325,10 +326,9 @@ describe('upgrade router over HTTP/2 (extended CONNECT, RFC 8441 §4)', { timeou
 });
 
 const certificate = makeTestCertificate();
-const tlsSkip = 'skip' in certificate ? certificate.skip : false;
-if (tlsSkip) console.log(`# skipping the router-over-TLS tests: ${tlsSkip}`);
+const openssl = requirePeers('openssl');
 
-describe('upgrade router on an HTTP/2 secure server that allows HTTP/1.1', { skip: tlsSkip, timeout: 15_000 }, () => {
+describe('upgrade router on an HTTP/2 secure server that allows HTTP/1.1', { timeout: 15_000 }, () => {
   /** One HTTP/1.1 request over TLS (ALPN http/1.1); resolves with status line and body. */
   function tlsRequest(port: number, head: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
@@ -350,7 +350,7 @@ describe('upgrade router on an HTTP/2 secure server that allows HTTP/1.1', { ski
     });
   }
 
-  it('answers declined upgrades normally and plain requests to WebSocket paths with 426 over TLS HTTP/1.1', async () => {
+  openssl.it('answers declined upgrades normally and plain requests to WebSocket paths with 426 over TLS HTTP/1.1', async () => {
     const h2 = await startH2Server(certificate as { key: Buffer; cert: Buffer });
     h2.server.on('request', (req: { httpVersion: string; url?: string }, res: { end(body: string): void }) => res.end(`app ${req.httpVersion} ${req.url}`));
     const wss = new WebSocketServer({ server: h2.server, path: '/ws' });

@@ -4,7 +4,7 @@
 
 import { once } from 'node:events';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import {
   connect as http2Connect,
   createSecureServer,
@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeFrame, encodeClose, encodeFrame, OP, type Frame } from '../../helpers/frames.js';
 import { within } from '../../helpers/events.js';
+import { findOnPath } from '../../peers/support/requirements.js';
 
 export const HOST = '127.0.0.1';
 
@@ -206,8 +207,8 @@ export class RawStreamSocket {
  * directory; or the reason it could not be made.
  */
 export function makeTestCertificate(): { key: Buffer; cert: Buffer } | { skip: string } {
-  const openssl = '/usr/bin/openssl';
-  if (!existsSync(openssl)) return { skip: `${openssl} is not installed (apt-get install openssl)` };
+  const openssl = findOnPath('openssl')[0];
+  if (openssl === undefined) return { skip: 'openssl is not on PATH (apt-get install openssl)' };
   const dir = mkdtempSync(join(tmpdir(), 'upshift-cert-'));
   try {
     const run = spawnSync(

@@ -1,7 +1,7 @@
 // Helpers for the real-peer tests: free loopback ports, bounded waits, child processes that are
 // always killed by PID, the demo server as a real process, and payloads of exact byte sizes.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once, type EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
@@ -231,17 +231,4 @@ export async function startDemoProcess(): Promise<{ demo: ChildPeer; port: numbe
     }
   }
   throw lastError;
-}
-
-/** Is this Python interpreter there with the websockets module? Returns its version or a reason. */
-export function pythonWebsockets(python = '/usr/bin/python3'): { version: string } | { skip: string } {
-  if (!existsSync(python)) return { skip: `${python} is not installed (apt-get install python3-websockets)` };
-  const probe = spawnSync(python, ['-c', 'import websockets; print(websockets.__version__)'], {
-    encoding: 'utf8',
-    timeout: 10_000,
-  });
-  if (probe.status !== 0) {
-    return { skip: `${python} cannot import websockets (apt-get install python3-websockets): ${probe.stderr.trim()}` };
-  }
-  return { version: probe.stdout.trim() };
 }
