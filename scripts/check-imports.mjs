@@ -28,13 +28,18 @@ const ts = createRequire(import.meta.url)('typescript');
 const RANKS = new Map([
   ['util', 0],
   ['protocol', 1],
+  // Topics and broker adapters: pure bookkeeping plus broker clients; no WebSocket knowledge.
+  ['pubsub', 1],
   ['connection', 2],
   ['extensions', 2],
   ['upgrade', 3],
   ['server', 4],
   ['client', 4],
-  ['index', 5],
-  ['demo', 6],
+  // Applications of the API: the WAMP router and the command-line tool.
+  ['wamp', 5],
+  ['index', 6],
+  ['demo', 7],
+  ['cli', 7],
 ]);
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
