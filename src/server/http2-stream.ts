@@ -1,16 +1,13 @@
 // The server side of RFC 8441: a WebSocket on an HTTP/2 extended CONNECT stream. The handshake
-// decision is the WebSocketServer's own (negotiate(): origin, subprotocol, verify hook, limits,
-// extensions), exactly as over HTTP/1.1; only the request check and the answer differ: :status
+// decision is the endpoint's own (the policy of src/protocol/server-handshake.ts, then the verify
+// hook), exactly as over HTTP/1.1; only the request check and the answer differ: :status
 // 200 instead of 101, refusals as ordinary HTTP/2 responses. The stream then carries the same
 // WebSocketConnection: closing ends the stream with END_STREAM, an abnormal drop resets it with
 // CANCEL (RFC 8441 §5), and the session's other streams are untouched.
 
-import type { IncomingMessage } from 'node:http';
 import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
-import type { WebSocketConnection } from '../connection/websocket-connection.js';
-import type { WebSocketServer } from './websocket-server.js';
+import type { ConnectionCallback, HandshakeEndpoint, HandshakeRequest } from './endpoint.js';
 import { pathOf } from '../upgrade/router.js';
 import { checkExtendedConnectRequest } from '../protocol/extended-connect.js';
 import { respondWithError, toHttp2Headers } from '../upgrade/respond.js';
@@ -18,14 +15,13 @@ import { cancelStream } from '../connection/transport.js';
 
 const EMPTY = Buffer.alloc(0);
 
-
 /**
  * The request the application sees (verify hook, protocols callback, 'connection') for a
  * WebSocket over HTTP/2: the IncomingMessage fields a handshake uses, read from the stream's
  * headers. Deliberately small (no Readable, no listeners on the stream): it lives as long as the
  * application keeps it, and costs nothing per connection otherwise.
  */
-export class ExtendedConnectRequest {
+export class ExtendedConnectRequest implements HandshakeRequest {
   readonly method = 'CONNECT';
   readonly httpVersion = '2.0';
   readonly httpVersionMajor = 2;
@@ -79,30 +75,28 @@ export class ExtendedConnectRequest {
 }
 
 /**
- * Runs the opening handshake of a WebSocket over `stream` for `wss`. The request the application
- * sees (verify hook, 'connection') is an ExtendedConnectRequest.
+ * Runs the opening handshake of a WebSocket over `stream` for `endpoint`. The request the
+ * application sees (verify hook, 'connection') is an ExtendedConnectRequest.
  */
 export function acceptWebSocketStream<Data>(
-  wss: WebSocketServer<Data>,
+  endpoint: HandshakeEndpoint<Data>,
   stream: ServerHttp2Stream,
   headers: IncomingHttpHeaders,
-  callback?: (ws: WebSocketConnection<Data>, req: IncomingMessage) => void,
+  callback: ConnectionCallback<Data, ExtendedConnectRequest> | undefined,
 ): void {
   // A reset during the handshake must not crash the process; the connection adds its own later.
   stream.on('error', ignoreError);
   const check = checkExtendedConnectRequest(headers);
   if (!check.ok) return respondWithError(stream, check.status, check.reason, check.headers);
-  // Typed as the IncomingMessage of the public API; it has the fields a handshake reads.
-  const req = new ExtendedConnectRequest(stream, headers) as unknown as IncomingMessage;
-  const request = { req, protocols: check.protocols, extensions: check.extensions, origin: check.origin, path: pathOf(check.path) };
-  wss.undecided.add(stream);
-  wss.negotiate(request, (decision) => {
-    wss.undecided.delete(stream);
+  const req = new ExtendedConnectRequest(stream, headers);
+  const offer = { protocols: check.protocols, extensions: check.extensions, origin: check.origin, path: pathOf(check.path) };
+  endpoint.decide(stream, offer, req, (decision) => {
     if (stream.destroyed || stream.closed || stream.readableEnded) {
-      if (decision.accept) decision.extensions.codec?.release();
+      if (decision.ok) decision.extensions.codec?.release();
       return;
     }
-    if (!decision.accept) return respondWithError(stream, decision.status, decision.reason, decision.headers);
+    if (!decision.ok) return respondWithError(stream, decision.status, decision.reason, decision.headers);
+    // RFC 8441 §5: a 2xx opens the tunnel; no Sec-WebSocket-Accept (the :protocol replaces it).
     const response: OutgoingHttpHeaders = toHttp2Headers(decision.headers, {});
     response[constants.HTTP2_HEADER_STATUS] = 200;
     if (decision.protocol !== '') response['sec-websocket-protocol'] = decision.protocol;
@@ -114,7 +108,7 @@ export function acceptWebSocketStream<Data>(
       decision.extensions.codec?.release();
       return respondWithError(stream, 500, (error as Error).message);
     }
-    wss.adopt(stream, req, decision, EMPTY, callback, cancelStream);
+    endpoint.adopt(stream, req, decision, EMPTY, callback, cancelStream);
   });
 }
 

@@ -6,8 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { constants, type ClientHttp2Session, type Http2Server, type ServerHttp2Stream } from 'node:http2';
-import type { IncomingMessage } from 'node:http';
-import { WebSocketServer, type VerifyResult } from '../../src/server/websocket-server.js';
+import { WebSocketServer, type HandshakeRequest, type VerifyResult } from '../../src/server/websocket-server.js';
 import { ExtendedConnectRequest } from '../../src/server/http2-stream.js';
 import type { WebSocketConnection } from '../../src/connection/websocket-connection.js';
 import { OP } from '../helpers/frames.js';
@@ -31,7 +30,7 @@ describe('WebSocketServer over HTTP/2: handshake', { timeout: 15_000 }, () => {
   let h2: StartedH2<Http2Server>;
   let wss: WebSocketServer<{ user: string }>;
   let session: ClientHttp2Session;
-  const requests: IncomingMessage[] = [];
+  const requests: HandshakeRequest[] = [];
 
   before(async () => {
     h2 = await startH2cServer();
@@ -65,7 +64,7 @@ describe('WebSocketServer over HTTP/2: handshake', { timeout: 15_000 }, () => {
   });
 
   it('answers :status 200 with the chosen subprotocol, and runs the same connection API', async () => {
-    const connected = nextEvent<[WebSocketConnection<{ user: string }>, IncomingMessage]>(wss, 'connection');
+    const connected = nextEvent<[WebSocketConnection<{ user: string }>, HandshakeRequest]>(wss, 'connection');
     const socket = await RawStreamSocket.open(session, '/ws?room=1', { 'sec-websocket-protocol': 'v1.chat, v2.chat', 'x-token': 'ann' });
     assert.equal(socket.status, 200);
     assert.equal(socket.response['sec-websocket-protocol'], 'v2.chat');
@@ -78,7 +77,7 @@ describe('WebSocketServer over HTTP/2: handshake', { timeout: 15_000 }, () => {
     assert.equal(req.httpVersion, '2.0');
     assert.equal(req.url, '/ws?room=1');
     assert.equal(req.headers['x-token'], 'ann');
-    assert.ok((req as unknown) instanceof ExtendedConnectRequest);
+    assert.ok(req instanceof ExtendedConnectRequest);
     assert.equal(req.socket.remoteAddress, '127.0.0.1');
     assert.deepEqual(req.rawHeaders.slice(0, 2), [':method', 'CONNECT']);
     assert.equal(ws.remoteAddress, '127.0.0.1');

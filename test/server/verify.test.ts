@@ -4,9 +4,8 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import type { IncomingMessage } from 'node:http';
 import { connect, HandshakeError } from '../../src/client/connect.js';
-import type { HandshakeInfo } from '../../src/server/websocket-server.js';
+import type { HandshakeInfo, HandshakeRequest } from '../../src/server/websocket-server.js';
 import { deferred, nextEvent, within } from '../helpers/events.js';
 import { destroyRawClients, RawClient, rawRequest, upgradeRequest } from '../helpers/raw-client.js';
 import { startServer } from '../helpers/server.js';
@@ -26,7 +25,7 @@ describe('verify hook', { timeout: 10_000 }, () => {
     const seen: HandshakeInfo[] = [];
     const server = await startServer({
       protocols: ['p1'],
-      verify: (req: IncomingMessage, info) => {
+      verify: (req: HandshakeRequest, info) => {
         seen.push(info);
         return req.headers['x-allow'] === 'yes';
       },
