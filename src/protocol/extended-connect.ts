@@ -9,7 +9,15 @@ import { parseExtensionHeader, type ExtensionOffer } from './extension-header.js
 import { refusal, type Refusal } from './server-handshake.js';
 
 export type ExtendedConnectCheck =
-  | { ok: true; path: string; authority: string; protocols: string[]; extensions: ExtensionOffer[]; origin: string | undefined }
+  | {
+      ok: true;
+      path: string;
+      authority: string;
+      scheme: 'http' | 'https';
+      protocols: string[];
+      extensions: ExtensionOffer[];
+      origin: string | undefined;
+    }
   | Refusal;
 
 /**
@@ -44,7 +52,7 @@ export function checkExtendedConnectRequest(headers: IncomingHttpHeaders): Exten
   // Repeated values are joined so an origin allow-list can never match them.
   const rawOrigin = headers['origin'];
   const origin = Array.isArray(rawOrigin) ? rawOrigin.join(', ') : rawOrigin;
-  return { ok: true, path, authority, protocols, extensions, origin };
+  return { ok: true, path, authority, scheme, protocols, extensions, origin };
 }
 
 /** The request a client sends to open a WebSocket on an HTTP/2 stream (RFC 8441 §5). */

@@ -3,7 +3,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
-import { hasToken, isToken, parseProtocolList, singleValue, trimOWS } from './http-tokens.js';
+import { hasToken, isFieldValue, isToken, parseProtocolList, singleValue, trimOWS } from './http-tokens.js';
 import { parseExtensionHeader, type ExtensionOffer } from './extension-header.js';
 import { refusal, type Refusal } from './server-handshake.js';
 
@@ -48,18 +48,6 @@ export function generateKey(): string {
 }
 
 // --- shared serialisation helpers -------------------------------------------
-
-// Field values we emit: HTAB / SP / VCHAR (RFC 9110 §5.5). obs-text is refused so
-// the header section is pure ASCII and encoding-agnostic; CR/LF/NUL are refused
-// to prevent header injection.
-function isFieldValue(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0x09) continue;
-    if (c < 0x20 || c > 0x7e) return false;
-  }
-  return true;
-}
 
 function assertFieldValue(name: string, value: unknown): string {
   if (typeof value !== 'string' || !isFieldValue(value)) {

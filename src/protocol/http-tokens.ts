@@ -28,6 +28,20 @@ export function isToken(s: string): boolean {
 }
 
 /**
+ * True if `s` is a field value we send: HTAB / SP / VCHAR (RFC 9110 §5.5). obs-text is refused
+ * so a header section is pure ASCII and encoding-agnostic; CR/LF/NUL are refused to prevent
+ * header injection.
+ */
+export function isFieldValue(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === HTAB) continue;
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+/**
  * The one value of a header field that may occur only once: undefined if absent (or an empty
  * list), null if repeated (RFC 9110 §5.3: only list-based fields may be combined).
  */

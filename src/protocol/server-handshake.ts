@@ -8,6 +8,7 @@
 
 import type { ExtensionOffer } from './extension-header.js';
 import { negotiateExtensions, type NegotiatedExtensions, type ServerExtension } from './extensions.js';
+import { isFieldValue, isToken } from './http-tokens.js';
 
 /** Header fields of a response, by name; an array sends the field once per value. */
 export type HeaderFields = Record<string, string | string[]>;
@@ -158,9 +159,25 @@ function isHeaderFields(value: unknown): value is HeaderFields | undefined {
 }
 
 /**
+ * The first field of `headers` that cannot be sent, by name: a name that is not a token, or a
+ * value that is not a string of field-value characters (RFC 9110 §5.1, §5.5). Checked here so
+ * that both transports refuse the same headers (HTTP/2 would send a CR or LF in a value).
+ */
+function invalidField(headers: HeaderFields | undefined): string | null {
+  if (headers === undefined) return null;
+  for (const name of Object.keys(headers)) {
+    if (!isToken(name)) return name;
+    const value: unknown = headers[name];
+    const values: readonly unknown[] = Array.isArray(value) ? value : [value];
+    for (const v of values) if (typeof v !== 'string' || !isFieldValue(v)) return name;
+  }
+  return null;
+}
+
+/**
  * The meaning of a verify hook's (settled) result. Anything that is not one of the documented
- * shapes is refused with 500 rather than read as an acceptance (fail closed: plain JavaScript
- * callers get no type check). A rejection's status must be 300–599: a 1xx is interim, a 2xx
+ * shapes, or carries a header field that cannot be sent, is refused with 500 rather than read as
+ * an acceptance (fail closed: plain JavaScript callers get no type check). A rejection's status must be 300–599: a 1xx is interim, a 2xx
  * would open an RFC 8441 tunnel (RFC 9110 §9.3.6), and neither says no.
  */
 export function readVerifyResult<Data>(result: unknown): Verdict<Data> | Refusal {
@@ -169,6 +186,8 @@ export function readVerifyResult<Data>(result: unknown): Verdict<Data> | Refusal
   if (typeof result !== 'object' || result === null) return refusal(500, 'Invalid verify result');
   const outcome = result as { accept?: unknown; data?: Data; status?: unknown; body?: unknown; headers?: unknown };
   if (!isHeaderFields(outcome.headers)) return refusal(500, 'Invalid verify result');
+  const invalid = invalidField(outcome.headers);
+  if (invalid !== null) return refusal(500, `Invalid header field from verify: ${JSON.stringify(invalid)}`);
   if (outcome.accept === true) return { ok: true, data: outcome.data, headers: outcome.headers };
   if (outcome.accept !== false) return refusal(500, 'Invalid verify result');
   const { status, body = '' } = outcome;

@@ -27,48 +27,35 @@ export class ExtendedConnectRequest implements HandshakeRequest {
   readonly httpVersionMajor = 2;
   readonly httpVersionMinor = 0;
 
+  /** Made by the server from a request that passed checkExtendedConnectRequest. */
   constructor(
     /** The stream the WebSocket runs on. */
     readonly stream: ServerHttp2Stream,
     /** Header fields, names lowercased, pseudo-headers (:path, :authority, …) included. */
     readonly headers: IncomingHttpHeaders,
+    /** The request target (:path), query included. */
+    readonly url: string,
+    /** :authority (or Host). */
+    readonly authority: string,
+    readonly scheme: 'http' | 'https',
+    /**
+     * The session's socket (remoteAddress, encrypted, getPeerCertificate…). Node.js refuses
+     * reads and writes on it: the session owns it.
+     */
+    readonly socket: Socket,
   ) {}
-
-  /** The request target (:path), query included. */
-  get url(): string {
-    return String(this.headers[':path'] ?? '/');
-  }
-
-  get authority(): string | undefined {
-    const value = this.headers[':authority'] ?? this.headers.host;
-    return typeof value === 'string' ? value : undefined;
-  }
-
-  get scheme(): string | undefined {
-    const value = this.headers[':scheme'];
-    return typeof value === 'string' ? value : undefined;
-  }
-
-  /**
-   * The session's socket (remoteAddress, encrypted, getPeerCertificate…). Node.js refuses reads
-   * and writes on it: the session owns it.
-   */
-  get socket(): Socket {
-    return this.stream.session?.socket as Socket;
-  }
 
   /** Alias of socket, as on IncomingMessage. */
   get connection(): Socket {
     return this.socket;
   }
 
-  /** The header fields as an alternating name/value list. */
+  /** The header fields as an alternating name/value list (a repeated field once per value). */
   get rawHeaders(): string[] {
     const raw: string[] = [];
     for (const [name, value] of Object.entries(this.headers)) {
-      if (value === undefined) continue;
       if (Array.isArray(value)) for (const item of value) raw.push(name, item);
-      else raw.push(name, String(value));
+      else if (value !== undefined) raw.push(name, value);
     }
     return raw;
   }
@@ -88,7 +75,10 @@ export function acceptWebSocketStream<Data>(
   stream.on('error', ignoreError);
   const check = checkExtendedConnectRequest(headers);
   if (!check.ok) return respondWithError(stream, check.status, check.reason, check.headers);
-  const req = new ExtendedConnectRequest(stream, headers);
+  // A stream routed by hand after its session ended has no one to answer.
+  const session = stream.session;
+  if (session === undefined) return;
+  const req = new ExtendedConnectRequest(stream, headers, check.path, check.authority, check.scheme, session.socket);
   const offer = { protocols: check.protocols, extensions: check.extensions, origin: check.origin, path: pathOf(check.path) };
   endpoint.decide(stream, offer, req, (decision) => {
     if (stream.destroyed || stream.closed || stream.readableEnded) {

@@ -136,6 +136,8 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
   #handshakes = 0;
   /** Upgrade sockets (and HTTP/2 streams) waiting for verify: close() drops them at its deadline. */
   readonly #undecided = new Set<Duplex>();
+  /** Set during shutdown: called once no handshake is waiting for verify. */
+  #allDecided: (() => void) | null = null;
   #closing: Promise<void> | null = null;
   #nextHeartbeat = 0;
   /**
@@ -250,6 +252,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
       this.#handshakes--;
       this.#undecided.delete(transport);
       decided(verdict.ok ? conclude(this.#policy, this.#state(), offer, protocol, verdict) : verdict);
+      if (this.#undecided.size === 0) this.#allDecided?.();
     };
     let result: VerifyResult<Data> | PromiseLike<VerifyResult<Data>>;
     try {
@@ -325,6 +328,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
   close(first?: CloseOptions | ((error?: Error) => void), second?: (error?: Error) => void): Promise<void> | void {
     const [options, callback] = typeof first === 'function' ? [undefined, first] : [first, second];
     if (callback !== undefined && typeof callback !== 'function') throw new TypeError('close(): the callback must be a function');
+    if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError('close(): options must be an object');
     const closed = this.#shutdown(options ?? {});
     if (callback === undefined) return closed;
     void closed.then(() => callback());
@@ -343,10 +347,15 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
         pending.push(new Promise<void>((done) => ws.once('close', () => done())));
         ws.close(code, reason);
       }
+      // Handshakes in verify are answered (503) when it settles; until then the endpoint stays
+      // registered, so new upgrades get 503 too rather than reaching the application.
+      if (this.#undecided.size > 0) pending.push(new Promise<void>((done) => (this.#allDecided = done)));
       const timer = setTimeout(() => {
         for (const ws of this.clients) ws.terminate();
         // A verify hook that never settles must not hold the shutdown (or the socket) forever.
         for (const transport of this.#undecided) transport.destroy();
+        this.#undecided.clear();
+        this.#allDecided?.();
         // A server we created serves nothing else: HTTP connections still open at the deadline
         // (a request never finished, e.g. slowloris) would otherwise hold close() for minutes.
         if (own) {
@@ -363,6 +372,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
             })
           : Promise.resolve();
       void Promise.all([...pending, httpClosed]).then(() => {
+        this.#allDecided = null;
         this.#dispatcher?.remove(this);
         clearTimeout(timer);
         unwatch(this.#heartbeats);
