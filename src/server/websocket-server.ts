@@ -251,8 +251,9 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     const settle = (verdict: Verdict<Data> | Refusal): void => {
       this.#handshakes--;
       this.#undecided.delete(transport);
-      decided(verdict.ok ? conclude(this.#policy, this.#state(), offer, protocol, verdict) : verdict);
+      // A shutdown waiting for this one goes on once the answer below is written.
       if (this.#undecided.size === 0) this.#allDecided?.();
+      decided(verdict.ok ? conclude(this.#policy, this.#state(), offer, protocol, verdict) : verdict);
     };
     let result: VerifyResult<Data> | PromiseLike<VerifyResult<Data>>;
     try {

@@ -26,6 +26,13 @@ function echo(ws: WebSocketConnection<any>): void {
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
 }
 
+/** Ends a test: the client session, then the endpoint (briefly), then the HTTP/2 server. */
+async function stopAll(session: ClientHttp2Session, wss: WebSocketServer<any>, h2: StartedH2<Http2Server>): Promise<void> {
+  session.destroy();
+  await wss.close({ timeout: 200 });
+  await h2.stop();
+}
+
 describe('WebSocketServer over HTTP/2: handshake', { timeout: 15_000 }, () => {
   let h2: StartedH2<Http2Server>;
   let wss: WebSocketServer<{ user: string }>;
@@ -345,12 +352,7 @@ describe('WebSocketServer over HTTP/2: handshakes cut short or answered wrongly'
       },
     });
     const session = await openSession(h2.port);
-    const stop = async (): Promise<void> => {
-      session.destroy();
-      await wss.close({ timeout: 200 });
-      await h2.stop();
-    };
-    return { h2, wss, session, gate, entered, stop };
+    return { wss, session, gate, entered, stop: () => stopAll(session, wss, h2) };
   }
 
   for (const [offer, code] of [
@@ -412,9 +414,7 @@ describe('WebSocketServer over HTTP/2: handshakes cut short or answered wrongly'
       assert.equal(wss.clients.size, 0);
       assert.equal(session.closed, false);
     } finally {
-      session.destroy();
-      await wss.close({ timeout: 200 });
-      await h2.stop();
+      await stopAll(session, wss, h2);
     }
   });
 
@@ -464,9 +464,7 @@ describe('WebSocketServer over HTTP/2: handshakes cut short or answered wrongly'
       assert.equal(wss.clients.size, 0);
       assert.equal(session.closed, false);
     } finally {
-      session.destroy();
-      await wss.close({ timeout: 200 });
-      await h2.stop();
+      await stopAll(session, wss, h2);
     }
   });
 
@@ -482,9 +480,7 @@ describe('WebSocketServer over HTTP/2: handshakes cut short or answered wrongly'
       const [ws] = await connected;
       assert.equal(ws.extensions, 'permessage-deflate');
     } finally {
-      session.destroy();
-      await wss.close({ timeout: 200 });
-      await h2.stop();
+      await stopAll(session, wss, h2);
     }
   });
 });
