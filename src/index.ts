@@ -5,6 +5,7 @@ export type {
   WebSocketServerEvents,
   VerifyResult,
   HandshakeInfo,
+  HandshakeRequest,
   CloseOptions,
 } from './server/websocket-server.js';
 export { DEFAULT_LIMITS } from './connection/limits.js';

@@ -4,21 +4,21 @@
 // RFC 6455 meaning.
 
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
-import { isToken, parseProtocolList, trimOWS } from './http-tokens.js';
+import { isToken, parseProtocolList, singleValue, trimOWS } from './http-tokens.js';
 import { parseExtensionHeader, type ExtensionOffer } from './extension-header.js';
+import { refusal, type Refusal } from './server-handshake.js';
 
 export type ExtendedConnectCheck =
-  | { ok: true; path: string; authority: string; protocols: string[]; extensions: ExtensionOffer[]; origin: string | undefined }
-  | { ok: false; status: number; reason: string; headers?: Record<string, string> };
-
-function fail(status: number, reason: string, headers?: Record<string, string>): ExtendedConnectCheck {
-  return headers === undefined ? { ok: false, status, reason } : { ok: false, status, reason, headers };
-}
-
-function single(value: string | string[] | undefined): string | undefined | null {
-  if (value === undefined || typeof value === 'string') return value;
-  return value.length === 1 ? value[0]! : null;
-}
+  | {
+      ok: true;
+      path: string;
+      authority: string;
+      scheme: 'http' | 'https';
+      protocols: string[];
+      extensions: ExtensionOffer[];
+      origin: string | undefined;
+    }
+  | Refusal;
 
 /**
  * Validates a WebSocket extended CONNECT request (RFC 8441 §4, §5). Pseudo-header syntax has
@@ -26,33 +26,33 @@ function single(value: string | string[] | undefined): string | undefined | null
  */
 export function checkExtendedConnectRequest(headers: IncomingHttpHeaders): ExtendedConnectCheck {
   // §4: the :method is CONNECT and :protocol names the protocol to tunnel.
-  if (headers[':method'] !== 'CONNECT') return fail(405, 'A WebSocket over HTTP/2 is opened with CONNECT.', { Allow: 'CONNECT' });
+  if (headers[':method'] !== 'CONNECT') return refusal(405, 'A WebSocket over HTTP/2 is opened with CONNECT.', { Allow: 'CONNECT' });
   const protocol = headers[':protocol'];
   if (typeof protocol !== 'string' || protocol.toLowerCase() !== 'websocket') {
-    return fail(400, 'The :protocol pseudo-header must be "websocket".');
+    return refusal(400, 'The :protocol pseudo-header must be "websocket".');
   }
   // §4: extended CONNECT carries :scheme and :path (and :authority) like any request.
   const path = headers[':path'];
-  if (typeof path !== 'string' || path === '') return fail(400, 'Missing :path.');
+  if (typeof path !== 'string' || path === '') return refusal(400, 'Missing :path.');
   const scheme = headers[':scheme'];
-  if (scheme !== 'https' && scheme !== 'http') return fail(400, 'The :scheme must be http or https.');
+  if (scheme !== 'https' && scheme !== 'http') return refusal(400, 'The :scheme must be http or https.');
   const authority = headers[':authority'] ?? headers['host'];
-  if (typeof authority !== 'string' || trimOWS(authority) === '') return fail(400, 'Missing :authority.');
+  if (typeof authority !== 'string' || trimOWS(authority) === '') return refusal(400, 'Missing :authority.');
   // §5 and RFC 6455 §4.2.1 item 6: version 13.
-  const version = single(headers['sec-websocket-version']);
-  if (version === undefined) return fail(400, 'Missing sec-websocket-version header.', { 'sec-websocket-version': '13' });
+  const version = singleValue(headers['sec-websocket-version']);
+  if (version === undefined) return refusal(400, 'Missing sec-websocket-version header.', { 'sec-websocket-version': '13' });
   if (version === null || trimOWS(version) !== '13') {
     // 426 is an HTTP/1.1 connection upgrade; in HTTP/2 the same refusal is a plain 400.
-    return fail(400, 'Unsupported WebSocket version; only version 13 is supported.', { 'sec-websocket-version': '13' });
+    return refusal(400, 'Unsupported WebSocket version; only version 13 is supported.', { 'sec-websocket-version': '13' });
   }
   const protocols = parseProtocolList(headers['sec-websocket-protocol']);
-  if (protocols === null) return fail(400, 'Invalid sec-websocket-protocol header.');
+  if (protocols === null) return refusal(400, 'Invalid sec-websocket-protocol header.');
   const extensions = parseExtensionHeader(headers['sec-websocket-extensions']);
-  if (extensions === null) return fail(400, 'Invalid sec-websocket-extensions header.');
+  if (extensions === null) return refusal(400, 'Invalid sec-websocket-extensions header.');
   // Repeated values are joined so an origin allow-list can never match them.
   const rawOrigin = headers['origin'];
   const origin = Array.isArray(rawOrigin) ? rawOrigin.join(', ') : rawOrigin;
-  return { ok: true, path, authority, protocols, extensions, origin };
+  return { ok: true, path, authority, scheme, protocols, extensions, origin };
 }
 
 /** The request a client sends to open a WebSocket on an HTTP/2 stream (RFC 8441 §5). */
@@ -114,7 +114,7 @@ export function checkExtendedConnectResponse(headers: IncomingHttpHeaders, offer
   const raw = headers['sec-websocket-protocol'];
   if (raw === undefined) return { ok: true, protocol: '' };
   if (offeredProtocols.length === 0) return { ok: false, reason: 'Server sent a subprotocol but none was requested.' };
-  const value = single(raw);
+  const value = singleValue(raw);
   const protocol = typeof value === 'string' ? trimOWS(value) : '';
   if (!isToken(protocol)) return { ok: false, reason: 'Server sent an invalid sec-websocket-protocol header (expected exactly one subprotocol).' };
   if (!offeredProtocols.includes(protocol)) {

@@ -5,7 +5,7 @@
 //   extension-param = token [ "=" (token | quoted-string) ]
 //     ; a quoted-string value, once unescaped, MUST be a token
 
-import { isTChar, isToken } from './http-tokens.js';
+import { isOWS, isTChar, isToken, skipOWS } from './http-tokens.js';
 
 export interface ExtensionOffer {
   /** Extension name, lowercased. */
@@ -16,23 +16,11 @@ export interface ExtensionOffer {
   duplicateParams: boolean;
 }
 
-const SP = 0x20;
-const HTAB = 0x09;
 const COMMA = 0x2c;
 const SEMI = 0x3b;
 const EQ = 0x3d;
 const DQUOTE = 0x22;
 const BACKSLASH = 0x5c;
-
-function skipOWS(s: string, i: number): number {
-  const n = s.length;
-  while (i < n) {
-    const c = s.charCodeAt(i);
-    if (c !== SP && c !== HTAB) break;
-    i++;
-  }
-  return i;
-}
 
 function skipToken(s: string, i: number): number {
   const n = s.length;
@@ -48,7 +36,7 @@ function parseInto(s: string, out: ExtensionOffer[]): boolean {
   while (i < n) {
     const c = s.charCodeAt(i);
     // RFC 9110 §5.6.1.2: skip OWS and empty list elements.
-    if (c === SP || c === HTAB || c === COMMA) {
+    if (isOWS(c) || c === COMMA) {
       i++;
       continue;
     }

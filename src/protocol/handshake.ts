@@ -3,8 +3,9 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
-import { hasToken, isToken, parseProtocolList, trimOWS } from './http-tokens.js';
+import { hasToken, isFieldValue, isToken, parseProtocolList, singleValue, trimOWS } from './http-tokens.js';
 import { parseExtensionHeader, type ExtensionOffer } from './extension-header.js';
+import { refusal, type Refusal } from './server-handshake.js';
 
 /** RFC 6455 §1.3 magic GUID appended to the key before hashing. */
 export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -48,18 +49,6 @@ export function generateKey(): string {
 
 // --- shared serialisation helpers -------------------------------------------
 
-// Field values we emit: HTAB / SP / VCHAR (RFC 9110 §5.5). obs-text is refused so
-// the header section is pure ASCII and encoding-agnostic; CR/LF/NUL are refused
-// to prevent header injection.
-function isFieldValue(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0x09) continue;
-    if (c < 0x20 || c > 0x7e) return false;
-  }
-  return true;
-}
-
 function assertFieldValue(name: string, value: unknown): string {
   if (typeof value !== 'string' || !isFieldValue(value)) {
     throw new TypeError(`Invalid value for header ${name}: ${JSON.stringify(value)}`);
@@ -87,13 +76,6 @@ function serializeHeaders(
   return out;
 }
 
-// Returns the single value of a header: undefined if absent, null if repeated.
-function single(value: string | string[] | undefined): string | undefined | null {
-  if (value === undefined) return undefined;
-  if (typeof value === 'string') return value;
-  return value.length === 1 ? value[0]! : value.length === 0 ? undefined : null;
-}
-
 // --- server side --------------------------------------------------------------
 
 /** The parts of a Node IncomingMessage the check needs (header names lowercase). */
@@ -103,9 +85,7 @@ export interface UpgradeRequestInfo {
   headers: HeaderMap;
 }
 
-export type RequestCheck =
-  | { ok: true; key: string; protocols: string[]; extensions: ExtensionOffer[]; origin: string | undefined }
-  | { ok: false; status: number; reason: string; headers?: Record<string, string> };
+export type RequestCheck = { ok: true; key: string; protocols: string[]; extensions: ExtensionOffer[]; origin: string | undefined } | Refusal;
 
 // Parses "D.D" (or "D") as Node reports it; true if >= 1.1 (RFC 6455 §4.1 item 2).
 function isHttp11OrLater(v: string): boolean {
@@ -122,10 +102,6 @@ function isHttp11OrLater(v: string): boolean {
   return major > 1 || (major === 1 && minor >= 1);
 }
 
-function fail(status: number, reason: string, headers?: Record<string, string>): RequestCheck {
-  return headers === undefined ? { ok: false, status, reason } : { ok: false, status, reason, headers };
-}
-
 /**
  * Validates a client's opening handshake (RFC 6455 §4.2.1). On failure, `status`,
  * `reason` (use as the body) and optional `headers` feed buildErrorResponse.
@@ -134,51 +110,51 @@ export function checkUpgradeRequest(req: UpgradeRequestInfo): RequestCheck {
   const h = req.headers;
   // §4.2.1 item 1: GET (method names are case-sensitive, RFC 9110 §9.1).
   if (req.method !== 'GET') {
-    return fail(405, 'The WebSocket handshake must use the GET method.', { Allow: 'GET' });
+    return refusal(405, 'The WebSocket handshake must use the GET method.', { Allow: 'GET' });
   }
   // §4.2.1 item 1: HTTP/1.1 or higher.
   if (!isHttp11OrLater(req.httpVersion)) {
-    return fail(400, 'The WebSocket handshake requires HTTP/1.1 or later.');
+    return refusal(400, 'The WebSocket handshake requires HTTP/1.1 or later.');
   }
   // §4.2.1 item 2: Host header field (exactly one, RFC 9112 §3.2).
-  const host = single(h['host']);
+  const host = singleValue(h['host']);
   if (host === undefined || host === null || trimOWS(host) === '') {
-    return fail(400, 'Missing or invalid Host header.');
+    return refusal(400, 'Missing or invalid Host header.');
   }
   // §4.2.1 item 3: Upgrade contains "websocket" (case-insensitive).
   if (!hasToken(h['upgrade'], 'websocket')) {
-    return fail(400, 'Missing or invalid Upgrade header.');
+    return refusal(400, 'Missing or invalid Upgrade header.');
   }
   // §4.2.1 item 4: Connection contains "Upgrade" (case-insensitive).
   if (!hasToken(h['connection'], 'upgrade')) {
-    return fail(400, 'Missing or invalid Connection header.');
+    return refusal(400, 'Missing or invalid Connection header.');
   }
   // §4.2.1 item 5: Sec-WebSocket-Key, base64 of 16 bytes, exactly once.
-  const rawKey = single(h['sec-websocket-key']);
+  const rawKey = singleValue(h['sec-websocket-key']);
   const key = typeof rawKey === 'string' ? trimOWS(rawKey) : '';
   if (!isValidKey(key)) {
-    return fail(400, 'Missing or invalid Sec-WebSocket-Key header.');
+    return refusal(400, 'Missing or invalid Sec-WebSocket-Key header.');
   }
   // §4.2.1 item 6 / §4.2.2: version 13, otherwise 426 advertising what we speak.
   const version = h['sec-websocket-version'];
   if (version === undefined) {
-    return fail(400, 'Missing Sec-WebSocket-Version header.');
+    return refusal(400, 'Missing Sec-WebSocket-Version header.');
   }
   const v = typeof version === 'string' ? trimOWS(version) : version.map(trimOWS).join(', ');
   if (v !== '13') {
-    return fail(426, 'Unsupported WebSocket version; only version 13 is supported.', {
+    return refusal(426, 'Unsupported WebSocket version; only version 13 is supported.', {
       'Sec-WebSocket-Version': '13',
     });
   }
   // §4.2.1 item 8 (optional): subprotocols.
   const protocols = parseProtocolList(h['sec-websocket-protocol']);
   if (protocols === null) {
-    return fail(400, 'Invalid Sec-WebSocket-Protocol header.');
+    return refusal(400, 'Invalid Sec-WebSocket-Protocol header.');
   }
   // §4.2.1 item 9 (optional): extensions.
   const extensions = parseExtensionHeader(h['sec-websocket-extensions']);
   if (extensions === null) {
-    return fail(400, 'Invalid Sec-WebSocket-Extensions header.');
+    return refusal(400, 'Invalid Sec-WebSocket-Extensions header.');
   }
   // §4.2.1 item 7 (optional): Origin; pre-RFC drafts sent Sec-WebSocket-Origin.
   // Repeated values are joined so an origin allow-list can never match them.
@@ -372,7 +348,7 @@ export function checkUpgradeResponse(
     return { ok: false, reason: `Unexpected server response status ${res.statusCode}; expected 101.` };
   }
   // Item 2: Upgrade is (case-insensitively) "websocket".
-  const upgrade = single(h['upgrade']);
+  const upgrade = singleValue(h['upgrade']);
   if (typeof upgrade !== 'string' || trimOWS(upgrade).toLowerCase() !== 'websocket') {
     return { ok: false, reason: 'Missing or invalid Upgrade header in server response.' };
   }
@@ -381,7 +357,7 @@ export function checkUpgradeResponse(
     return { ok: false, reason: 'Missing or invalid Connection header in server response.' };
   }
   // Item 4: Sec-WebSocket-Accept = base64(SHA-1(key + GUID)).
-  const accept = single(h['sec-websocket-accept']);
+  const accept = singleValue(h['sec-websocket-accept']);
   if (accept === undefined) {
     return { ok: false, reason: 'Missing Sec-WebSocket-Accept header.' };
   }
@@ -399,7 +375,7 @@ export function checkUpgradeResponse(
   if (offeredProtocols.length === 0) {
     return { ok: false, reason: 'Server sent a subprotocol but none was requested.' };
   }
-  const protocol = single(rawProtocol);
+  const protocol = singleValue(rawProtocol);
   const p = typeof protocol === 'string' ? trimOWS(protocol) : '';
   if (!isToken(p)) {
     return { ok: false, reason: 'Server sent an invalid Sec-WebSocket-Protocol header (expected exactly one subprotocol).' };

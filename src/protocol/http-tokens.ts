@@ -27,6 +27,30 @@ export function isToken(s: string): boolean {
   return true;
 }
 
+/**
+ * True if `s` is a field value we send: HTAB / SP / VCHAR (RFC 9110 §5.5). obs-text is refused
+ * so a header section is pure ASCII and encoding-agnostic; CR/LF/NUL are refused to prevent
+ * header injection.
+ */
+export function isFieldValue(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === HTAB) continue;
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+/**
+ * The one value of a header field that may occur only once: undefined if absent (or an empty
+ * list), null if repeated (RFC 9110 §5.3: only list-based fields may be combined).
+ */
+export function singleValue(value: string | string[] | undefined): string | undefined | null {
+  if (value === undefined || typeof value === 'string') return value;
+  if (value.length === 0) return undefined;
+  return value.length === 1 ? value[0]! : null;
+}
+
 /** Strips leading/trailing OWS (SP / HTAB only; RFC 9110 §5.6.3), unlike String#trim. */
 export function trimOWS(s: string): string {
   let start = 0;
@@ -36,8 +60,16 @@ export function trimOWS(s: string): string {
   return start === 0 && end === s.length ? s : s.slice(start, end);
 }
 
-function isOWS(c: number): boolean {
+/** True if the char code is OWS: SP or HTAB (RFC 9110 §5.6.3). */
+export function isOWS(c: number): boolean {
   return c === SP || c === HTAB;
+}
+
+/** The index of the first non-OWS char of `s` at or after `i` (s.length if none). */
+export function skipOWS(s: string, i: number): number {
+  const n = s.length;
+  while (i < n && isOWS(s.charCodeAt(i))) i++;
+  return i;
 }
 
 // RFC 9110 §5.6.1: `#token` = [ token ] *( OWS "," OWS [ token ] ); empty elements
@@ -47,7 +79,7 @@ function scanTokenList(s: string, out: string[], lower: boolean): boolean {
   let i = 0;
   while (i < n) {
     const c = s.charCodeAt(i);
-    if (c === SP || c === HTAB || c === COMMA) {
+    if (isOWS(c) || c === COMMA) {
       i++;
       continue;
     }
@@ -56,7 +88,7 @@ function scanTokenList(s: string, out: string[], lower: boolean): boolean {
     if (i === start) return false;
     const tok = s.slice(start, i);
     out.push(lower ? tok.toLowerCase() : tok);
-    while (i < n && isOWS(s.charCodeAt(i))) i++;
+    i = skipOWS(s, i);
     if (i < n) {
       if (s.charCodeAt(i) !== COMMA) return false;
       i++;
@@ -107,7 +139,7 @@ function listHas(s: string, token: string): boolean {
   const tl = token.length;
   let i = 0;
   while (i < n) {
-    while (i < n && isOWS(s.charCodeAt(i))) i++;
+    i = skipOWS(s, i);
     const start = i;
     while (i < n && s.charCodeAt(i) !== COMMA) i++;
     let end = i;

@@ -3,7 +3,7 @@
 // or anything unusual about it, is "not mine" and goes to Node's full HTTP parser instead, so this
 // parser never has to be lenient.
 
-import { hasToken, isTChar } from './http-tokens.js';
+import { hasToken, isOWS, isTChar } from './http-tokens.js';
 
 export interface RequestHead {
   method: string;
@@ -80,8 +80,8 @@ export function parseUpgradeRequestHead(
     if (colon === pos || text.charCodeAt(colon) !== 0x3a) return NOT_MINE;
     let start = colon + 1;
     let stop = eol;
-    while (start < stop && isOws(text.charCodeAt(start))) start++;
-    while (stop > start && isOws(text.charCodeAt(stop - 1))) stop--;
+    while (start < stop && isOWS(text.charCodeAt(start))) start++;
+    while (stop > start && isOWS(text.charCodeAt(stop - 1))) stop--;
     for (let i = start; i < stop; i++) {
       const c = text.charCodeAt(i);
       // Field values: VCHAR, obs-text, SP, HTAB; no CTLs (a bare CR or LF lands here too).
@@ -104,8 +104,4 @@ export function parseUpgradeRequestHead(
   if (!hasToken(headers['upgrade'], 'websocket') || !hasToken(headers['connection'], 'upgrade')) return NOT_MINE;
   if (headers['host'] === undefined) return NOT_MINE;
   return { method: 'GET', url, headers, rawHeaders, length: end + 4 };
-}
-
-function isOws(c: number): boolean {
-  return c === 0x20 || c === 0x09;
 }

@@ -8,9 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { pathOf, refuse, upgradeRouterFor, type UpgradeCapableServer, type UpgradeHandler, type UpgradeRouter } from '../upgrade/router.js';
-
-export { pathOf, refuse };
+import { upgradeRouterFor, type UpgradeCapableServer, type UpgradeHandler, type UpgradeRouter } from '../upgrade/router.js';
 
 export interface UpgradeEndpoint {
   /** Exact path (without query), or undefined to take every path no other endpoint claims. */

@@ -1,49 +1,56 @@
-// A WebSocket endpoint on a node:http(s) server: validates the opening handshake (RFC 6455 §4.2),
-// negotiates subprotocol and extensions, runs the application's verify hook, answers 101 and hands
-// the socket to a WebSocketConnection. It can create its own HTTP server, attach to an existing
-// one (plain HTTP keeps working on the same port), or be fed upgrades by hand (handleUpgrade).
+// A WebSocket endpoint on a node:http(s) server (or node:http2, RFC 8441). It keeps the
+// orchestration only: the decisions are the pure policy of src/protocol/server-handshake.ts, the
+// wire work is the transport adapters' (./http1-upgrade.ts, ./http2-stream.ts), which get a small
+// internal interface (./endpoint.ts) rather than this class. What stays here: running the
+// (possibly async) verify hook, counting handshakes and connections, heartbeats, shutdown. It can
+// create its own HTTP server, attach to an existing one (plain HTTP keeps working on the same
+// port), or be fed upgrades by hand (handleUpgrade).
 
 import { EventEmitter } from 'node:events';
-import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
-import { applyHeadLimits, createUpgradeListener, type UpgradeListener } from './upgrade-listener.js';
+import { createServer, type Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Http2SecureServer, Http2Server, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
+import { applyHeadLimits, createUpgradeListener, type UpgradeListener } from './upgrade-listener.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import type { ServerExtension } from '../protocol/extensions.js';
-import { negotiateExtensions, type NegotiatedExtensions } from '../protocol/extensions.js';
 import {
   perMessageDeflate,
   withPerMessageDeflate,
   type PerMessageDeflateServerOptions,
 } from '../extensions/permessage-deflate/index.js';
-import type { ExtensionOffer } from '../protocol/extension-header.js';
-import { buildAcceptResponse, checkUpgradeRequest } from '../protocol/handshake.js';
+import {
+  admit,
+  conclude,
+  handshakeInfo,
+  PLAIN_VERDICT,
+  readVerifyResult,
+  VERIFY_FAILED,
+  type Acceptance,
+  type EndpointState,
+  type HandshakeDecision,
+  type HandshakeInfo,
+  type HandshakeOffer,
+  type HandshakePolicy,
+  type Refusal,
+  type Verdict,
+  type VerifyResult,
+} from '../protocol/server-handshake.js';
 import { unmaskedFrame } from '../protocol/frame-writer.js';
 import { Opcode } from '../protocol/opcodes.js';
 import { createConnection, receiveHead, sendPrepared, type ConnectionOwner, type WebSocketConnection } from '../connection/websocket-connection.js';
 import { toBuffer, type SendableData } from '../connection/sendable.js';
 import { unwatch, watch, type Tickable } from '../util/ticker.js';
+import { checkOptionNames } from '../util/options.js';
 import { heartbeat, heartbeatPeriod } from '../connection/heartbeat.js';
-import { dispatcherFor, pathOf, refuse, type UpgradeDispatcher, type UpgradeEndpoint } from './upgrade-dispatcher.js';
+import { dispatcherFor, type UpgradeDispatcher } from './upgrade-dispatcher.js';
 import { DEFAULT_LIMITS, resolveLimits, SERVER_LIMIT_NAMES, type ServerLimits } from '../connection/limits.js';
-import { acceptWebSocketStream } from './http2-stream.js';
+import type { ConnectionCallback, HandshakeEndpoint, HandshakeRequest } from './endpoint.js';
+import { acceptUpgrade } from './http1-upgrade.js';
+import { acceptWebSocketStream, type ExtendedConnectRequest } from './http2-stream.js';
 
-/** What verify() may return: accept (optionally attaching data), or reject with an HTTP answer. */
-export type VerifyResult<Data> =
-  | void
-  | boolean
-  | { accept: true; data?: Data; headers?: Record<string, string | string[]> }
-  | { accept: false; status: number; body?: string; headers?: Record<string, string | string[]> };
-
-export interface HandshakeInfo {
-  /** Subprotocols the client offered, in its order. */
-  protocols: string[];
-  /** The subprotocol that will be answered ('' for none). */
-  protocol: string;
-  origin: string | undefined;
-  path: string;
-}
+export type { HandshakeInfo, VerifyResult } from '../protocol/server-handshake.js';
+export type { HandshakeRequest } from './endpoint.js';
 
 export interface WebSocketServerOptions<Data = unknown> extends Partial<ServerLimits> {
   /**
@@ -62,19 +69,47 @@ export interface WebSocketServerOptions<Data = unknown> extends Partial<ServerLi
    * Subprotocol selection: a preference list (the first one the client offered wins) or a function
    * of the client's offers returning one of them, or undefined for none.
    */
-  protocols?: readonly string[] | ((offered: string[], req: IncomingMessage) => string | undefined);
+  protocols?: readonly string[] | ((offered: string[], req: HandshakeRequest) => string | undefined);
   /** Allowed Origin values, or a predicate; others get 403. Default: any origin. */
   origins?: readonly string[] | ((origin: string | undefined) => boolean);
   /** Runs before the 101; may be async. Rejects with any status, or accepts with data. */
-  verify?: (req: IncomingMessage, info: HandshakeInfo) => VerifyResult<Data> | Promise<VerifyResult<Data>>;
+  verify?: (req: HandshakeRequest, info: HandshakeInfo) => VerifyResult<Data> | PromiseLike<VerifyResult<Data>>;
   /** Extensions to negotiate (permessage-deflate is one). */
   extensions?: readonly ServerExtension[];
   /** Shortcut: negotiate permessage-deflate (RFC 7692) with these options (true: the defaults). */
   perMessageDeflate?: boolean | PerMessageDeflateServerOptions;
 }
 
+// Every option name, checked at compile time against WebSocketServerOptions (limits apart).
+const OPTION_NAMES: Record<Exclude<keyof WebSocketServerOptions, keyof ServerLimits>, true> = {
+  server: true,
+  port: true,
+  host: true,
+  noServer: true,
+  path: true,
+  protocols: true,
+  origins: true,
+  verify: true,
+  extensions: true,
+  perMessageDeflate: true,
+};
+const KNOWN_OPTIONS: ReadonlySet<string> = new Set([...Object.keys(OPTION_NAMES), ...SERVER_LIMIT_NAMES]);
+
+// What a `ws` user reaches for, and what it is here. An unknown option throws rather than being
+// ignored: a silently dropped verifyClient would accept every client unauthenticated.
+const WS_HINTS: Readonly<Record<string, string>> = {
+  verifyClient: 'Use verify(req, info): it may be async, and returns true/false or { accept, status, headers }.',
+  handleProtocols: 'Use protocols: a preference list, or (offered, req) => the chosen subprotocol.',
+  clientTracking: 'Not needed: open connections are always tracked in wss.clients.',
+  backlog: 'Not supported: create your own http.Server, call listen(port, host, backlog) on it and pass it as server.',
+  skipUTF8Validation: 'Not supported: text messages are always checked to be UTF-8 (RFC 6455 §8.1 requires it).',
+  autoPong: 'Not supported: pings are always answered with a pong (RFC 6455 §5.5.2).',
+  allowSynchronousEvents: 'Not needed: messages are emitted as soon as they are parsed, as with ws by default.',
+  WebSocket: 'Not supported: connections are WebSocketConnection; attach your own state with verify returning { accept: true, data }.',
+};
+
 export interface WebSocketServerEvents<Data> {
-  connection: [ws: WebSocketConnection<Data>, req: IncomingMessage];
+  connection: [ws: WebSocketConnection<Data>, req: HandshakeRequest];
   listening: [];
   error: [error: Error];
   close: [];
@@ -87,60 +122,64 @@ export interface CloseOptions {
   timeout?: number;
 }
 
-/** The transport-neutral parts of an opening handshake request. @internal */
-export interface HandshakeRequest {
-  req: IncomingMessage;
-  protocols: string[];
-  extensions: ExtensionOffer[];
-  origin: string | undefined;
-  path: string;
-}
-
-/** What a handshake decided, whatever the transport. @internal */
-export type HandshakeDecision<Data> =
-  | {
-      accept: true;
-      protocol: string;
-      extensions: NegotiatedExtensions;
-      data: Data | undefined;
-      headers: Record<string, string | string[]> | undefined;
-    }
-  | { accept: false; status: number; reason: string; headers?: Record<string, string | string[]> };
-
-function rejection<Data>(status: number, reason: string, headers?: Record<string, string | string[]>): HandshakeDecision<Data> {
-  return headers === undefined ? { accept: false, status, reason } : { accept: false, status, reason, headers };
-}
-
-export class WebSocketServer<Data = unknown>
-  extends EventEmitter<WebSocketServerEvents<Data>>
-  implements UpgradeEndpoint, ConnectionOwner, Tickable
-{
+export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServerEvents<Data>> {
   readonly path: string | undefined;
   readonly clients = new Set<WebSocketConnection<Data>>();
   /** The HTTP server this endpoint is attached to (null with noServer). */
   readonly httpServer: HttpServer | HttpsServer | Http2Server | Http2SecureServer | null;
-  private readonly dispatcher: UpgradeDispatcher | null;
-  private readonly limits: ServerLimits;
-  private readonly options: WebSocketServerOptions<Data>;
-  private readonly extensions: readonly ServerExtension[];
-  private handshakes = 0;
+  readonly #dispatcher: UpgradeDispatcher | null;
+  readonly #limits: ServerLimits;
+  readonly #verify: WebSocketServerOptions<Data>['verify'];
+  readonly #policy: HandshakePolicy<HandshakeRequest>;
+  /** Handshakes admitted whose verify hook has not settled. */
+  #handshakes = 0;
+  /** Upgrade sockets (and HTTP/2 streams) waiting for verify: close() drops them at its deadline. */
+  readonly #undecided = new Set<Duplex>();
+  /** Set during shutdown: called once no handshake is waiting for verify. */
+  #allDecided: (() => void) | null = null;
+  #closing: Promise<void> | null = null;
+  #nextHeartbeat = 0;
   /**
-   * Upgrade sockets (and HTTP/2 streams) waiting for a decision (an async verify): close() drops
-   * them at its deadline. @internal
+   * The listening socket of a server this endpoint created (null when attached): WebSocket
+   * handshakes are read here; other connections are passed to `httpServer`.
    */
-  readonly undecided = new Set<Duplex>();
-  private closing: Promise<void> | null = null;
-  private nextHeartbeat = 0;
+  #listener: UpgradeListener | null = null;
+  /** What the transport adapters see of this endpoint. */
+  readonly #endpoint: HandshakeEndpoint<Data> = {
+    decide: (transport, offer, req, decided) => this.#decide(transport, offer, req, decided),
+    adopt: (transport, req, decision, head, callback, abortTransport) => this.#adopt(transport, req, decision, head, callback, abortTransport),
+  };
+  /** Told by each connection when its transport has closed. */
+  readonly #owner: ConnectionOwner = {
+    connectionClosed: (ws) => {
+      this.clients.delete(ws);
+      if (this.clients.size === 0) unwatch(this.#heartbeats);
+    },
+  };
+  /** Heartbeat on the shared ticker: ping quiet peers, close silent ones. */
+  readonly #heartbeats: Tickable = {
+    tick: (now) => {
+      if (now < this.#nextHeartbeat) return;
+      this.#nextHeartbeat = now + heartbeatPeriod(this.#limits);
+      for (const ws of this.clients) heartbeat(ws, now, this.#limits);
+    },
+  };
 
   constructor(options: WebSocketServerOptions<Data> = {}) {
     super();
-    this.options = options;
+    checkOptionNames('new WebSocketServer()', options, KNOWN_OPTIONS, WS_HINTS);
     this.path = options.path;
-    this.limits = resolveLimits<ServerLimits>(options, SERVER_LIMIT_NAMES, DEFAULT_LIMITS);
-    this.extensions = withPerMessageDeflate(options.extensions, options.perMessageDeflate, perMessageDeflate);
+    this.#limits = resolveLimits<ServerLimits>(options, SERVER_LIMIT_NAMES, DEFAULT_LIMITS);
+    this.#verify = options.verify;
+    this.#policy = {
+      origins: options.origins,
+      protocols: options.protocols,
+      extensions: withPerMessageDeflate(options.extensions, options.perMessageDeflate, perMessageDeflate),
+      maxConnections: this.#limits.maxConnections,
+    };
     if (options.noServer) {
       this.httpServer = null;
-      this.dispatcher = null;
+      this.#dispatcher = null;
       return;
     }
     let own = false;
@@ -152,172 +191,99 @@ export class WebSocketServer<Data = unknown>
       this.httpServer = createServer();
       own = true;
     }
-    this.dispatcher = dispatcherFor(this.httpServer);
-    if (own) this.dispatcher.ownsServer = true;
-    this.dispatcher.add(this);
+    this.#dispatcher = dispatcherFor(this.httpServer);
+    if (own) this.#dispatcher.ownsServer = true;
+    this.#dispatcher.add(this);
     if (own) {
       // Our own server serves nothing but this endpoint: its listening socket takes WebSocket
       // handshakes on a fast path and hands everything else to the node:http server.
-      const listener = (this.listener = createUpgradeListener(this.httpServer as HttpServer, this.limits, () => this.clients.size + this.handshakes));
+      const listener = (this.#listener = createUpgradeListener(
+        this.httpServer as HttpServer,
+        this.#limits,
+        () => this.clients.size + this.#handshakes,
+      ));
       listener.on('error', (error) => this.emit('error', error));
       listener.listen(options.port, options.host, () => this.emit('listening'));
     }
   }
 
-  /**
-   * The listening socket of a server this endpoint created (null when attached): WebSocket
-   * handshakes are read here; other connections are passed to `httpServer`.
-   */
-  listener: UpgradeListener | null = null;
-
   /** The listening address (port is useful with port: 0). */
   address(): ReturnType<HttpServer['address']> {
-    return this.listener?.address() ?? this.httpServer?.address() ?? null;
+    return this.#listener?.address() ?? this.httpServer?.address() ?? null;
   }
 
   /**
-   * Runs the opening handshake on an upgrade request routed here by hand (or by the dispatcher).
-   * On success emits 'connection' and calls `callback` with the new connection.
+   * Runs the opening handshake on an upgrade request routed here by hand (or by the server's
+   * upgrade router). On success emits 'connection' and calls `callback` with the new connection
+   * and the request given.
    */
-  handleUpgrade(
-    req: IncomingMessage,
+  handleUpgrade<Req extends HandshakeRequest>(
+    req: Req,
     socket: Duplex,
     head: Buffer,
-    callback?: (ws: WebSocketConnection<Data>, req: IncomingMessage) => void,
+    callback?: (ws: WebSocketConnection<Data>, req: Req) => void,
   ): void {
-    socket.on('error', destroyOnError);
-    if (this.closing !== null) return refuse(socket, 503, 'The server is shutting down');
-    const check = checkUpgradeRequest(req);
-    if (!check.ok) return refuse(socket, check.status, check.reason, check.headers);
-    const request = { req, protocols: check.protocols, extensions: check.extensions, origin: check.origin, path: pathOf(req.url) };
-    this.undecided.add(socket);
-    this.negotiate(request, (decision) => {
-      this.undecided.delete(socket);
-      // readableEnded: the peer hung up while verify ran; its FIN was read before any connection
-      // listened for 'end', so accepting would leave a zombie connection holding a slot.
-      if (socket.destroyed || !socket.writable || socket.readableEnded) {
-        if (decision.accept) decision.extensions.codec?.release();
-        return void socket.destroy();
-      }
-      if (!decision.accept) return refuse(socket, decision.status, decision.reason, decision.headers);
-      let response: string;
-      try {
-        response = buildAcceptResponse(check.key, decision.protocol, decision.extensions.header, decision.headers);
-      } catch (error) {
-        decision.extensions.codec?.release();
-        return refuse(socket, 500, (error as Error).message);
-      }
-      socket.removeListener('error', destroyOnError);
-      const tcp = socket as Duplex & { setNoDelay?(on: boolean): void; setTimeout?(ms: number): void };
-      tcp.setNoDelay?.(true);
-      tcp.setTimeout?.(0);
-      socket.write(response);
-      this.adopt(socket, req, decision, head, callback);
-    });
+    acceptUpgrade(this.#endpoint, req, socket, head, callback);
   }
 
   /**
    * RFC 8441: runs the opening handshake of a WebSocket over an HTTP/2 extended CONNECT stream
-   * (`:protocol websocket`) routed here by hand (or by the router of an HTTP/2 server). Over
-   * HTTP/2, `req` is an ExtendedConnectRequest (method CONNECT, httpVersion '2.0', url, headers,
-   * socket, stream).
+   * (`:protocol websocket`) routed here by hand (or by the router of an HTTP/2 server). The
+   * request the application sees is an ExtendedConnectRequest.
    */
   handleStream(
     stream: ServerHttp2Stream,
     headers: IncomingHttpHeaders,
-    callback?: (ws: WebSocketConnection<Data>, req: IncomingMessage) => void,
+    callback?: (ws: WebSocketConnection<Data>, req: ExtendedConnectRequest) => void,
   ): void {
-    acceptWebSocketStream(this, stream, headers, callback);
+    acceptWebSocketStream(this.#endpoint, stream, headers, callback);
   }
 
-  /**
-   * The transport-neutral part of an opening handshake, shared by HTTP/1.1 and HTTP/2: shutdown,
-   * connection limit, origin, subprotocol, the verify hook, then extensions. Calls `decide` once,
-   * synchronously unless verify is async. An accepted decision owns a codec: release it if the
-   * transport is gone. @internal
-   */
-  negotiate(request: HandshakeRequest, decide: (decision: HandshakeDecision<Data>) => void): void {
-    if (this.closing !== null) return decide(rejection(503, 'The server is shutting down'));
-    if (this.clients.size + this.handshakes >= this.limits.maxConnections) {
-      return decide(rejection(503, 'Too many connections', { 'Retry-After': '5' }));
-    }
-    const origins = this.options.origins;
-    if (origins !== undefined) {
-      const allowed = typeof origins === 'function' ? origins(request.origin) : request.origin !== undefined && origins.includes(request.origin);
-      if (!allowed) return decide(rejection(403, 'Origin not allowed'));
-    }
-    let protocol: string;
-    try {
-      protocol = this.selectProtocol(request.protocols, request.req);
-    } catch (error) {
-      return decide(rejection(500, (error as Error).message));
-    }
-    const verify = this.options.verify;
-    if (verify === undefined) return decide(this.acceptance(request, protocol, undefined, undefined));
-    const info: HandshakeInfo = { protocols: request.protocols, protocol, origin: request.origin, path: request.path };
-    this.handshakes++;
-    let result: VerifyResult<Data> | Promise<VerifyResult<Data>>;
-    try {
-      result = verify(request.req, info);
-    } catch (error) {
-      this.handshakes--;
-      return decide(rejection(500, 'Handshake verification failed'));
-    }
-    const finish = (outcome: VerifyResult<Data>): void => {
-      this.handshakes--;
-      if (outcome === false) return decide(rejection(403, 'Forbidden'));
-      if (outcome === undefined || outcome === true) return decide(this.acceptance(request, protocol, undefined, undefined));
-      if (outcome.accept === false) return decide(rejection(outcome.status, outcome.body ?? '', outcome.headers));
-      decide(this.acceptance(request, protocol, outcome.data, outcome.headers));
+  #state(): EndpointState {
+    return { closing: this.#closing !== null, connections: this.clients.size, handshakes: this.#handshakes };
+  }
+
+  #decide(transport: Duplex, offer: HandshakeOffer, req: HandshakeRequest, decided: (decision: HandshakeDecision<Data>) => void): void {
+    const admitted = admit(this.#policy, this.#state(), offer, req);
+    if (!admitted.ok) return decided(admitted);
+    const { protocol } = admitted;
+    const verify = this.#verify;
+    if (verify === undefined) return decided(conclude(this.#policy, this.#state(), offer, protocol, PLAIN_VERDICT));
+    // The handshake holds a slot (maxConnections) and a place in the shutdown until it settles.
+    this.#handshakes++;
+    this.#undecided.add(transport);
+    const settle = (verdict: Verdict<Data> | Refusal): void => {
+      this.#handshakes--;
+      this.#undecided.delete(transport);
+      // A shutdown waiting for this one goes on once the answer below is written.
+      if (this.#undecided.size === 0) this.#allDecided?.();
+      decided(verdict.ok ? conclude(this.#policy, this.#state(), offer, protocol, verdict) : verdict);
     };
-    if (result instanceof Promise) {
-      result.then(finish, () => {
-        this.handshakes--;
-        decide(rejection(500, 'Handshake verification failed'));
-      });
+    let result: VerifyResult<Data> | PromiseLike<VerifyResult<Data>>;
+    try {
+      result = verify(req, handshakeInfo(offer, protocol));
+    } catch {
+      return settle(VERIFY_FAILED);
+    }
+    if (isPromiseLike(result)) {
+      Promise.resolve(result).then(
+        (outcome) => settle(readVerifyResult<Data>(outcome)),
+        () => settle(VERIFY_FAILED),
+      );
     } else {
-      finish(result);
+      settle(readVerifyResult<Data>(result));
     }
   }
 
-  private acceptance(
-    request: HandshakeRequest,
-    protocol: string,
-    data: Data | undefined,
-    headers: Record<string, string | string[]> | undefined,
-  ): HandshakeDecision<Data> {
-    if (this.closing !== null) return rejection(503, 'The server is shutting down');
-    return { accept: true, protocol, extensions: negotiateExtensions(request.extensions, this.extensions), data, headers };
-  }
-
-  private selectProtocol(offered: string[], req: IncomingMessage): string {
-    const choice = this.options.protocols;
-    if (choice === undefined || offered.length === 0) return '';
-    if (typeof choice === 'function') {
-      const picked = choice(offered, req);
-      if (picked === undefined || picked === '') return '';
-      // RFC 6455 §4.2.2: the server may only select a protocol the client offered.
-      if (!offered.includes(picked)) throw new Error(`Selected subprotocol "${picked}" was not offered by the client`);
-      return picked;
-    }
-    for (const candidate of choice) if (offered.includes(candidate)) return candidate;
-    return '';
-  }
-
-  /**
-   * Runs an accepted handshake's connection over `transport`, whose success response has been
-   * sent: registers it, emits 'connection', then feeds the bytes that came with the handshake.
-   * @internal
-   */
-  adopt(
+  #adopt<Req extends HandshakeRequest>(
     transport: Duplex,
-    req: IncomingMessage,
-    decision: HandshakeDecision<Data> & { accept: true },
+    req: Req,
+    decision: Acceptance<Data>,
     head: Buffer,
-    callback: ((ws: WebSocketConnection<Data>, req: IncomingMessage) => void) | undefined,
+    callback: ConnectionCallback<Data, Req> | undefined,
     abortTransport?: (transport: Duplex) => void,
-  ): WebSocketConnection<Data> {
-    const limits = this.limits;
+  ): void {
+    const limits = this.#limits;
     const ws = createConnection<Data>(
       transport,
       {
@@ -329,30 +295,16 @@ export class WebSocketServer<Data = unknown>
         protocol: decision.protocol,
         extensions: decision.extensions.header,
         codec: decision.extensions.codec,
-        owner: this,
+        owner: this.#owner,
         abortTransport,
       },
       decision.data,
     );
     this.clients.add(ws);
-    if (this.clients.size === 1 && (limits.pingInterval > 0 || limits.idleTimeout > 0)) watch(this);
+    if (this.clients.size === 1 && (limits.pingInterval > 0 || limits.idleTimeout > 0)) watch(this.#heartbeats);
     callback?.(ws, req);
     this.emit('connection', ws, req);
     receiveHead(ws, head);
-    return ws;
-  }
-
-  /** @internal Called by a connection when its transport has closed. */
-  connectionClosed(ws: WebSocketConnection<Data>): void {
-    this.clients.delete(ws);
-    if (this.clients.size === 0) unwatch(this);
-  }
-
-  /** @internal Heartbeat: ping quiet peers, close silent ones. */
-  tick(now: number): void {
-    if (now < this.nextHeartbeat) return;
-    this.nextHeartbeat = now + heartbeatPeriod(this.limits);
-    for (const ws of this.clients) heartbeat(ws, now, this.limits);
   }
 
   /**
@@ -373,49 +325,70 @@ export class WebSocketServer<Data = unknown>
   /**
    * Graceful shutdown: stop accepting, close every connection with 1001 (or `code`), wait for the
    * closing handshakes up to `timeout`, then drop what remains. Closes an HTTP server it created.
+   * Returns a promise, or, as `ws` does, calls `callback` once done.
    */
-  close(options: CloseOptions = {}): Promise<void> {
-    if (this.closing !== null) return this.closing;
-    const { code = CloseCode.GoingAway, reason = 'Server shutting down', timeout = this.limits.closeTimeout } = options;
+  close(callback: (error?: Error) => void): void;
+  close(options: CloseOptions | undefined, callback: (error?: Error) => void): void;
+  close(options?: CloseOptions): Promise<void>;
+  close(first?: CloseOptions | ((error?: Error) => void), second?: (error?: Error) => void): Promise<void> | void {
+    const [options, callback] = typeof first === 'function' ? [undefined, first] : [first, second];
+    if (callback !== undefined && typeof callback !== 'function') throw new TypeError('close(): the callback must be a function');
+    if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError('close(): options must be an object');
+    const closed = this.#shutdown(options ?? {});
+    if (callback === undefined) return closed;
+    void closed.then(() => callback());
+  }
+
+  #shutdown(options: CloseOptions): Promise<void> {
+    if (this.#closing !== null) return this.#closing;
+    const { code = CloseCode.GoingAway, reason = 'Server shutting down', timeout = this.#limits.closeTimeout } = options;
     // The endpoint stays registered until shutdown is over, so upgrades arriving meanwhile get
-    // handleUpgrade's 503 rather than falling through to other routes (or the app's 200).
-    const own = this.dispatcher?.ownsServer === true;
-    this.closing = new Promise<void>((resolve) => {
+    // a 503 rather than falling through to other routes (or the app's 200).
+    const own = this.#dispatcher?.ownsServer === true;
+    const listener = this.#listener;
+    this.#closing = new Promise<void>((resolve) => {
       const pending: Promise<void>[] = [];
       for (const ws of this.clients) {
         pending.push(new Promise<void>((done) => ws.once('close', () => done())));
         ws.close(code, reason);
       }
+      // Handshakes in verify are answered (503) when it settles; until then the endpoint stays
+      // registered, so new upgrades get 503 too rather than reaching the application.
+      if (this.#undecided.size > 0) pending.push(new Promise<void>((done) => (this.#allDecided = done)));
       const timer = setTimeout(() => {
         for (const ws of this.clients) ws.terminate();
         // A verify hook that never settles must not hold the shutdown (or the socket) forever.
-        for (const socket of this.undecided) socket.destroy();
+        for (const transport of this.#undecided) transport.destroy();
+        this.#undecided.clear();
+        this.#allDecided?.();
         // A server we created serves nothing else: HTTP connections still open at the deadline
         // (a request never finished, e.g. slowloris) would otherwise hold close() for minutes.
         if (own) {
           (this.httpServer as HttpServer).closeAllConnections?.();
-          this.listener!.dropIncomplete();
+          listener?.dropIncomplete();
         }
       }, timeout);
-      const httpClosed = own
-        ? new Promise<void>((done) => {
-            // The listener's callback runs once every connection it accepted has ended.
-            this.listener!.close(() => done());
-            (this.httpServer as HttpServer).closeIdleConnections?.();
-          })
-        : Promise.resolve();
+      const httpClosed =
+        own && listener !== null
+          ? new Promise<void>((done) => {
+              // The listener's callback runs once every connection it accepted has ended.
+              listener.close(() => done());
+              (this.httpServer as HttpServer).closeIdleConnections?.();
+            })
+          : Promise.resolve();
       void Promise.all([...pending, httpClosed]).then(() => {
-        this.dispatcher?.remove(this);
+        this.#allDecided = null;
+        this.#dispatcher?.remove(this);
         clearTimeout(timer);
-        unwatch(this);
+        unwatch(this.#heartbeats);
         this.emit('close');
         resolve();
       });
     });
-    return this.closing;
+    return this.#closing;
   }
 }
 
-function destroyOnError(this: Duplex): void {
-  this.destroy();
+function isPromiseLike<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
 }

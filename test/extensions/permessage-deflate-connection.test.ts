@@ -6,7 +6,7 @@ import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
-import type { IncomingMessage } from 'node:http';
+import type { HandshakeRequest } from '../../src/server/websocket-server.js';
 import { connect, HandshakeError, WebSocket, type WebSocketConnection } from '../../src/index.js';
 import { perMessageDeflate, perMessageDeflateClient } from '../../src/extensions/permessage-deflate/index.js';
 import { RawClient, destroyRawClients } from '../helpers/raw-client.js';
@@ -345,7 +345,7 @@ describe('permessage-deflate with the Upshift client', { timeout: 60_000 }, () =
   it('the WHATWG WebSocket offers permessage-deflate by default, like browsers', async () => {
     server = await startServer({ perMessageDeflate: { threshold: 0 } });
     server.wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
-    const requests: IncomingMessage[] = [];
+    const requests: HandshakeRequest[] = [];
     server.wss.on('connection', (_ws, req) => requests.push(req));
 
     const socket = new WebSocket(server.url());
@@ -369,7 +369,7 @@ describe('permessage-deflate with the Upshift client', { timeout: 60_000 }, () =
 
   it('does not offer permessage-deflate twice when it is also in extensions', async () => {
     server = await startServer({ perMessageDeflate: true });
-    const requests: IncomingMessage[] = [];
+    const requests: HandshakeRequest[] = [];
     server.wss.on('connection', (_ws, req) => requests.push(req));
     const client = await connect(server.url(), { perMessageDeflate: true, extensions: [perMessageDeflateClient({ clientMaxWindowBits: 12 })] });
     assert.equal(requests[0]!.headers['sec-websocket-extensions'], 'permessage-deflate; client_max_window_bits=12');

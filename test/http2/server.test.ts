@@ -6,12 +6,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { constants, type ClientHttp2Session, type Http2Server, type ServerHttp2Stream } from 'node:http2';
-import type { IncomingMessage } from 'node:http';
-import { WebSocketServer, type VerifyResult } from '../../src/server/websocket-server.js';
+import { WebSocketServer, type HandshakeRequest, type VerifyResult } from '../../src/server/websocket-server.js';
 import { ExtendedConnectRequest } from '../../src/server/http2-stream.js';
 import type { WebSocketConnection } from '../../src/connection/websocket-connection.js';
 import { OP } from '../helpers/frames.js';
-import { collectEvents, nextEvent, within } from '../helpers/events.js';
+import { collectEvents, deferred, nextEvent, within } from '../helpers/events.js';
 import { openSession, RawStreamSocket, startH2cServer, webSocketConnectHeaders, type StartedH2 } from './support/h2.js';
 
 /** Re-checks `condition` on a short interval until it holds, or fails after `ms`. */
@@ -27,11 +26,18 @@ function echo(ws: WebSocketConnection<any>): void {
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
 }
 
+/** Ends a test: the client session, then the endpoint (briefly), then the HTTP/2 server. */
+async function stopAll(session: ClientHttp2Session, wss: WebSocketServer<any>, h2: StartedH2<Http2Server>): Promise<void> {
+  session.destroy();
+  await wss.close({ timeout: 200 });
+  await h2.stop();
+}
+
 describe('WebSocketServer over HTTP/2: handshake', { timeout: 15_000 }, () => {
   let h2: StartedH2<Http2Server>;
   let wss: WebSocketServer<{ user: string }>;
   let session: ClientHttp2Session;
-  const requests: IncomingMessage[] = [];
+  const requests: HandshakeRequest[] = [];
 
   before(async () => {
     h2 = await startH2cServer();
@@ -65,7 +71,7 @@ describe('WebSocketServer over HTTP/2: handshake', { timeout: 15_000 }, () => {
   });
 
   it('answers :status 200 with the chosen subprotocol, and runs the same connection API', async () => {
-    const connected = nextEvent<[WebSocketConnection<{ user: string }>, IncomingMessage]>(wss, 'connection');
+    const connected = nextEvent<[WebSocketConnection<{ user: string }>, HandshakeRequest]>(wss, 'connection');
     const socket = await RawStreamSocket.open(session, '/ws?room=1', { 'sec-websocket-protocol': 'v1.chat, v2.chat', 'x-token': 'ann' });
     assert.equal(socket.status, 200);
     assert.equal(socket.response['sec-websocket-protocol'], 'v2.chat');
@@ -78,9 +84,16 @@ describe('WebSocketServer over HTTP/2: handshake', { timeout: 15_000 }, () => {
     assert.equal(req.httpVersion, '2.0');
     assert.equal(req.url, '/ws?room=1');
     assert.equal(req.headers['x-token'], 'ann');
-    assert.ok((req as unknown) instanceof ExtendedConnectRequest);
+    assert.ok(req instanceof ExtendedConnectRequest);
     assert.equal(req.socket.remoteAddress, '127.0.0.1');
+    assert.equal(req.authority, '127.0.0.1');
+    assert.equal(req.scheme, 'http');
+    assert.equal(req.connection, req.socket);
     assert.deepEqual(req.rawHeaders.slice(0, 2), [':method', 'CONNECT']);
+    assert.deepEqual(
+      req.rawHeaders.filter((_, i, all) => all[i - (i % 2)] === 'x-token'),
+      ['x-token', 'ann'],
+    );
     assert.equal(ws.remoteAddress, '127.0.0.1');
     assert.equal((ws.rawTransport as ServerHttp2Stream).session?.constructor.name, 'ServerHttp2Session');
 
@@ -89,6 +102,17 @@ describe('WebSocketServer over HTTP/2: handshake', { timeout: 15_000 }, () => {
     assert.equal(frame.opcode, OP.TEXT);
     assert.equal(frame.masked, false, 'server frames stay unmasked (RFC 8441 §5 changes no masking rule)');
     assert.equal(frame.payload.toString(), 'hello over h2');
+    socket.stream.close();
+  });
+
+  it('rawHeaders lists a field Node.js keeps as a list once per value', async () => {
+    const connected = nextEvent<[WebSocketConnection<{ user: string }>, HandshakeRequest]>(wss, 'connection');
+    const socket = await RawStreamSocket.open(session, '/ws', { 'set-cookie': 'a=1' });
+    assert.equal(socket.status, 200);
+    const [, req] = await connected;
+    assert.deepEqual(req.headers['set-cookie'], ['a=1']);
+    const at = req.rawHeaders.indexOf('set-cookie');
+    assert.deepEqual(req.rawHeaders.slice(at, at + 2), ['set-cookie', 'a=1']);
     socket.stream.close();
   });
 
@@ -306,6 +330,157 @@ describe('WebSocketServer over HTTP/2: shutdown during a handshake', { timeout: 
     } finally {
       session.destroy();
       await h2.stop();
+    }
+  });
+});
+
+describe('WebSocketServer over HTTP/2: handshakes cut short or answered wrongly', { timeout: 15_000 }, () => {
+  /** An HTTP/2 server whose verify hook waits on `gate` for /slow (telling `entered`), true otherwise. */
+  async function gatedServer(options: { maxConnections?: number } = {}) {
+    const h2 = await startH2cServer();
+    const gate = deferred<boolean>();
+    const entered = deferred<ServerHttp2Stream>();
+    const wss = new WebSocketServer({
+      server: h2.server,
+      perMessageDeflate: true,
+      ...options,
+      verify: (req) => {
+        if (req.url !== '/slow') return true;
+        assert.ok(req instanceof ExtendedConnectRequest);
+        entered.resolve(req.stream);
+        return gate.promise;
+      },
+    });
+    const session = await openSession(h2.port);
+    return { wss, session, gate, entered, stop: () => stopAll(session, wss, h2) };
+  }
+
+  for (const [offer, code] of [
+    ['permessage-deflate', constants.NGHTTP2_CANCEL],
+    ['', constants.NGHTTP2_INTERNAL_ERROR],
+  ] as const) {
+    it(`a stream reset (code ${code}) during an async verify: no connection, no crash, the slot is given back${offer === '' ? '' : ` (${offer} offered)`}`, async () => {
+      const { wss, session, gate, entered, stop } = await gatedServer({ maxConnections: 1 });
+      let connections = 0;
+      wss.on('connection', () => connections++);
+      try {
+        const stream = session.request(webSocketConnectHeaders('/slow', { 'sec-websocket-extensions': offer }), { endStream: false });
+        stream.on('error', () => {});
+        const serverStream = await within(entered.promise, 2000, 'verify');
+        const serverClosed = new Promise((resolve) => serverStream.once('close', resolve));
+        stream.close(code);
+        await within(serverClosed, 2000, 'the server stream to close');
+        gate.resolve(true);
+        await new Promise((resolve) => setImmediate(resolve));
+        assert.equal(connections, 0);
+        assert.equal(wss.clients.size, 0);
+        // maxConnections is 1: the slot the reset handshake held is free again.
+        const next = await RawStreamSocket.open(session, '/fast');
+        assert.equal(next.status, 200);
+        assert.equal(connections, 1);
+        assert.equal(session.closed, false);
+      } finally {
+        await stop();
+      }
+    });
+  }
+
+  it('a verify hook returning a header HTTP/2 cannot send gets 500, and the session goes on', async () => {
+    const h2 = await startH2cServer();
+    const answers: Record<string, VerifyResult<unknown>> = {
+      // Node refuses two values for a single-value field (ERR_HTTP2_HEADER_SINGLE_VALUE).
+      '/twice': { accept: true, headers: { location: ['/a', '/b'] } },
+      // A CR or LF would go out in HPACK as it is: refused before anything is sent.
+      '/crlf': { accept: true, headers: { 'x-a': 'a\r\nx-evil: 1' } },
+      '/bad-name': { accept: true, headers: { 'x a': '1' } },
+      '/refuse-crlf': { accept: false, status: 401, headers: { 'x-a': 'a\r\nx-evil: 1' } },
+      '/refuse-200': { accept: false, status: 200 },
+    };
+    const wss = new WebSocketServer({ server: h2.server, perMessageDeflate: true, verify: (req) => answers[req.url!] });
+    let connections = 0;
+    wss.on('connection', () => connections++);
+    const session = await openSession(h2.port);
+    try {
+      for (const path of Object.keys(answers)) {
+        for (const extensions of ['permessage-deflate', '']) {
+          const socket = await RawStreamSocket.open(session, path, { 'sec-websocket-extensions': extensions });
+          assert.equal(socket.status, 500, path);
+          assert.equal(socket.response['x-evil'], undefined);
+          assert.equal(socket.response['x-a'], undefined);
+          assert.ok((await socket.readBody()).length > 0);
+        }
+      }
+      assert.equal(connections, 0);
+      assert.equal(wss.clients.size, 0);
+      assert.equal(session.closed, false);
+    } finally {
+      await stopAll(session, wss, h2);
+    }
+  });
+
+  it('shutdown during an HTTP/2 handshake: new streams get 503, and so does the one in verify when it settles', async () => {
+    const { wss, session, gate, entered, stop } = await gatedServer();
+    let connections = 0;
+    wss.on('connection', () => connections++);
+    try {
+      const slow = session.request(webSocketConnectHeaders('/slow', { 'sec-websocket-extensions': 'permessage-deflate' }), { endStream: false });
+      slow.on('error', () => {});
+      const response = once(slow, 'response');
+      await within(entered.promise, 2000, 'verify');
+      const closing = wss.close({ timeout: 5000 });
+      const late = await RawStreamSocket.open(session, '/fast');
+      assert.equal(late.status, 503);
+      assert.match(await late.readBody(), /shutting down/);
+      gate.resolve(true);
+      const [headers] = (await within(response, 2000, 'the answer to the stream in verify')) as [Record<string, unknown>];
+      assert.equal(headers[':status'], 503);
+      assert.equal(headers['sec-websocket-extensions'], undefined);
+      await within(closing, 2000, 'close()');
+      assert.equal(connections, 0);
+      assert.equal(session.closed, false);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('a stream handed over by hand after it was reset is left alone', async () => {
+    // No router on this server: it advertises extended CONNECT itself (RFC 8441 §3).
+    const h2 = await startH2cServer({ settings: { enableConnectProtocol: true } });
+    const wss = new WebSocketServer({ noServer: true });
+    const handled = deferred<void>();
+    h2.server.on('stream', (stream: ServerHttp2Stream, headers) => {
+      stream.on('error', () => {});
+      stream.close(constants.NGHTTP2_CANCEL);
+      stream.once('close', () => {
+        wss.handleStream(stream, headers);
+        handled.resolve();
+      });
+    });
+    const session = await openSession(h2.port);
+    try {
+      const request = session.request(webSocketConnectHeaders('/'), { endStream: false });
+      request.on('error', () => {});
+      await within(handled.promise, 2000, 'handleStream');
+      assert.equal(wss.clients.size, 0);
+      assert.equal(session.closed, false);
+    } finally {
+      await stopAll(session, wss, h2);
+    }
+  });
+
+  it('negotiates permessage-deflate on the stream (RFC 8441 §5 keeps RFC 7692)', async () => {
+    const h2 = await startH2cServer();
+    const wss = new WebSocketServer({ server: h2.server, perMessageDeflate: true });
+    const connected = nextEvent<[WebSocketConnection]>(wss, 'connection');
+    const session = await openSession(h2.port);
+    try {
+      const socket = await RawStreamSocket.open(session, '/', { 'sec-websocket-extensions': 'permessage-deflate' });
+      assert.equal(socket.status, 200);
+      assert.equal(socket.response['sec-websocket-extensions'], 'permessage-deflate');
+      const [ws] = await connected;
+      assert.equal(ws.extensions, 'permessage-deflate');
+    } finally {
+      await stopAll(session, wss, h2);
     }
   });
 });

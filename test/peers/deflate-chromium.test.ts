@@ -6,7 +6,7 @@
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
+import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,7 +97,7 @@ describe('permessage-deflate with headless Chromium', { timeout: 180_000 }, () =
       const greeting = JSON.stringify(Array.from({ length: 5000 }, (_, i) => ({ id: i, name: `greeting ${i % 10}` })));
       let offer: string | undefined;
       let serverSide: WebSocketConnection | undefined;
-      wss.on('connection', (ws: WebSocketConnection, req: IncomingMessage) => {
+      wss.on('connection', (ws, req) => {
         offer = req.headers['sec-websocket-extensions'];
         serverSide = ws;
         ws.send(greeting); // compressed by the server, inflated by the browser

@@ -2,10 +2,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   hasToken,
+  isFieldValue,
+  isOWS,
   isTChar,
   isToken,
   parseProtocolList,
   parseTokenList,
+  singleValue,
+  skipOWS,
   trimOWS,
 } from '../../src/protocol/http-tokens.js';
 import { assertLinear, LINEAR_N } from './support/linearity.js';
@@ -41,6 +45,47 @@ describe('trimOWS', () => {
     assert.equal(trimOWS(''), '');
     assert.equal(trimOWS('\u00a0a\u00a0'), '\u00a0a\u00a0');
     assert.equal(trimOWS('\na\r'), '\na\r');
+  });
+});
+
+describe('isOWS / skipOWS (RFC 9110 §5.6.3)', () => {
+  it('OWS is SP and HTAB only', () => {
+    for (let c = 0; c < 256; c++) assert.equal(isOWS(c), c === 0x20 || c === 0x09, `0x${c.toString(16)}`);
+  });
+
+  it('skipOWS returns the first index that is not OWS, or the length', () => {
+    assert.equal(skipOWS('a', 0), 0);
+    assert.equal(skipOWS(' \t a', 0), 3);
+    assert.equal(skipOWS('a  b', 1), 3);
+    assert.equal(skipOWS('a \t', 1), 3);
+    assert.equal(skipOWS('', 0), 0);
+    assert.equal(skipOWS(' \r\n', 0), 1, 'CR and LF are not OWS');
+    assert.equal(skipOWS('\u00a0x', 0), 0, 'nor is NBSP');
+  });
+});
+
+describe('isFieldValue (RFC 9110 §5.5, as sent)', () => {
+  it('allows HTAB, SP and VCHAR, and the empty value', () => {
+    assert.equal(isFieldValue(''), true);
+    assert.equal(isFieldValue('\t a ~'), true);
+    for (let c = 0x21; c <= 0x7e; c++) assert.equal(isFieldValue(String.fromCharCode(c)), true);
+  });
+
+  it('refuses CTLs (CR, LF, NUL: no header injection), DEL and anything beyond ASCII', () => {
+    for (let c = 0; c < 0x20; c++) if (c !== 0x09) assert.equal(isFieldValue(`a${String.fromCharCode(c)}b`), false, `0x${c.toString(16)}`);
+    for (const s of ['\x7f', 'caf\u00e9', '\u2028', '\ud83d\ude00']) assert.equal(isFieldValue(s), false, JSON.stringify(s));
+  });
+});
+
+describe('singleValue (RFC 9110 §5.3)', () => {
+  it('is the one value, undefined when absent, null when repeated', () => {
+    assert.equal(singleValue(undefined), undefined);
+    assert.equal(singleValue([]), undefined);
+    assert.equal(singleValue('a'), 'a');
+    assert.equal(singleValue(''), '');
+    assert.equal(singleValue(['a']), 'a');
+    assert.equal(singleValue(['a', 'a']), null);
+    assert.equal(singleValue(['a', 'b']), null);
   });
 });
 

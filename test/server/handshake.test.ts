@@ -8,7 +8,12 @@ import { ACCEPT, destroyRawClients, KEY, RawClient, rawRequest, upgradeRequest }
 import { startServer, type StartedServer } from '../helpers/server.js';
 import { within } from '../helpers/events.js';
 import { encodeFrame, OP } from '../helpers/frames.js';
-import { WebSocketServer } from '../../src/server/websocket-server.js';
+import type { IncomingMessage } from 'node:http';
+import { WebSocketServer, type HandshakeRequest } from '../../src/server/websocket-server.js';
+import { UpgradeRequest } from '../../src/server/upgrade-listener.js';
+import type { ExtendedConnectRequest } from '../../src/server/http2-stream.js';
+import { connect } from '../../src/client/connect.js';
+import { startHttpServer } from '../helpers/server.js';
 
 afterEach(destroyRawClients);
 
@@ -147,6 +152,70 @@ describe('origin checks', { timeout: 10_000 }, () => {
       assert.deepEqual(seen, ['https://x.other.example', 'https://app.trusted.example']);
     } finally {
       await server.stop();
+    }
+  });
+});
+
+// Compile-time: the three request objects a handshake can come with are HandshakeRequests, with
+// no cast (this file does not build otherwise).
+type IsHandshakeRequest<R extends HandshakeRequest> = R;
+export type RequestKinds = [IsHandshakeRequest<IncomingMessage>, IsHandshakeRequest<UpgradeRequest>, IsHandshakeRequest<ExtendedConnectRequest>];
+
+describe('the request the application sees (HandshakeRequest)', { timeout: 10_000 }, () => {
+  /** What verify, the protocols selector and 'connection' were given, for one connection. */
+  async function seenBy(wss: WebSocketServer, url: string): Promise<HandshakeRequest[]> {
+    const seen: HandshakeRequest[] = [];
+    const connected = new Promise<void>((resolve) =>
+      wss.once('connection', (ws, req) => {
+        seen.push(req);
+        ws.close();
+        resolve();
+      }),
+    );
+    const ws = await connect(url, { protocols: ['p'] });
+    await within(connected, 2000, 'the connection');
+    ws.terminate();
+    return seen;
+  }
+
+  function assertRequest(req: HandshakeRequest, path: string): void {
+    assert.equal(req.method, 'GET');
+    assert.equal(req.url, `${path}?q=1`);
+    assert.equal(req.httpVersion, '1.1');
+    assert.equal(req.headers['sec-websocket-protocol'], 'p');
+    assert.ok(req.rawHeaders.some((name) => name.toLowerCase() === 'sec-websocket-key'));
+    assert.equal(req.socket.remoteAddress, '127.0.0.1');
+  }
+
+  it('on a server Upshift created: the fast path request, the same object in every hook', async () => {
+    const given: HandshakeRequest[] = [];
+    const server = await startServer({
+      verify: (req) => void given.push(req),
+      protocols: (offered, req) => {
+        given.push(req);
+        return offered[0];
+      },
+    });
+    try {
+      const [req] = await seenBy(server.wss, server.url('/fast?q=1'));
+      assert.ok(req instanceof UpgradeRequest);
+      assertRequest(req, '/fast');
+      assert.deepEqual(given, [req, req]);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("attached to the application's server: node:http's IncomingMessage", async () => {
+    const http = await startHttpServer();
+    const wss = new WebSocketServer({ server: http.server, protocols: ['p'] });
+    try {
+      const [req] = await seenBy(wss, `ws://127.0.0.1:${http.port}/attached?q=1`);
+      assert.equal(req!.constructor.name, 'IncomingMessage');
+      assertRequest(req!, '/attached');
+    } finally {
+      await wss.close({ timeout: 200 });
+      await http.stop();
     }
   });
 });

@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { connect as netConnect } from 'node:net';
 import { once } from 'node:events';
 import { connect, HandshakeError } from '../../src/client/connect.js';
-import { WebSocketServer } from '../../src/server/websocket-server.js';
+import { WebSocketServer, type CloseOptions } from '../../src/server/websocket-server.js';
 import type { WebSocketConnection } from '../../src/connection/websocket-connection.js';
 import { deferred, nextEvent, within } from '../helpers/events.js';
 import { OP, parseClosePayload } from '../helpers/frames.js';
-import { destroyRawClients, RawClient, rawRequest, upgradeRequest } from '../helpers/raw-client.js';
+import { destroyRawClients, plainRequest, RawClient, rawRequest, upgradeRequest } from '../helpers/raw-client.js';
 import { HOST, startHttpServer, startServer } from '../helpers/server.js';
 
 afterEach(destroyRawClients);
@@ -44,6 +44,51 @@ describe('graceful shutdown', { timeout: 15_000 }, () => {
     const closed = nextEvent<[number, string]>(ws, 'close');
     await within(server.wss.close({ code: 1012, reason: 'restarting' }), 3000, 'server.close()');
     assert.deepEqual(await closed, [1012, 'restarting']);
+  });
+
+  it("close(callback), as ws: calls back once closed, and returns nothing", async () => {
+    const server = await startServer();
+    const ws = await connect(server.url());
+    const clientClosed = nextEvent<[number, string]>(ws, 'close');
+    const events: string[] = [];
+    server.wss.once('close', () => events.push('close event'));
+    const calledBack = deferred<unknown[]>();
+    const returned = server.wss.close((...args: unknown[]) => {
+      events.push('callback');
+      calledBack.resolve(args);
+    });
+    assert.equal(returned, undefined);
+    assert.deepEqual(await within(calledBack.promise, 3000, 'the close callback'), [], 'no error');
+    assert.deepEqual(events, ['close event', 'callback']);
+    assert.equal(server.wss.clients.size, 0);
+    assert.deepEqual(await clientClosed, [1001, 'Server shutting down']);
+    // Once closed, close(callback) still calls back; the promise form settles too.
+    const again = deferred<void>();
+    server.wss.close(() => again.resolve());
+    await within(again.promise, 1000, 'the second close callback');
+    await within(server.wss.close(), 1000, 'close() after close');
+  });
+
+  it('close(options, callback) closes with the code and reason given', async () => {
+    const server = await startServer();
+    const ws = await connect(server.url());
+    const closed = nextEvent<[number, string]>(ws, 'close');
+    const calledBack = deferred<void>();
+    server.wss.close({ code: 4000, reason: 'bye' }, () => calledBack.resolve());
+    await within(calledBack.promise, 3000, 'the close callback');
+    assert.deepEqual(await closed, [4000, 'bye']);
+  });
+
+  it('close() with a callback that is not a function, or options that are not an object, throws and closes nothing', async () => {
+    const server = await startServer();
+    try {
+      assert.throws(() => server.wss.close({}, 'done' as unknown as () => void), TypeError);
+      assert.throws(() => server.wss.close('now' as unknown as CloseOptions), TypeError);
+      const ws = await connect(server.url());
+      ws.terminate();
+    } finally {
+      await server.stop();
+    }
   });
 
   it('answers 503 to upgrades that arrive while shutting down (attached server)', async () => {
@@ -102,6 +147,34 @@ describe('graceful shutdown', { timeout: 15_000 }, () => {
     }
   });
 
+  it('close() waits for handshakes in verify: until they settle, new upgrades get 503 (attached server)', async () => {
+    const gate = deferred<boolean>();
+    const inVerify = deferred<void>();
+    const http = await startHttpServer((_req, res) => res.end('app'));
+    const wss = new WebSocketServer({
+      server: http.server,
+      verify: () => {
+        inVerify.resolve();
+        return gate.promise;
+      },
+    });
+    try {
+      const client = await RawClient.connect(http.port);
+      await client.write(upgradeRequest('/'));
+      await within(inVerify.promise, 2000, 'verify');
+      let closed = false;
+      const closing = wss.close({ timeout: 5000 }).then(() => (closed = true));
+      const late = await rawRequest(http.port, upgradeRequest('/'));
+      assert.equal(late.status, 503, `got ${late.statusLine}: ${late.body}`);
+      assert.equal(closed, false, 'close() has not resolved while a verify is pending');
+      gate.resolve(true);
+      assert.equal((await client.readResponse()).status, 503);
+      await within(closing, 2000, 'server.close()');
+    } finally {
+      await http.stop();
+    }
+  });
+
   it('messages sent before close() all reach the client before the close frame', async () => {
     const server = await startServer();
     const accepted = server.nextConnection();
@@ -135,10 +208,11 @@ describe('graceful shutdown', { timeout: 15_000 }, () => {
 
   it('an HTTP request that never finishes (slowloris) does not hold close() past the timeout', async () => {
     const server = await startServer();
-    const accepted = within(once(server.wss.listener ?? server.wss.httpServer!, 'connection'), 2000, 'the HTTP connection');
     const slow = await RawClient.connect(server.port);
     await slow.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: '); // never completed
-    await accepted;
+    // Connections are accepted in order: once a later one is answered (426: this server only
+    // speaks WebSocket), the slow one is in.
+    assert.equal((await rawRequest(server.port, plainRequest('/'))).status, 426);
     const started = Date.now();
     await within(server.wss.close({ timeout: 300 }), 3000, 'server.close()');
     const elapsed = Date.now() - started;

@@ -4,9 +4,8 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import type { IncomingMessage } from 'node:http';
 import { connect, HandshakeError } from '../../src/client/connect.js';
-import type { HandshakeInfo } from '../../src/server/websocket-server.js';
+import type { HandshakeInfo, HandshakeRequest } from '../../src/server/websocket-server.js';
 import { deferred, nextEvent, within } from '../helpers/events.js';
 import { destroyRawClients, RawClient, rawRequest, upgradeRequest } from '../helpers/raw-client.js';
 import { startServer } from '../helpers/server.js';
@@ -26,7 +25,7 @@ describe('verify hook', { timeout: 10_000 }, () => {
     const seen: HandshakeInfo[] = [];
     const server = await startServer({
       protocols: ['p1'],
-      verify: (req: IncomingMessage, info) => {
+      verify: (req: HandshakeRequest, info) => {
         seen.push(info);
         return req.headers['x-allow'] === 'yes';
       },
@@ -94,6 +93,74 @@ describe('verify hook', { timeout: 10_000 }, () => {
     const server = await startServer({ verify: () => ({ accept: false, status: 42 }) });
     try {
       assert.equal((await rawRequest(server.port, upgradeRequest('/'))).status, 500);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('a rejection status that cannot say no (1xx, 2xx) becomes a 500', async () => {
+    for (const status of [101, 204]) {
+      const server = await startServer({ verify: () => ({ accept: false, status }) });
+      try {
+        assert.equal((await rawRequest(server.port, upgradeRequest('/'))).status, 500, String(status));
+      } finally {
+        await server.stop();
+      }
+    }
+  });
+
+  it('a result that is none of the documented shapes is refused with 500, never accepted (plain JavaScript)', async () => {
+    // Before: null crashed the process (TypeError in the upgrade handler), { accept: 'yes' } and
+    // a thenable that says false were accepted with a 101.
+    const results: unknown[] = [null, 'yes', { accept: 'yes' }, { accept: true, headers: 'X-A: 1' }];
+    let index = 0;
+    const server = await startServer({ verify: (() => results[index]) as () => boolean });
+    const asyncServer = await startServer({ verify: (async () => results[index]) as () => Promise<boolean> });
+    try {
+      for (index = 0; index < results.length; index++) {
+        for (const port of [server.port, asyncServer.port]) {
+          const response = await rawRequest(port, upgradeRequest('/'));
+          assert.equal(response.status, 500, `${JSON.stringify(results[index])} on port ${port}`);
+        }
+      }
+      assert.equal(server.wss.clients.size + asyncServer.wss.clients.size, 0);
+    } finally {
+      await server.stop();
+      await asyncServer.stop();
+    }
+  });
+
+  it('a thenable result is awaited like a promise', async () => {
+    const thenable = (value: boolean): PromiseLike<boolean> => ({
+      then: (resolve) => {
+        setImmediate(() => resolve?.(value));
+        return thenable(value) as PromiseLike<never>;
+      },
+    });
+    const server = await startServer({ verify: (req) => thenable(req.url === '/yes') });
+    try {
+      assert.equal((await rawRequest(server.port, upgradeRequest('/no'))).status, 403);
+      assert.equal((await rawRequest(server.port, upgradeRequest('/yes'))).status, 101);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('response headers that cannot be sent become a 500 (no header injection), accepting or refusing', async () => {
+    const server = await startServer({
+      verify: (req) =>
+        req.url === '/accept'
+          ? { accept: true, headers: { 'X-A': 'a\r\nX-Evil: 1' } }
+          : { accept: false, status: 401, headers: { 'X-A': 'a\r\nX-Evil: 1' } },
+    });
+    try {
+      for (const path of ['/accept', '/refuse']) {
+        const response = await rawRequest(server.port, upgradeRequest(path));
+        assert.equal(response.status, 500, path);
+        assert.equal(response.headers['x-evil'], undefined);
+        assert.equal(response.headers['x-a'], undefined);
+      }
+      assert.equal(server.wss.clients.size, 0);
     } finally {
       await server.stop();
     }
