@@ -4,8 +4,8 @@
 import { WebSocketConnection } from '../connection/websocket-connection.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { MAX_CLOSE_REASON, ReadyState } from '../protocol/websocket-protocol.js';
-import { connect, parseWebSocketUrl, type ClientOptions } from './connect.js';
-import { validateProtocolsForOffer } from '../protocol/handshake.js';
+import { connectPlanned } from './connect.js';
+import { checkWebSocketOptionNames, planClient, type WebSocketOptions } from './options.js';
 
 export type BinaryType = 'blob' | 'arraybuffer' | 'nodebuffer';
 
@@ -58,13 +58,13 @@ export class WebSocket extends EventTarget {
   #pendingBlobBytes = 0;
   #handlers = new Map<string, EventListener>();
 
-  constructor(url: string | URL, protocols?: string | string[], options: ClientOptions = {}) {
+  constructor(url: string | URL, protocols?: string | string[], options: WebSocketOptions = {}) {
     super();
-    const parsed = parseWebSocketUrl(url);
-    const offered = validateProtocolsForOffer(protocols);
-    this.url = parsed.href;
+    checkWebSocketOptionNames(options);
     // Like browsers, offer permessage-deflate unless told not to (perMessageDeflate: false).
-    connect(parsed, { perMessageDeflate: true, ...options, protocols: offered, signal: this.#abort.signal }).then(
+    const plan = planClient('new WebSocket()', url, { perMessageDeflate: true, ...options, protocols, signal: this.#abort.signal });
+    this.url = plan.url.href;
+    connectPlanned(plan).then(
       (connection) => this.#opened(connection),
       (error: unknown) => this.#failed(error),
     );
