@@ -33,7 +33,16 @@ export class ErrorEvent extends Event {
   }
 }
 
+/** The events a WebSocket dispatches, by type (as lib.dom's WebSocketEventMap). */
+export interface WebSocketEventMap {
+  open: Event;
+  message: MessageEvent;
+  error: ErrorEvent;
+  close: CloseEvent;
+}
+
 type Handler<E extends Event> = ((this: WebSocket, event: E) => unknown) | null;
+type Listener = EventListener | EventListenerObject;
 type Payload = string | ArrayBufferLike | ArrayBufferView | Blob;
 
 export class WebSocket extends EventTarget {
@@ -112,6 +121,27 @@ export class WebSocket extends EventTarget {
   }
   set onclose(handler: Handler<CloseEvent>) {
     this.#setHandler('close', handler);
+  }
+
+  // Typed per event, so that addEventListener('message', (e) => e.data) sees a MessageEvent.
+  override addEventListener<K extends keyof WebSocketEventMap>(
+    type: K,
+    listener: ((this: WebSocket, event: WebSocketEventMap[K]) => unknown) | { handleEvent(event: WebSocketEventMap[K]): unknown } | null,
+    options?: AddEventListenerOptions | boolean,
+  ): void;
+  override addEventListener(type: string, listener: Listener | null, options?: AddEventListenerOptions | boolean): void;
+  override addEventListener(type: string, listener: Listener | null, options?: AddEventListenerOptions | boolean): void {
+    super.addEventListener(type, listener as Listener, options);
+  }
+
+  override removeEventListener<K extends keyof WebSocketEventMap>(
+    type: K,
+    listener: ((this: WebSocket, event: WebSocketEventMap[K]) => unknown) | { handleEvent(event: WebSocketEventMap[K]): unknown } | null,
+    options?: EventListenerOptions | boolean,
+  ): void;
+  override removeEventListener(type: string, listener: Listener | null, options?: EventListenerOptions | boolean): void;
+  override removeEventListener(type: string, listener: Listener | null, options?: EventListenerOptions | boolean): void {
+    super.removeEventListener(type, listener as Listener, options);
   }
 
   send(data: Payload): void {
