@@ -2,14 +2,10 @@
 
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect, HandshakeError } from '../../src/client/connect.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
 import { nextEvent, within } from '../helpers/events.js';
@@ -17,6 +13,7 @@ import { encodeFrame, OP } from '../helpers/frames.js';
 import { destroyRawClients } from '../helpers/raw-client.js';
 import { startRawServer, switchingProtocols, type RawRequest } from '../helpers/raw-server.js';
 import { HOST, startHttpServer, startServer } from '../helpers/server.js';
+import { makeTestCertificate } from '../http2/support/h2.js';
 
 afterEach(destroyRawClients);
 
@@ -193,6 +190,25 @@ describe('connect(): handshake', { timeout: 10_000 }, () => {
     }
   });
 
+  it('rejects a 101 in HTTP/1.0 (RFC 6455 §4.1: HTTP/1.1 or later)', async () => {
+    const raw = await startRawServer((request: RawRequest, socket) => {
+      socket.write(switchingProtocols(request).replace(/^HTTP\/1\.1 /, 'HTTP/1.0 '));
+    });
+    try {
+      await assert.rejects(connect(`ws://${HOST}:${raw.port}/`), (error: unknown) => {
+        assert.ok(error instanceof HandshakeError);
+        assert.equal(error.statusCode, 101);
+        assert.match(error.message, /HTTP\/1\.0; a WebSocket handshake needs HTTP\/1\.1 or later/);
+        return true;
+      });
+      // The client hung up.
+      const [socket] = raw.sockets;
+      if (socket !== undefined && !socket.destroyed) await within(once(socket, 'close'), 2000, 'the client to hang up');
+    } finally {
+      await raw.stop();
+    }
+  });
+
   it('delivers frames that arrive in the same packet as the 101', async () => {
     const raw = await startRawServer((request, socket) => {
       socket.write(Buffer.concat([Buffer.from(switchingProtocols(request)), encodeFrame(OP.TEXT, 'right away', { mask: false })]));
@@ -209,31 +225,11 @@ describe('connect(): handshake', { timeout: 10_000 }, () => {
   });
 });
 
-/** A self-signed certificate for 127.0.0.1, made with the openssl CLI; null when it is missing. */
-function makeCertificate(): { key: Buffer; cert: Buffer } | null {
-  const dir = mkdtempSync(join(tmpdir(), 'upshift-tls-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1',
-        '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      ],
-      { stdio: 'ignore', timeout: 10_000 },
-    );
-    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
-  } catch {
-    return null;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-const certificate = makeCertificate();
+const made = makeTestCertificate();
+const certificate = 'skip' in made ? null : made;
 
 describe('connect(): wss://', { timeout: 10_000 }, () => {
-  it('connects over TLS to a self-signed server with tls.ca, and refuses it without', { skip: certificate === null ? 'the openssl CLI is not available to make a test certificate' : false }, async () => {
+  it('connects over TLS to a self-signed server with tls.ca, and refuses it without', { skip: 'skip' in made ? made.skip : false }, async () => {
     const { key, cert } = certificate!;
     const https = createHttpsServer({ key, cert });
     https.listen(0, HOST);
@@ -276,7 +272,7 @@ describe('connect(): wss://', { timeout: 10_000 }, () => {
     }
   });
 
-  it('a redirect from wss:// down to ws:// on the same host and port drops Authorization and Cookie', { skip: certificate === null ? 'the openssl CLI is not available to make a test certificate' : false }, async () => {
+  it('a redirect from wss:// down to ws:// on the same host and port drops Authorization and Cookie', { skip: 'skip' in made ? made.skip : false }, async () => {
     const { key, cert } = certificate!;
     // One port speaking both TLS and plain HTTP: the first byte tells a TLS ClientHello (0x16).
     const plain = createHttpServer();

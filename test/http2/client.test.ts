@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { constants, type ClientHttp2Stream, type Http2SecureServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
 import { connect, HandshakeError } from '../../src/client/connect.js';
 import { pooledSessions } from '../../src/client/http2-transport.js';
@@ -255,6 +256,40 @@ describe('connect({ http2: true }) over TLS', { skip: tlsSkip, timeout: 20_000 }
       await closeAndWait(overH2);
       await closeAndWait(overH1);
     } finally {
+      await wss.close({ timeout: 200 });
+      await h2.stop();
+    }
+  });
+
+  it('pools by the value of the TLS settings: equal settings in separate literals share one session', async () => {
+    const h2: StartedH2<Http2SecureServer> = await startH2Server(tls!);
+    const wss = new WebSocketServer({ server: h2.server });
+    const url = `wss://${HOST}:${h2.port}/`;
+    const origin = `https://${HOST}:${h2.port}`;
+    const sessionOf = (ws: WebSocketConnection): unknown => (ws.rawTransport as ClientHttp2Stream).session;
+    const opened: WebSocketConnection[] = [];
+    const open = async (settings: TlsConnectionOptions): Promise<WebSocketConnection> => {
+      const ws = await connect(url, { http2: true, tls: settings });
+      opened.push(ws);
+      return ws;
+    };
+    try {
+      const a = await open({ ca: tls!.cert });
+      // The same certificate in another Buffer, keys in another order, an undefined member.
+      const b = await open({ ca: Buffer.from(tls!.cert) });
+      const c = await open({ minVersion: 'TLSv1.2', ca: [tls!.cert] });
+      const d = await open({ ca: [Buffer.from(tls!.cert)], servername: undefined, minVersion: 'TLSv1.2' });
+      assert.equal(sessionOf(b), sessionOf(a), 'equal settings, one session');
+      assert.equal(sessionOf(d), sessionOf(c));
+      // Different settings get their own session.
+      const e = await open({ ca: tls!.cert, servername: 'localhost' });
+      assert.equal(new Set([a, c, e].map(sessionOf)).size, 3);
+      assert.equal(pooledSessions(origin).length, 3);
+      assert.equal(h2.sessions.size, 3, 'the server saw three connections');
+      for (const ws of opened) await closeAndWait(ws);
+      assert.equal(pooledSessions(origin).length, 0);
+    } finally {
+      for (const ws of opened) ws.terminate();
       await wss.close({ timeout: 200 });
       await h2.stop();
     }
