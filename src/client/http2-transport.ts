@@ -11,7 +11,8 @@ import { connect as http2Connect, constants, type ClientHttp2Session, type Clien
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { cancelStream } from '../connection/transport.js';
 import { buildExtendedConnectHeaders } from '../protocol/client-handshake.js';
-import { HandshakeError } from './errors.js';
+import { HandshakeError, asHandshakeError } from './errors.js';
+import { originOf } from './redirects.js';
 import type { HandshakeAttempt, HandshakeListener, HandshakeRequest } from './transport.js';
 
 interface PooledSession {
@@ -49,11 +50,11 @@ let lastIdentity = 0;
  * two `tls: { ca }` literals with the same certificate share a session, as one origin should.
  */
 function canonical(value: unknown): unknown {
-  if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
-  if (typeof value === 'bigint') return { bigint: String(value) };
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return { [typeof value]: String(value) };
   if (ArrayBuffer.isView(value)) return { bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
   if (Array.isArray(value)) return value.map(canonical);
-  if (typeof value === 'object' && (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null)) {
+  const prototype: unknown = Object.getPrototypeOf(value);
+  if (prototype === Object.prototype || prototype === null) {
     const out: Record<string, unknown> = {};
     for (const name of Object.keys(value).sort()) {
       const member = (value as Record<string, unknown>)[name];
@@ -79,10 +80,6 @@ function retire(entry: PooledSession): void {
   const index = entries.indexOf(entry);
   if (index !== -1) entries.splice(index, 1);
   if (entries.length === 0) pool.delete(entry.key);
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 function openSession(key: string, origin: string, secure: boolean, tls: TlsOptions | undefined): PooledSession {
@@ -117,17 +114,17 @@ function openSession(key: string, origin: string, secure: boolean, tls: TlsOptio
         `${origin} does not accept WebSockets over HTTP/2: its SETTINGS lack SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441 §3)`,
       ),
     );
+    // The handshakes waiting on `ready` fail, release the session, and the last closes it.
     retire(entry);
-    if (entry.users === 0) session.close();
   });
   session.on('error', (error: Error & { code?: string }) => {
     // A TLS server without h2 in its ALPN list may refuse the handshake outright (RFC 7301 §3.2).
-    let message = `HTTP/2 session with ${origin} failed: ${describe(error)}`;
+    let message = `HTTP/2 session with ${origin} failed: ${error.message}`;
     if (error.code === 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL') {
       message = `${origin} did not negotiate HTTP/2 over TLS (ALPN h2); connect without http2 instead`;
     } else if (!secure && !settingsReceived && error.code === 'ERR_HTTP2_ERROR') {
       // An HTTP/1.1 server answers the preface with an HTTP/1.1 error, which is no HTTP/2 frame.
-      message = `${origin} did not answer in HTTP/2 (${describe(error)}): a cleartext server must speak HTTP/2 with prior knowledge (RFC 9113 §3.3)`;
+      message = `${origin} did not answer in HTTP/2 (${error.message}): a cleartext server must speak HTTP/2 with prior knowledge (RFC 9113 §3.3)`;
     }
     settle(new HandshakeError(message, undefined, undefined, error));
     retire(entry);
@@ -181,7 +178,8 @@ const NO_HEAD = Buffer.alloc(0);
 export function openHttp2Stream(request: HandshakeRequest, listener: HandshakeListener): HandshakeAttempt {
   const { url } = request;
   const secure = url.protocol === 'wss:';
-  const origin = `${secure ? 'https' : 'http'}://${url.hostname}:${url.port === '' ? (secure ? '443' : '80') : url.port}`;
+  // RFC 6454 §4: the origin with its port written out ("https://h:443"), as HTTP/2 names it.
+  const origin = originOf(url).replace(/^ws/, 'http');
   const headers = buildExtendedConnectHeaders({
     path: (url.pathname || '/') + url.search,
     authority: url.host,
@@ -194,8 +192,8 @@ export function openHttp2Stream(request: HandshakeRequest, listener: HandshakeLi
   // TLS settings mean nothing to a cleartext session, nor to its pooling.
   const entry = acquire(origin, secure, secure ? request.tls : undefined);
   let stream: ClientHttp2Stream | null = null;
-  // Set once the listener has heard the outcome, or the attempt was cancelled.
-  let done = false;
+  // True until the listener has heard the outcome or the attempt was cancelled.
+  let pending = true;
   let opened = false;
   let released = false;
   const releaseOnce = (): void => {
@@ -203,52 +201,50 @@ export function openHttp2Stream(request: HandshakeRequest, listener: HandshakeLi
     released = true;
     release(entry);
   };
-  const fail = (error: Error): void => {
-    if (done) return;
-    done = true;
-    listener.failed(error);
+  /** Tells the listener the outcome, once: later events, and any after a cancel, are dropped. */
+  const report = (tell: () => void): void => {
+    if (!pending) return;
+    pending = false;
+    tell();
   };
 
-  entry.ready.then(
-    () => {
-      if (done) return;
-      let sent: ClientHttp2Stream;
-      try {
-        sent = entry.session.request(headers, { endStream: false });
-      } catch (error) {
-        releaseOnce();
-        fail(new HandshakeError(`Could not open an HTTP/2 stream to ${origin}: ${describe(error)}`, undefined, undefined, error));
-        return;
-      }
+  entry.ready
+    .then(() => {
+      if (!pending) return;
+      const sent = entry.session.request(headers, { endStream: false });
       stream = sent;
       sent.once('close', releaseOnce);
       // Stays on after the hand-over (doing nothing then), so no error can go unheard meanwhile.
-      sent.on('error', (error) => fail(new HandshakeError(`The WebSocket stream failed: ${describe(error)}`, undefined, undefined, error)));
-      sent.on('close', () => fail(new HandshakeError(`The server closed the WebSocket stream (HTTP/2 error code ${sent.rstCode})`)));
-      sent.once('response', (response: IncomingHttpHeaders) => {
-        if (done) return;
-        done = true;
-        const status = Number(response[':status']);
-        // RFC 9110 §9.3.6: any 2xx to a CONNECT opens the tunnel.
-        if (status >= 200 && status < 300) {
-          opened = true;
-          listener.opened({ status, httpVersion: '2.0', headers: response, transport: sent, head: NO_HEAD, abortTransport: cancelStream });
-        } else {
-          listener.refused({ status, httpVersion: '2.0', headers: response, body: sent });
-        }
-      });
-    },
-    (error: Error) => {
+      sent.on('error', (error) =>
+        report(() => listener.failed(new HandshakeError(`The WebSocket stream failed: ${error.message}`, undefined, undefined, error))),
+      );
+      sent.on('close', () =>
+        report(() => listener.failed(new HandshakeError(`The server closed the WebSocket stream (HTTP/2 error code ${sent.rstCode})`))),
+      );
+      sent.once('response', (response: IncomingHttpHeaders) =>
+        report(() => {
+          const status = Number(response[':status']);
+          // RFC 9110 §9.3.6: any 2xx to a CONNECT opens the tunnel.
+          if (status >= 200 && status < 300) {
+            opened = true;
+            listener.opened({ status, httpVersion: '2.0', headers: response, transport: sent, head: NO_HEAD, abortTransport: cancelStream });
+          } else {
+            listener.refused({ status, httpVersion: '2.0', headers: response, body: sent });
+          }
+        }),
+      );
+    })
+    // The session failed (a HandshakeError already), or it could take no new stream.
+    .catch((error: unknown) => {
       releaseOnce();
-      fail(error);
-    },
-  );
+      report(() => listener.failed(asHandshakeError(error, `Could not open an HTTP/2 stream to ${origin}`)));
+    });
 
   return {
     cancel(): void {
       // The stream of an opened WebSocket belongs to its connection.
       if (opened) return;
-      done = true;
+      pending = false;
       if (stream === null) releaseOnce();
       // RFC 8441 §5: an aborted WebSocket stream is reset with CANCEL; the session lives on.
       else if (!stream.destroyed) stream.close(constants.NGHTTP2_CANCEL);

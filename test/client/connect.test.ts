@@ -13,7 +13,8 @@ import { encodeFrame, OP } from '../helpers/frames.js';
 import { destroyRawClients } from '../helpers/raw-client.js';
 import { startRawServer, switchingProtocols, type RawRequest } from '../helpers/raw-server.js';
 import { HOST, startHttpServer, startServer } from '../helpers/server.js';
-import { makeTestCertificate } from '../http2/support/h2.js';
+import { makeTestCertificate, startH2cServer } from '../http2/support/h2.js';
+import { constants, type ServerHttp2Stream } from 'node:http2';
 
 afterEach(destroyRawClients);
 
@@ -310,6 +311,75 @@ describe('connect(): wss://', { timeout: 10_000 }, () => {
       await wss.close({ timeout: 200 });
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => sniffer.close(resolve));
+    }
+  });
+});
+
+describe('connect(): refusals and failures, over both transports', { timeout: 10_000 }, () => {
+  it('puts the first KiB of a refusal body in the error, without waiting for the rest (HTTP/1.1)', async () => {
+    const raw = await startRawServer((_request, socket) => {
+      // A body that never ends: the client must not wait for it.
+      socket.write(`HTTP/1.1 403 Forbidden\r\nContent-Length: 1000000\r\n\r\n${'x'.repeat(64 * 1024)}`);
+    });
+    try {
+      await assert.rejects(connect(`ws://${HOST}:${raw.port}/`, { handshakeTimeout: 5000 }), (error: unknown) => {
+        assert.ok(error instanceof HandshakeError);
+        assert.equal(error.statusCode, 403);
+        assert.match(error.message, /^Unexpected server response: 403 \(x{1024}\)$/);
+        return true;
+      });
+    } finally {
+      await raw.stop();
+    }
+  });
+
+  it('puts the first KiB of a refusal body in the error, without waiting for the rest (HTTP/2)', async () => {
+    const h2 = await startH2cServer({ settings: { enableConnectProtocol: true } });
+    const streams: ServerHttp2Stream[] = [];
+    h2.server.on('stream', (stream: ServerHttp2Stream) => {
+      streams.push(stream);
+      stream.on('error', () => {});
+      stream.respond({ ':status': 503, 'content-type': 'text/plain' });
+      stream.write('y'.repeat(64 * 1024));
+    });
+    try {
+      await assert.rejects(connect(`ws://${HOST}:${h2.port}/`, { http2: true, handshakeTimeout: 5000 }), (error: unknown) => {
+        assert.ok(error instanceof HandshakeError);
+        assert.equal(error.statusCode, 503);
+        assert.match(error.message, /^Unexpected server response: 503 \(y{1024}\)$/);
+        return true;
+      });
+      // The client reset the stream it no longer reads.
+      const [stream] = streams;
+      if (!stream!.closed) await within(once(stream!, 'close'), 2000, 'the stream to close');
+      assert.equal(stream!.rstCode, constants.NGHTTP2_CANCEL);
+    } finally {
+      await h2.stop();
+    }
+  });
+
+  it('TLS options that Node refuses fail the handshake with Node\'s error as the cause', async () => {
+    for (const http2 of [false, true]) {
+      await assert.rejects(connect(`wss://${HOST}:1/`, { http2, tls: { minVersion: 'TLSv9' as 'TLSv1.3' } }), (error: unknown) => {
+        assert.ok(error instanceof HandshakeError, String(error));
+        assert.match(error.message, /^Could not open a WebSocket to wss:\/\/127\.0\.0\.1:1\/: .*TLSv9/);
+        assert.equal((error.cause as NodeJS.ErrnoException).code, 'ERR_TLS_INVALID_PROTOCOL_VERSION');
+        return true;
+      });
+    }
+  });
+
+  it('a refused connection is a HandshakeError with the socket error as the cause, over both transports', async () => {
+    const raw = await startRawServer(() => {});
+    const port = raw.port;
+    await raw.stop();
+    for (const http2 of [false, true]) {
+      await assert.rejects(connect(`ws://${HOST}:${port}/`, { http2 }), (error: unknown) => {
+        assert.ok(error instanceof HandshakeError, String(error));
+        assert.match(error.message, /ECONNREFUSED/);
+        assert.equal((error.cause as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+        return true;
+      });
     }
   });
 });
