@@ -68,7 +68,7 @@ function handshake(plan: ClientPlan, resolve: (ws: WebSocketConnection) => void,
     try {
       attempt = transport(request, {
         opened: (response) => {
-          if (settled) return;
+          if (settled) return drop(response);
           const check = plan.http2
             ? checkExtendedConnectResponse(response.headers, protocols)
             : checkUpgradeResponse({ statusCode: response.status, httpVersion: response.httpVersion, headers: response.headers }, key, protocols);
@@ -77,8 +77,7 @@ function handshake(plan: ClientPlan, resolve: (ws: WebSocketConnection) => void,
             if (!check.ok) throw new HandshakeError(check.reason, response.status, response.headers);
             negotiated = acceptExtensions(response.headers['sec-websocket-extensions'], extensions);
           } catch (error) {
-            if (response.abortTransport !== undefined) response.abortTransport(response.transport);
-            else response.transport.destroy();
+            drop(response);
             fail(error instanceof HandshakeError ? error : new HandshakeError((error as Error).message, response.status, response.headers, error));
             return;
           }
@@ -114,6 +113,12 @@ function handshake(plan: ClientPlan, resolve: (ws: WebSocketConnection) => void,
     }
   };
   send(plan.url, plan.headers);
+}
+
+/** Drops a transport the server opened but the client does not take. */
+function drop(response: OpenedResponse): void {
+  if (response.abortTransport !== undefined) response.abortTransport(response.transport);
+  else response.transport.destroy();
 }
 
 /** The error for a refusal: the status, why a redirect was not followed, the start of the body. */
