@@ -3,7 +3,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, request, type IncomingMessage } from 'node:http';
+import { createServer, request, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { once } from 'node:events';
 import { WebSocketServer } from 'ws';
@@ -32,12 +32,13 @@ function okResponse(headers: Headers = {}, statusCode = 101) {
   };
 }
 
-// Splits a serialised HTTP message into start line, header lines and body.
-function split(msg: string) {
-  const end = msg.indexOf('\r\n\r\n');
-  assert.notEqual(end, -1, 'no end of header section');
-  const lines = msg.slice(0, end).split('\r\n');
-  return { start: lines[0]!, headers: lines.slice(1), body: msg.slice(end + 4) };
+/** Sends an upgrade request with node:http; the 101 and the socket. */
+async function upgrade(port: number, path: string, headers: OutgoingHttpHeaders): Promise<[IncomingMessage, Socket]> {
+  const creq = request({ host: '127.0.0.1', port, path, headers });
+  creq.end();
+  const [res, socket] = (await once(creq, 'upgrade')) as [IncomingMessage, Socket];
+  socket.destroy();
+  return [res, socket];
 }
 
 describe('generateKey', () => {
@@ -177,10 +178,11 @@ describe('checkUpgradeResponse (RFC 6455 §4.1, client items 1-6)', () => {
 
   it('round-trips with buildAcceptResponse', () => {
     const key = generateKey();
-    const msg = split(buildAcceptResponse(key, 'b', 'permessage-deflate; client_max_window_bits=12'));
-    assert.equal(msg.start, 'HTTP/1.1 101 Switching Protocols');
+    const [head = ''] = buildAcceptResponse(key, 'b', 'permessage-deflate; client_max_window_bits=12').split('\r\n\r\n');
+    const [start, ...lines] = head.split('\r\n');
+    assert.equal(start, 'HTTP/1.1 101 Switching Protocols');
     const headers: Headers = {};
-    for (const line of msg.headers) {
+    for (const line of lines) {
       const i = line.indexOf(':');
       headers[line.slice(0, i).toLowerCase()] = line.slice(i + 1).trim();
     }
@@ -405,21 +407,17 @@ describe('interop with real HTTP parsers (loopback)', () => {
     });
     try {
       const key = generateKey();
-      const creq = request({
-        host: '127.0.0.1',
+      const [res] = await upgrade(
         port,
-        path: '/x',
-        headers: buildUpgradeRequestHeaders({
+        '/x',
+        buildUpgradeRequestHeaders({
           key,
           protocols: ['a', 'b'],
           extensions: 'permessage-deflate; client_max_window_bits',
           origin: 'https://o.example',
           headers: { 'X-Api-Key': 'k' },
         }),
-      });
-      creq.end();
-      const [res, socket] = (await once(creq, 'upgrade')) as [IncomingMessage, Socket];
-      socket.destroy();
+      );
       const r = checkUpgradeResponse({ statusCode: res.statusCode!, httpVersion: res.httpVersion, headers: res.headers }, key, ['a', 'b']);
       assert.ok(r.ok, JSON.stringify(r));
       assert.equal(r.protocol, 'b');
@@ -446,21 +444,13 @@ describe('interop with real HTTP parsers (loopback)', () => {
     const { port } = server.address() as AddressInfo;
     try {
       const key = generateKey();
-      const creq = request({
-        host: '127.0.0.1',
-        port,
-        path: '/',
-        headers: {
-          Connection: 'Upgrade',
-          Upgrade: 'websocket',
-          'Sec-WebSocket-Key': key,
-          'Sec-WebSocket-Version': '13',
-          'Sec-WebSocket-Protocol': ['p1', 'p2'], // sent as two lines; Node joins them
-        },
+      const [res] = await upgrade(port, '/', {
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Key': key,
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Protocol': ['p1', 'p2'], // sent as two lines; Node joins them
       });
-      creq.end();
-      const [res, socket] = (await once(creq, 'upgrade')) as [IncomingMessage, Socket];
-      socket.destroy();
       const r = checkUpgradeResponse({ statusCode: res.statusCode!, httpVersion: res.httpVersion, headers: res.headers }, key, ['p1', 'p2']);
       assert.ok(r.ok, JSON.stringify(r));
       assert.equal(r.protocol, 'p1');
