@@ -187,7 +187,7 @@ export function openHttp2Stream(request: HandshakeRequest, listener: HandshakeLi
     protocols: request.protocols,
     extensions: request.extensions,
     headers: request.headers,
-    ...(request.origin !== undefined ? { origin: request.origin } : {}),
+    origin: request.origin,
   });
   // TLS settings mean nothing to a cleartext session, nor to its pooling.
   const entry = acquire(origin, secure, secure ? request.tls : undefined);

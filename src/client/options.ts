@@ -26,7 +26,10 @@ export interface ClientOptions extends Partial<ConnectionLimits> {
    * Cookie and Proxy-Authorization are dropped when a redirect leaves the origin.
    */
   followRedirects?: boolean | number;
-  /** TLS options for wss:// (ca, cert, key, rejectUnauthorized, servername, …). */
+  /**
+   * TLS options for wss:// (ca, cert, key, rejectUnauthorized, servername, …). With http2, WebSockets
+   * whose TLS options are equal in value (not only the same object) share a session.
+   */
   tls?: TlsOptions;
   /** Extensions to offer (permessage-deflate is one). */
   extensions?: readonly ClientExtension[];
@@ -137,7 +140,8 @@ export interface ClientPlan {
  * TypeError for unknown options and bad headers; RangeError for bad numbers). `where` names the
  * call in messages.
  */
-export function planClient(where: string, input: string | URL, options: ClientOptions): ClientPlan {
+export function planClient(where: string, input: string | URL, given: ClientOptions | null): ClientPlan {
+  const options = given ?? {};
   checkOptionNames(where, options, CLIENT_OPTION_NAMES, CLIENT_OPTION_HINTS);
   const url = parseWebSocketUrl(input);
   const protocols = validateProtocolsForOffer(options.protocols);

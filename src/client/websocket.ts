@@ -71,7 +71,12 @@ export class WebSocket extends EventTarget {
     super();
     checkWebSocketOptionNames(options);
     // Like browsers, offer permessage-deflate unless told not to (perMessageDeflate: false).
-    const plan = planClient('new WebSocket()', url, { perMessageDeflate: true, ...options, protocols, signal: this.#abort.signal });
+    const plan = planClient('new WebSocket()', url, {
+      perMessageDeflate: true,
+      ...options,
+      ...(protocols !== undefined ? { protocols } : {}),
+      signal: this.#abort.signal,
+    });
     this.url = plan.url.href;
     connectPlanned(plan).then(
       (connection) => this.#opened(connection),

@@ -116,11 +116,11 @@ export function checkRequestHeaders(headers: RequestHeaders | undefined, origin?
 /** What a client sends in its opening handshake, whatever the transport. */
 export interface ClientRequestFields {
   /** Subprotocols to offer, already checked by validateProtocolsForOffer. */
-  protocols?: readonly string[];
+  protocols?: readonly string[] | undefined;
   /** The Sec-WebSocket-Extensions offer ('' or undefined: none). */
-  extensions?: string;
-  origin?: string;
-  headers?: RequestHeaders;
+  extensions?: string | undefined;
+  origin?: string | undefined;
+  headers?: RequestHeaders | undefined;
 }
 
 // The WebSocket fields both transports send, after the application's headers so that the
