@@ -20,9 +20,9 @@ export type { WebSocketErrorCode } from './protocol/errors.js';
 export type { ServerExtension, ClientExtension } from './protocol/extensions.js';
 export type { MessageCodec } from './protocol/message-codec.js';
 export { WebSocket, CloseEvent, ErrorEvent } from './client/websocket.js';
-export type { BinaryType } from './client/websocket.js';
+export type { BinaryType, WebSocketEventMap } from './client/websocket.js';
 export { connect, HandshakeError } from './client/connect.js';
-export type { ClientOptions } from './client/connect.js';
+export type { ClientOptions, WebSocketOptions } from './client/options.js';
 export { perMessageDeflate, perMessageDeflateClient } from './extensions/permessage-deflate/index.js';
 export type {
   PerMessageDeflateOptions,

@@ -4,8 +4,8 @@
 import { WebSocketConnection } from '../connection/websocket-connection.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { MAX_CLOSE_REASON, ReadyState } from '../protocol/websocket-protocol.js';
-import { connect, parseWebSocketUrl, type ClientOptions } from './connect.js';
-import { validateProtocolsForOffer } from '../protocol/handshake.js';
+import { connectPlanned } from './connect.js';
+import { checkWebSocketOptionNames, planClient, type WebSocketOptions } from './options.js';
 
 export type BinaryType = 'blob' | 'arraybuffer' | 'nodebuffer';
 
@@ -33,7 +33,16 @@ export class ErrorEvent extends Event {
   }
 }
 
+/** The events a WebSocket dispatches, by type (as lib.dom's WebSocketEventMap). */
+export interface WebSocketEventMap {
+  open: Event;
+  message: MessageEvent;
+  error: ErrorEvent;
+  close: CloseEvent;
+}
+
 type Handler<E extends Event> = ((this: WebSocket, event: E) => unknown) | null;
+type Listener = EventListener | EventListenerObject;
 type Payload = string | ArrayBufferLike | ArrayBufferView | Blob;
 
 export class WebSocket extends EventTarget {
@@ -58,13 +67,18 @@ export class WebSocket extends EventTarget {
   #pendingBlobBytes = 0;
   #handlers = new Map<string, EventListener>();
 
-  constructor(url: string | URL, protocols?: string | string[], options: ClientOptions = {}) {
+  constructor(url: string | URL, protocols?: string | string[], options: WebSocketOptions = {}) {
     super();
-    const parsed = parseWebSocketUrl(url);
-    const offered = validateProtocolsForOffer(protocols);
-    this.url = parsed.href;
+    checkWebSocketOptionNames(options);
     // Like browsers, offer permessage-deflate unless told not to (perMessageDeflate: false).
-    connect(parsed, { perMessageDeflate: true, ...options, protocols: offered, signal: this.#abort.signal }).then(
+    const plan = planClient('new WebSocket()', url, {
+      perMessageDeflate: true,
+      ...options,
+      ...(protocols !== undefined ? { protocols } : {}),
+      signal: this.#abort.signal,
+    });
+    this.url = plan.url.href;
+    connectPlanned(plan).then(
       (connection) => this.#opened(connection),
       (error: unknown) => this.#failed(error),
     );
@@ -112,6 +126,27 @@ export class WebSocket extends EventTarget {
   }
   set onclose(handler: Handler<CloseEvent>) {
     this.#setHandler('close', handler);
+  }
+
+  // Typed per event, so that addEventListener('message', (e) => e.data) sees a MessageEvent.
+  override addEventListener<K extends keyof WebSocketEventMap>(
+    type: K,
+    listener: ((this: WebSocket, event: WebSocketEventMap[K]) => unknown) | { handleEvent(event: WebSocketEventMap[K]): unknown } | null,
+    options?: AddEventListenerOptions | boolean,
+  ): void;
+  override addEventListener(type: string, listener: Listener | null, options?: AddEventListenerOptions | boolean): void;
+  override addEventListener(type: string, listener: Listener | null, options?: AddEventListenerOptions | boolean): void {
+    super.addEventListener(type, listener as Listener, options);
+  }
+
+  override removeEventListener<K extends keyof WebSocketEventMap>(
+    type: K,
+    listener: ((this: WebSocket, event: WebSocketEventMap[K]) => unknown) | { handleEvent(event: WebSocketEventMap[K]): unknown } | null,
+    options?: EventListenerOptions | boolean,
+  ): void;
+  override removeEventListener(type: string, listener: Listener | null, options?: EventListenerOptions | boolean): void;
+  override removeEventListener(type: string, listener: Listener | null, options?: EventListenerOptions | boolean): void {
+    super.removeEventListener(type, listener as Listener, options);
   }
 
   send(data: Payload): void {

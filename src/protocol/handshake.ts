@@ -1,7 +1,7 @@
 // RFC 6455 §4 opening handshake, sans-I/O: validation of requests/responses and
 // serialisation of the HTTP/1.1 messages. Nothing here touches a socket.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { hasToken, isFieldValue, isToken, parseProtocolList, singleValue, trimOWS } from './http-tokens.js';
 import { parseExtensionHeader, type ExtensionOffer } from './extension-header.js';
@@ -40,11 +40,6 @@ export function isValidKey(key: string): boolean {
   }
   const last = key.charCodeAt(21);
   return last === 0x41 || last === 0x51 || last === 0x67 || last === 0x77; // A Q g w
-}
-
-/** RFC 6455 §4.1 item 7: a fresh random 16-byte nonce, base64-encoded. */
-export function generateKey(): string {
-  return randomBytes(16).toString('base64');
 }
 
 // --- shared serialisation helpers -------------------------------------------
@@ -87,8 +82,8 @@ export interface UpgradeRequestInfo {
 
 export type RequestCheck = { ok: true; key: string; protocols: string[]; extensions: ExtensionOffer[]; origin: string | undefined } | Refusal;
 
-// Parses "D.D" (or "D") as Node reports it; true if >= 1.1 (RFC 6455 §4.1 item 2).
-function isHttp11OrLater(v: string): boolean {
+/** Parses "D.D" (or "D") as Node reports it; true if >= 1.1 (RFC 6455 §4.1 item 2). */
+export function isHttp11OrLater(v: string): boolean {
   const n = v.length;
   if (n !== 1 && n !== 3) return false;
   const major = v.charCodeAt(0) - 0x30;
@@ -243,145 +238,4 @@ function hasField(headers: Record<string, unknown> | undefined, name: string): b
   if (headers === undefined) return false;
   for (const key of Object.keys(headers)) if (key.toLowerCase() === name) return true;
   return false;
-}
-
-// --- client side --------------------------------------------------------------
-
-/**
- * WHATWG WebSocket constructor rules for the `protocols` argument: every entry
- * must be a token (RFC 6455 §4.1) and none may repeat (case-sensitive).
- * Throws SyntaxError; returns a fresh array.
- */
-export function validateProtocolsForOffer(protocols: string | string[] | undefined): string[] {
-  if (protocols === undefined) return [];
-  const list = typeof protocols === 'string' ? [protocols] : [...protocols];
-  const seen = new Set<string>();
-  for (const p of list) {
-    if (typeof p !== 'string' || !isToken(p)) {
-      throw new SyntaxError(`Invalid subprotocol: ${JSON.stringify(p)}`);
-    }
-    if (seen.has(p)) throw new SyntaxError(`Duplicate subprotocol: ${JSON.stringify(p)}`);
-    seen.add(p);
-  }
-  return list;
-}
-
-const REQUEST_RESERVED: ReadonlySet<string> = new Set([
-  'host',
-  'upgrade',
-  'connection',
-  'sec-websocket-key',
-  'sec-websocket-version',
-  'sec-websocket-protocol',
-  'sec-websocket-extensions',
-]);
-const REQUEST_RESERVED_WITH_ORIGIN: ReadonlySet<string> = new Set([...REQUEST_RESERVED, 'origin']);
-
-// RFC 9112 §3.2 origin-form / asterisk-form: visible ASCII only, so no spaces,
-// CR/LF or non-ASCII (callers percent-encode, as WHATWG URL does).
-function isRequestTarget(s: string): boolean {
-  if (s.length === 0) return false;
-  if (s !== '*' && s.charCodeAt(0) !== 0x2f) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c <= 0x20 || c >= 0x7f) return false;
-  }
-  return true;
-}
-
-/**
- * Serialises the client's opening handshake (RFC 6455 §4.1). Throws SyntaxError
- * for bad subprotocols, TypeError for anything that could break the message
- * (invalid path/host/key, CR/LF in values, handshake headers in `headers`).
- * `headers` may set Origin only when `origin` is not given.
- */
-export function buildClientRequest(opts: {
-  path: string;
-  host: string;
-  key: string;
-  protocols?: string[];
-  extensions?: string;
-  origin?: string;
-  headers?: Record<string, string | string[]>;
-}): string {
-  if (typeof opts.path !== 'string' || !isRequestTarget(opts.path)) {
-    throw new TypeError(`Invalid request path: ${JSON.stringify(opts.path)}`);
-  }
-  const host = assertFieldValue('Host', opts.host);
-  if (trimOWS(host) === '') throw new TypeError('Host must not be empty');
-  if (typeof opts.key !== 'string' || !isValidKey(opts.key)) {
-    throw new TypeError(`Invalid Sec-WebSocket-Key: ${JSON.stringify(opts.key)}`);
-  }
-  const protocols = validateProtocolsForOffer(opts.protocols);
-  let out =
-    `GET ${opts.path} HTTP/1.1\r\n` +
-    `Host: ${host}\r\n` +
-    'Upgrade: websocket\r\n' +
-    'Connection: Upgrade\r\n' +
-    `Sec-WebSocket-Key: ${opts.key}\r\n` +
-    'Sec-WebSocket-Version: 13\r\n';
-  if (protocols.length > 0) out += `Sec-WebSocket-Protocol: ${protocols.join(', ')}\r\n`;
-  if (opts.extensions !== undefined && opts.extensions !== '') {
-    out += `Sec-WebSocket-Extensions: ${assertFieldValue('Sec-WebSocket-Extensions', opts.extensions)}\r\n`;
-  }
-  if (opts.origin !== undefined) out += `Origin: ${assertFieldValue('Origin', opts.origin)}\r\n`;
-  const reserved = opts.origin !== undefined ? REQUEST_RESERVED_WITH_ORIGIN : REQUEST_RESERVED;
-  return out + serializeHeaders(opts.headers, reserved) + '\r\n';
-}
-
-export type ResponseCheck =
-  | { ok: true; protocol: string; extensions: ExtensionOffer[] }
-  | { ok: false; reason: string };
-
-/**
- * Validates the server's handshake response (RFC 6455 §4.1, client items 1–6).
- * Extensions are only parsed; checking them against the offer is the negotiator's job.
- */
-export function checkUpgradeResponse(
-  res: { statusCode: number; headers: HeaderMap },
-  key: string,
-  offeredProtocols: string[],
-): ResponseCheck {
-  const h = res.headers;
-  // Item 1: 101 Switching Protocols.
-  if (res.statusCode !== 101) {
-    return { ok: false, reason: `Unexpected server response status ${res.statusCode}; expected 101.` };
-  }
-  // Item 2: Upgrade is (case-insensitively) "websocket".
-  const upgrade = singleValue(h['upgrade']);
-  if (typeof upgrade !== 'string' || trimOWS(upgrade).toLowerCase() !== 'websocket') {
-    return { ok: false, reason: 'Missing or invalid Upgrade header in server response.' };
-  }
-  // Item 3: Connection contains "Upgrade".
-  if (!hasToken(h['connection'], 'upgrade')) {
-    return { ok: false, reason: 'Missing or invalid Connection header in server response.' };
-  }
-  // Item 4: Sec-WebSocket-Accept = base64(SHA-1(key + GUID)).
-  const accept = singleValue(h['sec-websocket-accept']);
-  if (accept === undefined) {
-    return { ok: false, reason: 'Missing Sec-WebSocket-Accept header.' };
-  }
-  if (accept === null || trimOWS(accept) !== acceptKey(key)) {
-    return { ok: false, reason: 'Invalid Sec-WebSocket-Accept header.' };
-  }
-  // Item 5: extensions must parse; the negotiator checks them against the offer.
-  const extensions = parseExtensionHeader(h['sec-websocket-extensions']);
-  if (extensions === null) {
-    return { ok: false, reason: 'Invalid Sec-WebSocket-Extensions header in server response.' };
-  }
-  // Item 6: at most one subprotocol, and only one we offered.
-  const rawProtocol = h['sec-websocket-protocol'];
-  if (rawProtocol === undefined) return { ok: true, protocol: '', extensions };
-  if (offeredProtocols.length === 0) {
-    return { ok: false, reason: 'Server sent a subprotocol but none was requested.' };
-  }
-  const protocol = singleValue(rawProtocol);
-  const p = typeof protocol === 'string' ? trimOWS(protocol) : '';
-  if (!isToken(p)) {
-    return { ok: false, reason: 'Server sent an invalid Sec-WebSocket-Protocol header (expected exactly one subprotocol).' };
-  }
-  if (!offeredProtocols.includes(p)) {
-    return { ok: false, reason: `Server selected subprotocol ${JSON.stringify(p)}, which was not requested.` };
-  }
-  return { ok: true, protocol: p, extensions };
 }

@@ -1,15 +1,12 @@
-// The Node client's connect(): redirects, handshake timeout, extra headers, abort, wss://.
+// The Node client's connect(): redirects (their credential policy is in redirects.test.ts),
+// handshake timeout, extra headers, abort, wss://, refusals.
 
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer as createHttpsServer } from 'node:https';
-import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
-import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { connect, HandshakeError } from '../../src/client/connect.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
 import { nextEvent, within } from '../helpers/events.js';
@@ -17,6 +14,8 @@ import { encodeFrame, OP } from '../helpers/frames.js';
 import { destroyRawClients } from '../helpers/raw-client.js';
 import { startRawServer, switchingProtocols, type RawRequest } from '../helpers/raw-server.js';
 import { HOST, startHttpServer, startServer } from '../helpers/server.js';
+import { makeTestCertificate, startH2cServer } from '../http2/support/h2.js';
+import { constants, type ServerHttp2Stream } from 'node:http2';
 import { requirePeers } from '../peers/support/requirements.js';
 
 afterEach(destroyRawClients);
@@ -102,25 +101,6 @@ describe('connect(): redirects', { timeout: 10_000 }, () => {
       await server.stop();
     }
   });
-
-  it('drops Authorization and Cookie on a redirect to another origin, keeps them on the same one', async () => {
-    const other = await startServer();
-    const seen: Record<string, string | undefined>[] = [];
-    other.wss.on('connection', (_ws, req) => seen.push({ authorization: req.headers.authorization, cookie: req.headers.cookie, other: String(req.headers['x-other']) }));
-    const server = await redirectingServer((hop) => (hop === 1 ? '/hop/0' : `ws://${HOST}:${other.port}/`));
-    try {
-      const ws = await connect(`ws://${HOST}:${server.port}/hop/1`, {
-        followRedirects: true,
-        headers: { Authorization: 'Bearer secret', Cookie: 'session=1', 'X-Other': 'kept' },
-      });
-      assert.equal(server.requests[1]!.headers.authorization, 'Bearer secret', 'same origin keeps credentials');
-      assert.deepEqual(seen, [{ authorization: undefined, cookie: undefined, other: 'kept' }]);
-      ws.terminate();
-    } finally {
-      await server.stop();
-      await other.stop();
-    }
-  });
 });
 
 describe('connect(): handshake', { timeout: 10_000 }, () => {
@@ -194,6 +174,25 @@ describe('connect(): handshake', { timeout: 10_000 }, () => {
     }
   });
 
+  it('rejects a 101 in HTTP/1.0 (RFC 6455 §4.1: HTTP/1.1 or later)', async () => {
+    const raw = await startRawServer((request: RawRequest, socket) => {
+      socket.write(switchingProtocols(request).replace(/^HTTP\/1\.1 /, 'HTTP/1.0 '));
+    });
+    try {
+      await assert.rejects(connect(`ws://${HOST}:${raw.port}/`), (error: unknown) => {
+        assert.ok(error instanceof HandshakeError);
+        assert.equal(error.statusCode, 101);
+        assert.match(error.message, /HTTP\/1\.0; a WebSocket handshake needs HTTP\/1\.1 or later/);
+        return true;
+      });
+      // The client hung up.
+      const [socket] = raw.sockets;
+      if (socket !== undefined && !socket.destroyed) await within(once(socket, 'close'), 2000, 'the client to hang up');
+    } finally {
+      await raw.stop();
+    }
+  });
+
   it('delivers frames that arrive in the same packet as the 101', async () => {
     const raw = await startRawServer((request, socket) => {
       socket.write(Buffer.concat([Buffer.from(switchingProtocols(request)), encodeFrame(OP.TEXT, 'right away', { mask: false })]));
@@ -210,28 +209,8 @@ describe('connect(): handshake', { timeout: 10_000 }, () => {
   });
 });
 
-/** A self-signed certificate for 127.0.0.1, made with the openssl CLI; null when it is missing. */
-function makeCertificate(): { key: Buffer; cert: Buffer } | null {
-  const dir = mkdtempSync(join(tmpdir(), 'upshift-tls-'));
-  try {
-    execFileSync(
-      'openssl',
-      [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-        '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1',
-        '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      ],
-      { stdio: 'ignore', timeout: 10_000 },
-    );
-    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
-  } catch {
-    return null;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-const certificate = makeCertificate();
+const made = makeTestCertificate();
+const certificate = 'skip' in made ? null : made;
 const openssl = requirePeers('openssl');
 
 describe('connect(): wss://', { timeout: 10_000 }, () => {
@@ -259,7 +238,9 @@ describe('connect(): wss://', { timeout: 10_000 }, () => {
       insecure.terminate();
 
       await assert.rejects(connect(`wss://${HOST}:${port}/secure`, { handshakeTimeout: 3000 }), (error: unknown) => {
-        assert.match(String((error as NodeJS.ErrnoException).code ?? (error as Error).message), /SELF_SIGNED|self.signed|DEPTH_ZERO/i);
+        assert.ok(error instanceof HandshakeError);
+        assert.match(error.message, /self.signed/i);
+        assert.match(String((error.cause as NodeJS.ErrnoException).code), /SELF_SIGNED|DEPTH_ZERO/);
         return true;
       });
       await new Promise((resolve) => setImmediate(resolve));
@@ -275,45 +256,73 @@ describe('connect(): wss://', { timeout: 10_000 }, () => {
       await new Promise((resolve) => https.close(resolve));
     }
   });
+});
 
-  openssl.it('a redirect from wss:// down to ws:// on the same host and port drops Authorization and Cookie', async () => {
-    const { key, cert } = certificate!;
-    // One port speaking both TLS and plain HTTP: the first byte tells a TLS ClientHello (0x16).
-    const plain = createHttpServer();
-    const secure = createHttpsServer({ key, cert });
-    const seen: (string | undefined)[][] = [];
-    const wss = new WebSocketServer({ server: plain, path: '/ws' });
-    wss.on('connection', (_ws, req) => seen.push([req.headers.authorization, req.headers.cookie]));
-    secure.on('upgrade', (_req: IncomingMessage, socket: Socket) => {
-      socket.end(`HTTP/1.1 302 Found\r\nLocation: ws://${HOST}:${port}/ws\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+describe('connect(): refusals and failures, over both transports', { timeout: 10_000 }, () => {
+  it('puts the first KiB of a refusal body in the error, without waiting for the rest (HTTP/1.1)', async () => {
+    const raw = await startRawServer((_request, socket) => {
+      // A body that never ends: the client must not wait for it.
+      socket.write(`HTTP/1.1 403 Forbidden\r\nContent-Length: 1000000\r\n\r\n${'x'.repeat(64 * 1024)}`);
     });
-    const sockets = new Set<Socket>();
-    const sniffer = createNetServer((socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-      socket.once('data', (chunk: Buffer) => {
-        socket.pause();
-        socket.unshift(chunk);
-        (chunk[0] === 0x16 ? secure : plain).emit('connection', socket);
-        if (chunk[0] !== 0x16) socket.resume();
-      });
-    });
-    sniffer.listen(0, HOST);
-    await within(once(sniffer, 'listening'), 2000, 'listening');
-    const port = (sniffer.address() as AddressInfo).port;
     try {
-      const ws = await connect(`wss://${HOST}:${port}/`, {
-        tls: { ca: cert },
-        followRedirects: true,
-        handshakeTimeout: 3000,
-        headers: { Authorization: 'Bearer secret', Cookie: 'session=1' },
+      await assert.rejects(connect(`ws://${HOST}:${raw.port}/`, { handshakeTimeout: 5000 }), (error: unknown) => {
+        assert.ok(error instanceof HandshakeError);
+        assert.equal(error.statusCode, 403);
+        assert.match(error.message, /^Unexpected server response: 403 \(x{1024}\)$/);
+        return true;
       });
-      ws.terminate();
-      assert.deepEqual(seen, [[undefined, undefined]], 'credentials must not go out in clear text');
     } finally {
-      await wss.close({ timeout: 200 });
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => sniffer.close(resolve));
+      await raw.stop();
+    }
+  });
+
+  it('puts the first KiB of a refusal body in the error, without waiting for the rest (HTTP/2)', async () => {
+    const h2 = await startH2cServer({ settings: { enableConnectProtocol: true } });
+    const streams: ServerHttp2Stream[] = [];
+    h2.server.on('stream', (stream: ServerHttp2Stream) => {
+      streams.push(stream);
+      stream.on('error', () => {});
+      stream.respond({ ':status': 503, 'content-type': 'text/plain' });
+      stream.write('y'.repeat(64 * 1024));
+    });
+    try {
+      await assert.rejects(connect(`ws://${HOST}:${h2.port}/`, { http2: true, handshakeTimeout: 5000 }), (error: unknown) => {
+        assert.ok(error instanceof HandshakeError);
+        assert.equal(error.statusCode, 503);
+        assert.match(error.message, /^Unexpected server response: 503 \(y{1024}\)$/);
+        return true;
+      });
+      // The client reset the stream it no longer reads.
+      const [stream] = streams;
+      if (!stream!.closed) await within(once(stream!, 'close'), 2000, 'the stream to close');
+      assert.equal(stream!.rstCode, constants.NGHTTP2_CANCEL);
+    } finally {
+      await h2.stop();
+    }
+  });
+
+  it('TLS options that Node refuses fail the handshake with Node\'s error as the cause', async () => {
+    for (const http2 of [false, true]) {
+      await assert.rejects(connect(`wss://${HOST}:1/`, { http2, tls: { minVersion: 'TLSv9' as 'TLSv1.3' } }), (error: unknown) => {
+        assert.ok(error instanceof HandshakeError, String(error));
+        assert.match(error.message, /^Could not open a WebSocket to wss:\/\/127\.0\.0\.1:1\/: .*TLSv9/);
+        assert.equal((error.cause as NodeJS.ErrnoException).code, 'ERR_TLS_INVALID_PROTOCOL_VERSION');
+        return true;
+      });
+    }
+  });
+
+  it('a refused connection is a HandshakeError with the socket error as the cause, over both transports', async () => {
+    const raw = await startRawServer(() => {});
+    const port = raw.port;
+    await raw.stop();
+    for (const http2 of [false, true]) {
+      await assert.rejects(connect(`ws://${HOST}:${port}/`, { http2 }), (error: unknown) => {
+        assert.ok(error instanceof HandshakeError, String(error));
+        assert.match(error.message, /ECONNREFUSED/);
+        assert.equal((error.cause as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+        return true;
+      });
     }
   });
 });

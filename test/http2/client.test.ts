@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createTlsServer, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { constants, type ClientHttp2Stream, type Http2SecureServer, type Http2Server, type ServerHttp2Stream } from 'node:http2';
 import { connect, HandshakeError } from '../../src/client/connect.js';
 import { pooledSessions } from '../../src/client/http2-transport.js';
@@ -14,8 +15,8 @@ import { perMessageDeflate, perMessageDeflateClient } from '../../src/extensions
 import type { WebSocketConnection } from '../../src/connection/websocket-connection.js';
 import { collectEvents, nextEvent, within } from '../helpers/events.js';
 import { startHttpServer } from '../helpers/server.js';
-import { HOST, makeTestCertificate, startH2cServer, startH2Server, type StartedH2 } from './support/h2.js';
 import { requirePeers } from '../peers/support/requirements.js';
+import { HOST, makeTestCertificate, startH2cServer, startH2Server, type StartedH2 } from './support/h2.js';
 
 function echo(ws: WebSocketConnection<any>): void {
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
@@ -228,6 +229,112 @@ describe('connect({ http2: true }) failures', { timeout: 20_000 }, () => {
   });
 });
 
+describe('connect({ http2: true }): streams, pooling and cancelling', { timeout: 20_000 }, () => {
+  const sessionOf = (ws: WebSocketConnection): unknown => (ws.rawTransport as ClientHttp2Stream).session;
+
+  it('sends the origin and the extra headers on the extended CONNECT', async () => {
+    const h2 = await startH2cServer();
+    const wss = new WebSocketServer({ server: h2.server });
+    const arrived = nextEvent<[WebSocketConnection, { headers: Record<string, unknown> }]>(wss, 'connection');
+    try {
+      const ws = await connect(`ws://${HOST}:${h2.port}/`, { http2: true, origin: 'https://app.example', headers: { 'X-Api-Key': 'k', Cookie: 'a=b' } });
+      const [, req] = await arrived;
+      assert.equal(req.headers['origin'], 'https://app.example');
+      assert.equal(req.headers['x-api-key'], 'k');
+      assert.equal(req.headers['cookie'], 'a=b');
+      await closeAndWait(ws);
+    } finally {
+      await wss.close({ timeout: 200 });
+      await h2.stop();
+    }
+  });
+
+  it('fails with the HTTP/2 error of a stream the server resets, and when it closes one unanswered', async () => {
+    const h2 = await startH2cServer({ settings: { enableConnectProtocol: true } });
+    h2.server.on('stream', (stream: ServerHttp2Stream, headers) => {
+      stream.on('error', () => {});
+      stream.close(headers[':path'] === '/refuse' ? constants.NGHTTP2_REFUSED_STREAM : constants.NGHTTP2_NO_ERROR);
+    });
+    try {
+      await assert.rejects(connect(`ws://${HOST}:${h2.port}/refuse`, { http2: true }), isHandshakeError(/^The WebSocket stream failed: .*REFUSED_STREAM/));
+      await assert.rejects(connect(`ws://${HOST}:${h2.port}/close`, { http2: true }), isHandshakeError(/^The server closed the WebSocket stream \(HTTP\/2 error code 0\)/));
+    } finally {
+      await h2.stop();
+    }
+  });
+
+  it("opens another session when the first is at the server's stream limit", async () => {
+    const h2 = await startH2cServer({ settings: { maxConcurrentStreams: 1 } });
+    const wss = new WebSocketServer({ server: h2.server });
+    const origin = `http://${HOST}:${h2.port}`;
+    try {
+      const a = await connect(`ws://${HOST}:${h2.port}/`, { http2: true });
+      const b = await connect(`ws://${HOST}:${h2.port}/`, { http2: true });
+      assert.notEqual(sessionOf(a), sessionOf(b));
+      assert.equal(pooledSessions(origin).length, 2);
+      assert.ok(pooledSessions().includes(sessionOf(a) as never), 'pooledSessions() lists every origin');
+      // A session closes with its last WebSocket; b's is still full, so c gets a third one.
+      const sessionA = sessionOf(a) as { once(event: 'close', listener: () => void): void };
+      const closedA = new Promise<void>((resolve) => sessionA.once('close', resolve));
+      await closeAndWait(a);
+      await within(closedA, 2000, "a's session to close");
+      const c = await connect(`ws://${HOST}:${h2.port}/`, { http2: true });
+      assert.equal(new Set([a, b, c].map(sessionOf)).size, 3);
+      assert.equal(pooledSessions(origin).length, 2);
+      await closeAndWait(b);
+      await closeAndWait(c);
+      assert.equal(pooledSessions(origin).length, 0);
+    } finally {
+      await wss.close({ timeout: 200 });
+      await h2.stop();
+    }
+  });
+
+  it('an abort before the session is ready gives up its place; the session serves the others', async () => {
+    const h2 = await startH2cServer();
+    const wss = new WebSocketServer({ server: h2.server });
+    const origin = `http://${HOST}:${h2.port}`;
+    try {
+      const kept = connect(`ws://${HOST}:${h2.port}/`, { http2: true });
+      const controller = new AbortController();
+      const aborted = connect(`ws://${HOST}:${h2.port}/`, { http2: true, signal: controller.signal });
+      controller.abort();
+      await assert.rejects(aborted, isHandshakeError(/^Opening handshake aborted$/));
+      const ws = await kept;
+      assert.equal(pooledSessions(origin).length, 1);
+      assert.equal(h2.sessions.size, 1);
+      const session = sessionOf(ws) as { once(event: 'close', listener: () => void): void };
+      const sessionClosed = new Promise<void>((resolve) => session.once('close', resolve));
+      await closeAndWait(ws);
+      await within(sessionClosed, 2000, 'the session to close after its last WebSocket');
+      assert.equal(pooledSessions(origin).length, 0);
+    } finally {
+      await wss.close({ timeout: 200 });
+      await h2.stop();
+    }
+  });
+
+  it('an abort while the response is awaited resets the stream with CANCEL', async () => {
+    const h2 = await startH2cServer({ settings: { enableConnectProtocol: true } });
+    const stream = new Promise<ServerHttp2Stream>((resolve) => h2.server.once('stream', (s: ServerHttp2Stream) => resolve(s)));
+    try {
+      const controller = new AbortController();
+      const pending = connect(`ws://${HOST}:${h2.port}/`, { http2: true, signal: controller.signal });
+      const serverStream = await within(stream, 2000, 'the stream');
+      controller.abort(new Error('changed my mind'));
+      await assert.rejects(pending, (error: unknown) => {
+        isHandshakeError(/aborted/)(error);
+        assert.match(String((error as HandshakeError).cause), /changed my mind/);
+        return true;
+      });
+      if (!serverStream.closed) await within(once(serverStream, 'close'), 2000, 'the stream to close');
+      assert.equal(serverStream.rstCode, constants.NGHTTP2_CANCEL);
+    } finally {
+      await h2.stop();
+    }
+  });
+});
+
 const certificate = makeTestCertificate();
 const openssl = requirePeers('openssl');
 
@@ -257,6 +364,69 @@ describe('connect({ http2: true }) over TLS', { timeout: 20_000 }, () => {
     } finally {
       await wss.close({ timeout: 200 });
       await h2.stop();
+    }
+  });
+
+  openssl.it('pools by the value of the TLS settings: equal settings in separate literals share one session', async () => {
+    const h2: StartedH2<Http2SecureServer> = await startH2Server(tls!);
+    const wss = new WebSocketServer({ server: h2.server });
+    const url = `wss://${HOST}:${h2.port}/`;
+    const origin = `https://${HOST}:${h2.port}`;
+    const sessionOf = (ws: WebSocketConnection): unknown => (ws.rawTransport as ClientHttp2Stream).session;
+    const opened: WebSocketConnection[] = [];
+    const open = async (settings: TlsConnectionOptions): Promise<WebSocketConnection> => {
+      const ws = await connect(url, { http2: true, tls: settings });
+      opened.push(ws);
+      return ws;
+    };
+    try {
+      const a = await open({ ca: tls!.cert });
+      // The same certificate in another Buffer, keys in another order, an undefined member.
+      const b = await open({ ca: Buffer.from(tls!.cert) });
+      const c = await open({ minVersion: 'TLSv1.2', ca: [tls!.cert] });
+      const d = await open({ ca: [Buffer.from(tls!.cert)], servername: undefined, minVersion: 'TLSv1.2' });
+      assert.equal(sessionOf(b), sessionOf(a), 'equal settings, one session');
+      assert.equal(sessionOf(d), sessionOf(c));
+      // Different settings get their own session.
+      const e = await open({ ca: tls!.cert, servername: 'localhost' });
+      assert.equal(new Set([a, c, e].map(sessionOf)).size, 3);
+      // A function is compared by identity.
+      const check = (): undefined => undefined;
+      const f = await open({ ca: tls!.cert, checkServerIdentity: check });
+      const g = await open({ ca: tls!.cert, checkServerIdentity: check });
+      const h = await open({ ca: tls!.cert, checkServerIdentity: () => undefined });
+      assert.equal(sessionOf(g), sessionOf(f));
+      assert.equal(new Set([a, c, e, f, h].map(sessionOf)).size, 5);
+      assert.equal(pooledSessions(origin).length, 5);
+      assert.equal(h2.sessions.size, 5, 'the server saw five connections');
+      for (const ws of opened) await closeAndWait(ws);
+      assert.equal(pooledSessions(origin).length, 0);
+    } finally {
+      for (const ws of opened) ws.terminate();
+      await wss.close({ timeout: 200 });
+      await h2.stop();
+    }
+  });
+
+  openssl.it('fails clearly against a TLS server that negotiates no protocol, or closes before its SETTINGS', async () => {
+    const silent = createTlsServer({ ...tls! }, (socket) => socket.on('error', () => {}));
+    const closing = createTlsServer({ ...tls!, ALPNProtocols: ['h2'] }, (socket) => socket.destroy());
+    const ports: number[] = [];
+    const sockets = new Set<Socket>();
+    for (const server of [silent, closing]) {
+      // In one process the server may never see this client's hang-up (the handshake is cut
+      // short), so the test closes its side itself.
+      server.on('connection', (socket: Socket) => sockets.add(socket));
+      server.listen(0, HOST);
+      await within(once(server, 'listening'), 2000, 'listening');
+      ports.push((server.address() as AddressInfo).port);
+    }
+    try {
+      await assert.rejects(connect(`wss://${HOST}:${ports[0]}/`, { http2: true, tls: { ca: tls!.cert } }), isHandshakeError(/did not negotiate HTTP\/2 over TLS \(ALPN h2\)/));
+      await assert.rejects(connect(`wss://${HOST}:${ports[1]}/`, { http2: true, tls: { ca: tls!.cert } }), isHandshakeError(/closed before the server's SETTINGS arrived|failed/));
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      for (const server of [silent, closing]) await within(new Promise((resolve) => server.close(resolve)), 2000, 'the TLS servers to close');
     }
   });
 
