@@ -155,7 +155,8 @@ export class Dealer {
     }
     procedure.invoke = invoke;
     const registration = (procedure.registration ??= new Registration(randomId(), procedure));
-    registration.callees.push({ peer, since: Date.now(), discloseCaller });
+    // A wall-clock time with sub-millisecond steps: other nodes order callees by it.
+    registration.callees.push({ peer, since: performance.timeOrigin + performance.now(), discloseCaller });
     this.#state(peer).registrations.set(registration.id, registration);
     this.#announce(procedure);
     return registration;
