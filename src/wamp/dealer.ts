@@ -549,7 +549,8 @@ export class Dealer {
       if (typeof call.target === 'string') {
         this.#remoteCalls.delete(call.id);
         this.#cluster!.cancel(call.target, this.#realm, call.id, 'killnowait');
-      } else {
+      } else if (call.target.callee !== peer) {
+        // (A call to its own procedure ended with the invocations above.)
         this.#interrupt(call.target, 'killnowait');
         this.#dropInvocation(call.target);
       }

@@ -2,7 +2,9 @@
 // between nodes. It covers what WAMP needs (WAMP Basic Profile, "Serializers": MessagePack v5 with
 // str and bin kept apart): nil, bool, int, float, str, bin, array, map. Extension types (including
 // the timestamp extension) are refused: WAMP never sends them, and refusing keeps a malformed or
-// hostile message from becoming anything but an error.
+// hostile message from becoming anything but an error. One exception: fixext 1 of type 0 with the
+// byte 0 is how msgpackr (the codec of the wampy client) writes JavaScript's `undefined`; it is
+// read as a missing value (a map key is left out, a list element becomes nil).
 //
 // Why written here and not a dependency: the core keeps zero runtime dependencies, the subset is
 // about 300 lines, and the decoder can enforce what a router must (bounded nesting, no prototype
@@ -400,8 +402,15 @@ function read(r: Reader, depth: number): unknown {
       r.need(4);
       r.offset += 4;
       return readMap(r, v.getUint32(r.offset - 4), depth);
+    case 0xd4:
+      r.need(2);
+      if (b[r.offset] === 0 && b[r.offset + 1] === 0) {
+        r.offset += 2;
+        return undefined; // msgpackr's `undefined`
+      }
+      throw new MsgpackError('MessagePack: unsupported extension type');
     default:
-      // 0xc1 (never used), 0xc7-0xc9 and 0xd4-0xd8 (extension types).
+      // 0xc1 (never used), 0xc7-0xc9 and 0xd5-0xd8 (extension types).
       throw new MsgpackError(`MessagePack: unsupported type byte 0x${type.toString(16)}`);
   }
 }
@@ -438,7 +447,7 @@ function readArray(r: Reader, n: number, depth: number): unknown[] {
   // Each element takes at least one byte: a count beyond the bytes left is a lie, not an allocation.
   r.need(n);
   const out = new Array<unknown>(n);
-  for (let i = 0; i < n; i++) out[i] = read(r, depth + 1);
+  for (let i = 0; i < n; i++) out[i] = read(r, depth + 1) ?? null;
   return out;
 }
 
@@ -450,6 +459,7 @@ function readMap(r: Reader, n: number, depth: number): Record<string, unknown> {
     const key = read(r, depth + 1);
     const name = typeof key === 'string' ? key : String(key);
     const value = read(r, depth + 1);
+    if (value === undefined) continue;
     // An own property, never the prototype setter.
     if (name === '__proto__') Object.defineProperty(out, name, { value, enumerable: true, writable: true, configurable: true });
     else out[name] = value;

@@ -78,6 +78,12 @@ describe('MessagePack codec', () => {
     assert.doesNotThrow(() => decode(ok));
   });
 
+  it("reads msgpackr's undefined (fixext 1, type 0, byte 0) as a missing value", () => {
+    assert.deepEqual(decode(Buffer.from('82a161d40000a16201', 'hex')), { b: 1 });
+    assert.deepEqual(decode(Buffer.from('92d4000001', 'hex')), [null, 1]);
+    assert.deepEqual(decode(msgpackr.pack({ match: undefined, x: [undefined] })), { x: [null] });
+  });
+
   it('keeps a "__proto__" key as data, never as the prototype', () => {
     const decoded = decode(Buffer.from('81a95f5f70726f746f5f5f81a178c3', 'hex')) as Record<string, unknown>;
     assert.equal(Object.getPrototypeOf(decoded), Object.prototype);
