@@ -339,6 +339,20 @@ describe('WAMP dealer: progressive results, timeouts, canceling', () => {
   });
 });
 
+describe('WAMP dealer: a session calling its own procedure', () => {
+  it('leaving mid-call sends it nothing after the GOODBYE reply (no INTERRUPT to itself)', async () => {
+    const r = router();
+    const self = await joined(r);
+    await self.register('com.self');
+    self.call('com.self');
+    await self.expect(INVOCATION);
+    self.write([GOODBYE, {}, 'wamp.close.close_realm']);
+    await self.expect(GOODBYE);
+    assert.deepEqual(self.inbox, []);
+    await r.close();
+  });
+});
+
 describe('WAMP session meta procedures', () => {
   it('wamp.session.count, list (with authrole filter), get and its no_such_session', async () => {
     const r = router();
