@@ -144,12 +144,7 @@ export class MemoryClient extends EventEmitter implements WampSocket {
 
   /** Sends a CALL; returns its request ID. */
   call(procedure: string, args?: unknown[], options: Record<string, unknown> = {}, kwargs?: Record<string, unknown>): number {
-    const request = this.nextRequest();
-    const message: Message = [CALL, request, options, procedure];
-    if (args !== undefined || kwargs !== undefined) message.push(args ?? []);
-    if (kwargs !== undefined) message.push(kwargs);
-    this.write(message);
-    return request;
+    return this.#withPayload(CALL, procedure, args, options, kwargs);
   }
 
   /** The RESULT or ERROR ending a call. */
@@ -158,8 +153,13 @@ export class MemoryClient extends EventEmitter implements WampSocket {
   }
 
   publish(topic: string, args?: unknown[], options: Record<string, unknown> = {}, kwargs?: Record<string, unknown>): number {
+    return this.#withPayload(PUBLISH, topic, args, options, kwargs);
+  }
+
+  /** CALL or PUBLISH with optional Arguments and ArgumentsKw; returns the request ID. */
+  #withPayload(type: number, uri: string, args: unknown[] | undefined, options: Record<string, unknown>, kwargs: Record<string, unknown> | undefined): number {
     const request = this.nextRequest();
-    const message: Message = [PUBLISH, request, options, topic];
+    const message: Message = [type, request, options, uri];
     if (args !== undefined || kwargs !== undefined) message.push(args ?? []);
     if (kwargs !== undefined) message.push(kwargs);
     this.write(message);
