@@ -107,6 +107,8 @@ export const MAX_URI_LENGTH = 1024;
 /** Is `uri` a valid URI (or pattern, for `match`) under the strict or loose rules? */
 export function isValidUri(uri: unknown, strict: boolean, match: MatchPolicy = 'exact'): uri is string {
   if (typeof uri !== 'string' || uri.length === 0 || uri.length > MAX_URI_LENGTH) return false;
+  // A lone surrogate has no UTF-8 form: two different URIs would meet as one on a broker.
+  if (!(uri as unknown as { isWellFormed(): boolean }).isWellFormed()) return false;
   if (match === 'wildcard') return (strict ? STRICT_EMPTY : LOOSE_EMPTY).test(uri);
   if (match === 'prefix') return (strict ? STRICT_PREFIX : LOOSE_PREFIX).test(uri);
   return (strict ? STRICT : LOOSE).test(uri);

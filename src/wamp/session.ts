@@ -187,7 +187,12 @@ export class Session implements Peer {
       }
       throw error;
     }
-    this.#dispatch(message);
+    try {
+      this.#dispatch(message);
+    } catch (error) {
+      // A bug of the router's, not the client's: end this session rather than the process.
+      this.#abort(Uri.PROTOCOL_VIOLATION, `the router failed on this message: ${(error as Error)?.message}`, CLOSE_PROTOCOL_ERROR);
+    }
   }
 
   /** The transport is gone: leave the realm without a word. */

@@ -213,6 +213,18 @@ describe('WAMP requests the router cannot fulfil get the spec ERROR, the session
     await strict.close();
   });
 
+  it('a URI with a lone surrogate is invalid (it has no UTF-8 form), not a crash', async () => {
+    const r = router();
+    const client = await joined(r);
+    const request = client.nextRequest();
+    client.writeRaw(Buffer.from(`[32,${request},{},"com.\\ud800"]`), false);
+    assert.equal((await client.expect(ERROR, request))[4], 'wamp.error.invalid_uri');
+    const call = client.nextRequest();
+    client.writeRaw(Buffer.from(`[48,${call},{},"com.x\\udc00.y"]`), false);
+    assert.equal((await client.expect(ERROR, call))[4], 'wamp.error.invalid_uri');
+    await r.close();
+  });
+
   it('publishing or registering a reserved wamp.* URI', async () => {
     const r = router();
     const client = await joined(r);
