@@ -24,7 +24,7 @@
 import { randomBytes } from 'node:crypto';
 import { Hub, WAMP_TOPICS, type PubSubAdapter, type PublishedMessage } from '../pubsub/index.js';
 import { decode, encode } from './msgpack.js';
-import { isDict, type Dict, type MatchPolicy } from './protocol.js';
+import { isDict, isValidUri, type Dict, type MatchPolicy } from './protocol.js';
 import type {
   CancelMode,
   ClusterLink,
@@ -97,7 +97,9 @@ const MATCHES = new Set(['exact', 'prefix', 'wildcard']);
 const POLICIES = new Set(['single', 'roundrobin', 'random', 'first', 'last']);
 
 function announcement(realm: unknown, uri: unknown, match: unknown, invoke: unknown, list: unknown): ProcedureAnnouncement | null {
-  if (typeof realm !== 'string' || typeof uri !== 'string' || !MATCHES.has(match as string) || !POLICIES.has(invoke as string)) return null;
+  if (typeof realm !== 'string' || !MATCHES.has(match as string) || !POLICIES.has(invoke as string)) return null;
+  // Another node's word is checked like a client's: an invalid pattern would not index.
+  if (!isValidUri(uri, false, match as MatchPolicy)) return null;
   return { realm, uri, match: match as MatchPolicy, invoke: invoke as InvokePolicy, callees: callees(list) };
 }
 
@@ -129,7 +131,14 @@ export class Cluster implements ClusterLink {
       syntax: WAMP_TOPICS,
       maxLength: 4096,
       maxLevels: 4096,
-      deliver: (_subscriber, message) => this.#receive(message),
+      deliver: (_subscriber, message) => {
+        try {
+          this.#receive(message);
+        } catch {
+          // What another node sent must not take this one down.
+          this.#malformed++;
+        }
+      },
     });
     this.#hub.subscribe(this.#self, ALL);
     this.#hub.subscribe(this.#self, nodeTopic(this.node));
@@ -137,8 +146,6 @@ export class Cluster implements ClusterLink {
     this.#hub.on('broker-up', (event) => {
       if (event.reconnect) this.#send(ALL, ['hello', this.node, this.#version]);
     });
-    // 'broker-down' and 'broker-error' are reported by the stats; without a listener an
-    // EventEmitter 'error'-like event is not involved, so nothing else is needed here.
     this.#timer = setInterval(() => this.#tick(), this.#heartbeat);
     this.#timer.unref();
   }
@@ -308,7 +315,7 @@ export class Cluster implements ClusterLink {
       }
       case 'call': {
         const [, , realm, id, uri, match, callee, procedure, caller, callerAuthid, callerAuthrole, discloseMe, receiveProgress, args, kwargs] = m;
-        if (typeof realm !== 'string' || typeof id !== 'number' || typeof uri !== 'string' || !MATCHES.has(match as string)) break;
+        if (typeof realm !== 'string' || typeof id !== 'number' || !MATCHES.has(match as string) || !isValidUri(uri, false, match as MatchPolicy)) break;
         if (typeof callee !== 'number' || typeof procedure !== 'string' || typeof caller !== 'number') break;
         this.#host.call(from, {
           id,
@@ -346,7 +353,7 @@ export class Cluster implements ClusterLink {
 
   #event(m: unknown[], binary: boolean): void {
     const [, realm, publication, topic, publisher, authid, authrole, disclose, excludeMe, ex, el, exA, elA, exR, elR, args, kwargs] = m;
-    if (typeof realm !== 'string' || typeof publication !== 'number' || typeof topic !== 'string' || typeof publisher !== 'number') {
+    if (typeof realm !== 'string' || typeof publication !== 'number' || !isValidUri(topic, false) || typeof publisher !== 'number') {
       this.#malformed++;
       return;
     }
