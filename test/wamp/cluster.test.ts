@@ -5,8 +5,8 @@
 
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
-import { inProcessAdapter, natsAdapter, redisAdapter, type PubSubAdapter } from '../../src/pubsub/index.js';
-import { WampRouter, type WampRouterEvents } from '../../src/wamp/index.js';
+import { Hub, WAMP_TOPICS, inProcessAdapter, natsAdapter, redisAdapter, type PubSubAdapter } from '../../src/pubsub/index.js';
+import { WampRouter, msgpackEncode, type WampRouterEvents } from '../../src/wamp/index.js';
 import { ChildPeer, withTimeout } from '../peers/support/peers.js';
 import { BrokerServer, brokerSkip } from '../pubsub/support/brokers.js';
 import { CALL, CANCEL, ERROR, EVENT, INTERRUPT, INVOCATION, RESULT, YIELD, joined } from './support/memory.js';
@@ -207,6 +207,24 @@ for (const kind of ['in-process', 'redis', 'nats'] as Kind[]) {
     }
   });
 }
+
+describe('cluster robustness', () => {
+  it('drops malformed and invalid broker messages, and keeps serving', async () => {
+    const adapter = inProcessAdapter();
+    const r = new WampRouter({ realms: { realm1: {} }, pubsub: { adapter } });
+    await r.ready();
+    const rogue = new Hub<object>({ adapter, syntax: WAMP_TOPICS, maxLength: 4096, maxLevels: 4096, deliver: () => {} });
+    rogue.publish('_wamp.c.all', Buffer.from('not msgpack'), true);
+    rogue.publish('_wamp.c.all', msgpackEncode(['proc', 'rogue', 1, 'realm1', 'com..bad', 'exact', 'single', [[1, 2]]]), true);
+    rogue.publish('_wamp.c.all', msgpackEncode(['proc', 'rogue', 2, 'realm1', 'com.ok', 'regex', 'single', [[1, 2]]]), true);
+    rogue.publish(`_wamp.c.n.${r.node}`, msgpackEncode(['reply', 'rogue', 'realm1', 'not an id', 'result']), true);
+    assert.equal(r.stats.cluster!.malformed, 4);
+    const client = await joined(r);
+    assert.equal((await client.outcome(client.call('com.ok')))[4], 'wamp.error.no_such_procedure');
+    await rogue.close();
+    await r.close();
+  });
+});
 
 describe('cluster options', () => {
   it('refuses a node timeout not longer than the heartbeat', () => {
