@@ -23,11 +23,12 @@ import { fileURLToPath } from 'node:url';
  * The aims are 97% lines overall and 90% branches for the two HTTP/2 adapters.
  */
 export const THRESHOLDS = {
-  lines: 96.2,
+  // The level of 2026-12-01 (97.6% lines, 94.2% branches), less a little for run-to-run noise.
+  lines: 97,
   branches: 93.5,
   files: {
-    'src/server/http2-stream.ts': { branches: 78 },
-    'src/client/http2-transport.ts': { branches: 75 },
+    'src/server/http2-stream.ts': { branches: 90 },
+    'src/client/http2-transport.ts': { branches: 90 },
   },
 };
 

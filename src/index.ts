@@ -35,4 +35,6 @@ export type { UpgradeHandler, UpgradeOffer, RouteOptions, UpgradeCapableServer }
 export { parseUpgradeHeader } from './upgrade/upgrade-header.js';
 export { enableH2c, H2cUpgradeHandler } from './upgrade/h2c.js';
 export { ExtendedConnectRequest } from './server/http2-stream.js';
+export * from './pubsub/index.js';
+export * from './wamp/index.js';
 export type { H2cOptions } from './upgrade/h2c.js';

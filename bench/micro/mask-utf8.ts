@@ -40,8 +40,8 @@ function text(size: number): Uint8Array {
   const out = Uint8Array.from(Buffer.from(unit.repeat(Math.ceil(size / unit.length))).subarray(0, size));
   // Pad a character cut off at the end with 'a' so the buffer stays valid.
   let j = size;
-  while (j > 0 && (out[j - 1] & 0xc0) === 0x80) j--;
-  if (j > 0 && out[j - 1] >= 0xc0) out.fill(0x61, j - 1);
+  while (j > 0 && (out[j - 1]! & 0xc0) === 0x80) j--;
+  if (j > 0 && out[j - 1]! >= 0xc0) out.fill(0x61, j - 1);
   return out;
 }
 

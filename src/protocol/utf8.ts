@@ -11,7 +11,7 @@
 import { isUtf8 } from 'node:buffer';
 
 // DFA states. 0 = at a character boundary; 1..7 = inside a sequence, waiting
-// for the byte range LO[s]..HI[s], then moving to NEXT[s]; FAIL is sticky.
+// for the byte range LO[s]!..HI[s]!, then moving to NEXT[s]!; FAIL is sticky.
 //   1..3: 1..3 continuation bytes (80..BF) still needed
 //   4: after E0 (A0..BF, no overlong)   5: after ED (80..9F, no surrogates)
 //   6: after F0 (90..BF, no overlong)   7: after F4 (80..8F, <= U+10FFFF)
@@ -41,14 +41,14 @@ const FAST_MIN = 32;
 /** Runs the DFA over bytes[i, end) from `state`; returns the new state (FAIL on error). */
 function run(state: number, bytes: Uint8Array, i: number, end: number): number {
   for (; i < end; i++) {
-    const b = bytes[i];
+    const b = bytes[i]!;
     if (state === 0) {
       if (b < 0x80) continue;
-      state = LEAD[b];
+      state = LEAD[b]!;
       if (state === FAIL) return FAIL;
     } else {
-      if (b < LO[state] || b > HI[state]) return FAIL;
-      state = NEXT[state];
+      if (b < LO[state]! || b > HI[state]!) return FAIL;
+      state = NEXT[state]!;
     }
   }
   return state;
@@ -62,7 +62,7 @@ function run(state: number, bytes: Uint8Array, i: number, end: number): number {
 function tailStart(bytes: Uint8Array, start: number, end: number): number {
   const stop = end - 3 > start ? end - 3 : start;
   for (let j = end - 1; j >= stop; j--) {
-    const b = bytes[j];
+    const b = bytes[j]!;
     if (b < 0x80) return end;
     if (b >= 0xc0) {
       const len = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : 2;
@@ -98,12 +98,12 @@ export class Utf8Validator {
     let i = start;
     // Finish a sequence left pending by the previous chunk (<= 3 bytes).
     while (s !== 0 && i < end) {
-      const b = bytes[i++];
-      if (b < LO[s] || b > HI[s]) {
+      const b = bytes[i++]!;
+      if (b < LO[s]! || b > HI[s]!) {
         this.#state = FAIL;
         return false;
       }
-      s = NEXT[s];
+      s = NEXT[s]!;
     }
     if (end - i >= FAST_MIN) {
       const cut = tailStart(bytes, i, end);

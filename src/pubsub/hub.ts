@@ -54,7 +54,7 @@ export interface PublishOptions<S> {
   /** Deliver to every local subscriber but this one (publish to all but the sender). */
   except?: S;
   /** false: send it uncompressed even to peers with permessage-deflate (on every node). Default true. */
-  compress?: boolean;
+  compress?: boolean | undefined;
 }
 
 export interface HubStats {
@@ -124,8 +124,8 @@ export class Hub<S extends object, F = unknown> extends EventEmitter<HubEvents> 
     this.#adapterName = adapter.name;
     this.#registry = new TopicRegistry<S>({
       syntax: options.syntax,
-      maxLength: options.maxLength,
-      maxLevels: options.maxLevels,
+      ...(options.maxLength !== undefined ? { maxLength: options.maxLength } : {}),
+      ...(options.maxLevels !== undefined ? { maxLevels: options.maxLevels } : {}),
       onFirst: (filter) => this.#link.addFilter(filter),
       onLast: (filter) => this.#link.removeFilter(filter),
     });

@@ -202,7 +202,7 @@ class TrieNode<S> {
 }
 
 export interface TopicRegistryOptions extends TopicLimits {
-  syntax?: TopicSyntax;
+  syntax?: TopicSyntax | undefined;
   /** Called when a filter gets its first subscriber (subscribe at the broker). */
   onFirst?: (filter: TopicFilter) => void;
   /** Called when a filter loses its last subscriber (unsubscribe at the broker). */

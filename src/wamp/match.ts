@@ -38,7 +38,10 @@ export function wildcardRuns(uri: string): number[] {
  * wildcard; a longer prefix beats a shorter one (it has at least as many components); between
  * wildcards the longer first literal run wins, then the second, and so on.
  */
-export function comparePatterns(a: Pattern & { runs?: readonly number[] }, b: Pattern & { runs?: readonly number[] }): number {
+export function comparePatterns(
+  a: Pattern & { runs?: readonly number[] | undefined },
+  b: Pattern & { runs?: readonly number[] | undefined },
+): number {
   const rank = (match: MatchPolicy): number => (match === 'exact' ? 0 : match === 'prefix' ? 1 : 2);
   if (a.match !== b.match) return rank(a.match) - rank(b.match);
   if (a.match === 'prefix') return b.uri.length - a.uri.length;

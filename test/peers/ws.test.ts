@@ -109,7 +109,7 @@ describe('ws client → Upshift WebSocketServer', { timeout: 60_000 }, () => {
       const [pongData] = (await pong) as [Buffer];
       assert.equal(pongData.toString(), 'between fragments');
 
-      const parts = [binaryOfBytes(70_000), binaryOfBytes(1), binaryOfBytes(125)];
+      const parts = [binaryOfBytes(70_000), binaryOfBytes(1), binaryOfBytes(125)] as const;
       ws.send(parts[0], { binary: true, fin: false });
       ws.send(parts[1], { binary: true, fin: false });
       ws.send(parts[2], { binary: true, fin: true });

@@ -27,7 +27,7 @@ function reference(bytes: Uint8Array): RefResult {
   let i = 0;
   const n = bytes.length;
   while (i < n) {
-    const b = bytes[i];
+    const b = bytes[i]!;
     if (b < 0x80) {
       i++;
       continue;
@@ -38,11 +38,11 @@ function reference(bytes: Uint8Array): RefResult {
     else if ((b & 0xf0) === 0xe0) [len, cp] = [3, b & 0x0f];
     else if ((b & 0xf8) === 0xf0) [len, cp] = [4, b & 0x07];
     else return { failAt: i, valid: false }; // continuation or F8..FF as a lead
-    const min = [0, 0, 0x80, 0x800, 0x10000][len];
+    const min = [0, 0, 0x80, 0x800, 0x10000][len]!;
     if (!completable(cp, len - 1, min)) return { failAt: i, valid: false };
     for (let k = 1; k < len; k++) {
       if (i + k >= n) return { failAt: -1, valid: false }; // truncated, but still a valid prefix
-      const c = bytes[i + k];
+      const c = bytes[i + k]!;
       if ((c & 0xc0) !== 0x80) return { failAt: i + k, valid: false };
       cp = (cp << 6) | (c & 0x3f);
       if (!completable(cp, len - 1 - k, min)) return { failAt: i + k, valid: false };
@@ -503,9 +503,9 @@ describe('randomized differential test vs TextDecoder (fatal)', () => {
       else if (r < 0.85) {
         // Boundary code points.
         const edges = [0x7f, 0x80, 0x7ff, 0x800, 0xd7ff, 0xe000, 0xfffd, 0xffff, 0x10000, 0x10ffff];
-        encode(edges[Math.floor(rnd() * edges.length)], out);
+        encode(edges[Math.floor(rnd() * edges.length)]!, out);
       } else if (bad) {
-        if (r < 0.92) out.push(SPECIAL[Math.floor(rnd() * SPECIAL.length)]);
+        if (r < 0.92) out.push(SPECIAL[Math.floor(rnd() * SPECIAL.length)]!);
         else if (r < 0.96) {
           // Truncated valid sequence.
           const tmp: number[] = [];
