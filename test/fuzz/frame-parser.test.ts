@@ -11,7 +11,8 @@ import { OP, closePayload, frame, parseFrames, type FrameSpec } from '../protoco
 import { byteChunks, check, chunksAt, cutPoints, fc } from './support/fuzz.js';
 
 // ------------------------------------------------------------------ adapter (the core's API)
-// Everything this file knows about WebSocketProtocol is in this section.
+// Everything this file knows about WebSocketProtocol is in this section: runCore() feeds bytes
+// in, sendWithCore() has it write frames.
 
 type Role = 'server' | 'client';
 
@@ -68,6 +69,25 @@ function runCore(setup: CoreSetup, chunks: readonly Buffer[], decodeAfter: reado
   });
   runDecodes();
   return { events: handler.events.map(describeEvent), output: handler.frames().map(describeFrame), peak };
+}
+
+/** What a test asks the sending side of the core to do. */
+type SendOp =
+  | { kind: 'send'; data: Buffer; isBinary: boolean; fin: boolean; compress: boolean }
+  | { kind: 'ping'; data: Buffer }
+  | { kind: 'pong'; data: Buffer }
+  | { kind: 'close'; code: number; reason: Buffer };
+
+/** Runs `ops` on a fresh core (with the fake RSV1 codec when `codec`); returns the bytes it wrote. */
+function sendWithCore(role: Role, codec: boolean, ops: readonly SendOp[]): Buffer {
+  const { protocol, handler } = makeProtocol(role, { codec: codec ? new FakeCodec('sync') : null });
+  for (const op of ops) {
+    if (op.kind === 'send') protocol.send(op.data, op.isBinary, op.fin, op.compress);
+    else if (op.kind === 'ping') protocol.ping(op.data);
+    else if (op.kind === 'pong') protocol.pong(op.data);
+    else protocol.close(op.code, op.reason);
+  }
+  return handler.output();
 }
 
 // ------------------------------------------------------------------------------------ helpers
@@ -321,20 +341,19 @@ function encodeFake(data: Buffer): Buffer {
 
 /** The model as the core itself sends it (the peer role's send/ping/pong/close). */
 function sendStream(m: Model, peerRole: Role, codec: boolean): Buffer {
-  const sender = makeProtocol(peerRole, { codec: codec ? new FakeCodec('sync') : null });
-  const { protocol } = sender;
-  const sendControl = (c: Control): void => (c.kind === 'ping' ? protocol.ping(c.data) : protocol.pong(c.data));
+  const ops: SendOp[] = [];
+  const controlOp = (c: Control): SendOp => (c.kind === 'ping' ? { kind: 'ping', data: c.data } : { kind: 'pong', data: c.data });
   for (const message of m.messages) {
     const fragments = fragmentsOf(message);
     fragments.forEach((piece, i) => {
       const before = i === fragments.length - 1 ? message.controls.slice(i).flat() : message.controls[i] ?? [];
-      for (const c of before) sendControl(c);
-      protocol.send(piece, message.isBinary, i === fragments.length - 1, compressed(message, codec));
+      for (const c of before) ops.push(controlOp(c));
+      ops.push({ kind: 'send', data: piece, isBinary: message.isBinary, fin: i === fragments.length - 1, compress: compressed(message, codec) });
     });
   }
-  for (const c of m.trailingControls) sendControl(c);
-  if (m.close !== null) protocol.close(m.close.code, Buffer.from(m.close.reason));
-  return sender.handler.output();
+  for (const c of m.trailingControls) ops.push(controlOp(c));
+  if (m.close !== null) ops.push({ kind: 'close', code: m.close.code, reason: Buffer.from(m.close.reason) });
+  return sendWithCore(peerRole, codec, ops);
 }
 
 const roundTrip = fc.record({

@@ -1,5 +1,5 @@
 // Soak test (behind a flag): thousands of WebSocket connections to one Upshift server process,
-// with mixed traffic (small, 1 MiB, permessage-deflate, pings, slow readers, bursts), abrupt
+// with mixed traffic (small, 1 MiB, permessage-deflate, fragmented, pings, slow readers), abrupt
 // drops (during the handshake, mid-frame, without a close frame), close handshakes from both
 // sides, and churn all the time. Once every client is gone the server's connections, handles,
 // timers (and the shared ticker) and ArrayBuffers must be back at their baseline.
@@ -94,8 +94,7 @@ class Client {
   }
 }
 
-async function open(url: string): Promise<Client> {
-  const deflate = random() < 0.3;
+async function open(url: string, deflate = random() < 0.3): Promise<Client> {
   const ws = await within(connect(url, deflate ? { perMessageDeflate: true } : {}), 30_000, 'a handshake');
   counts.opened++;
   counts.peakOpen = Math.max(counts.peakOpen, ++counts.open);
@@ -112,6 +111,14 @@ const ACTIONS: [weight: number, name: string, action: Action][] = [
   [1, '1 MiB binary', (c) => c.echo(sliceOf(NOISE, MIB), true)],
   // Compressed when the connection negotiated permessage-deflate (30% of them).
   [8, 'compressible text', (c) => c.echo(PROSE.toString('latin1', 0, between(4 * 1024, 256 * 1024)), false)],
+  [5, 'fragmented', async (c) => {
+    // One message in several frames (RFC 6455 §5.4); the echo comes back whole.
+    const whole = sliceOf(NOISE, between(1, 64 * 1024));
+    const cuts = [0, ...Array.from({ length: between(1, 4) }, () => between(0, whole.length)).sort((a, b) => a - b), whole.length];
+    for (let i = 1; i < cuts.length; i++) c.ws.send(whole.subarray(cuts[i - 1], cuts[i]), { binary: true, fin: i === cuts.length - 1 });
+    const [back] = await c.take(1);
+    if (!back!.equals(whole)) throw new Error(`fragmented message of ${whole.length} bytes came back different`);
+  }],
   [10, 'ping', async (c) => {
     const payload = sliceOf(NOISE, between(0, 125));
     const pong = within(new Promise<Buffer>((resolve) => c.ws.once('pong', resolve)), 30_000, 'a pong');
@@ -208,15 +215,13 @@ describe('soak: connections, traffic and churn against one server process', { sk
       const url = `ws://127.0.0.1:${port}/soak`;
       const settled = (): Promise<Snapshot> => server.request<Snapshot>({ op: 'settled' }, 60_000);
 
-      // Warm-up: every action and ending once, with and without compression, so lazily made
-      // pools and slabs exist before the baseline is taken.
-      for (const [, , action] of ACTIONS) {
-        for (const [, , ending] of ENDINGS) {
-          const client = await open(url);
-          await action(client);
-          await ending(client);
-          await within(client.closed, 30_000, 'a warm-up connection to close');
-        }
+      // Warm-up: every action and every ending, with and without compression, so that lazily
+      // made pools and slabs exist before the baseline is taken.
+      for (let i = 0; i < 2 * Math.max(ACTIONS.length, ENDINGS.length); i++) {
+        const client = await open(url, i % 2 === 0);
+        await ACTIONS[i % ACTIONS.length]![2](client);
+        await ENDINGS[i % ENDINGS.length]![2](client);
+        await within(client.closed, 30_000, 'a warm-up connection to close');
       }
       await handshakeDrop(port);
       const baseline = await settled();
