@@ -80,14 +80,31 @@ class Client {
     const deadline = Date.now() + ms;
     while (this.queue.length < n) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`${this.queue.length} of ${n} messages after ${ms} ms`);
-      await within(new Promise<void>((resolve) => (this.wake = resolve)), left, `${n} messages`).finally(() => (this.wake = null));
+      if (left <= 0) throw new Error(`${this.queue.length} of ${n} messages after ${ms} ms (${this.state()})`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = null;
     }
     return this.queue.splice(0, n);
   }
 
+  /** What the connection looks like, for failure messages. */
+  state(): string {
+    const socket = this.ws.rawTransport as Socket;
+    return (
+      `extensions=${JSON.stringify(this.ws.extensions)} readyState=${this.ws.readyState} bufferedAmount=${this.ws.bufferedAmount} ` +
+      `socket: paused=${socket.isPaused()} readableLength=${socket.readableLength} bytesRead=${socket.bytesRead} destroyed=${socket.destroyed}`
+    );
+  }
+
+  /** Sends a message and checks its echo. Random bytes go uncompressed (the server still compresses them back). */
   async echo(payload: Buffer | string, binary: boolean): Promise<void> {
-    this.ws.send(payload, { binary });
+    this.ws.send(payload, { binary, compress: !binary });
     const [back] = await this.take(1);
     const expected = typeof payload === 'string' ? Buffer.from(payload) : payload;
     if (!back!.equals(expected)) throw new Error(`echo of ${expected.length} bytes came back as ${back!.length} different bytes`);
@@ -102,15 +119,39 @@ async function open(url: string, deflate = random() < 0.3): Promise<Client> {
   return new Client(ws);
 }
 
+/**
+ * Bounds the work in flight, so that the load adapts to the machine: a slower (or busier) machine
+ * does fewer actions per second rather than piling up work until the waits time out.
+ */
+class Slots {
+  private waiters: (() => void)[] = [];
+  constructor(private free: number) {}
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiters.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = this.waiters.shift();
+      if (next !== undefined) next();
+      else this.free++;
+    }
+  }
+}
+const actionSlots = new Slots(128);
+/** Large messages and compression, which cost CPU on both sides. */
+const heavySlots = new Slots(8);
+
 type Action = (client: Client) => Promise<void>;
 
-const ACTIONS: [weight: number, name: string, action: Action][] = [
+const ACTIONS: [weight: number, name: string, action: Action, heavy?: 'heavy'][] = [
   [30, 'small text', (c) => c.echo(PROSE.toString('latin1', 0, between(1, 200)), false)],
   [20, 'small binary', (c) => c.echo(sliceOf(NOISE, between(0, 2048)), true)],
-  [8, 'medium binary', (c) => c.echo(sliceOf(NOISE, between(16 * 1024, 128 * 1024)), true)],
-  [1, '1 MiB binary', (c) => c.echo(sliceOf(NOISE, MIB), true)],
+  [8, 'medium binary', (c) => c.echo(sliceOf(NOISE, between(16 * 1024, 128 * 1024)), true), 'heavy'],
+  [1, '1 MiB binary', (c) => c.echo(sliceOf(NOISE, MIB), true), 'heavy'],
   // Compressed when the connection negotiated permessage-deflate (30% of them).
-  [8, 'compressible text', (c) => c.echo(PROSE.toString('latin1', 0, between(4 * 1024, 256 * 1024)), false)],
+  [8, 'compressible text', (c) => c.echo(PROSE.toString('latin1', 0, between(4 * 1024, 256 * 1024)), false), 'heavy'],
   [5, 'fragmented', async (c) => {
     // One message in several frames (RFC 6455 §5.4); the echo comes back whole.
     const whole = sliceOf(NOISE, between(1, 64 * 1024));
@@ -143,10 +184,13 @@ const ACTION_WEIGHT = ACTIONS.reduce((sum, [w]) => sum + w, 0);
 
 async function act(client: Client): Promise<void> {
   let roll = random() * ACTION_WEIGHT;
-  const [, name, action] = ACTIONS.find(([w]) => (roll -= w) < 0) ?? ACTIONS[0]!;
-  count(counts.actions, name);
+  const [, name, action, heavy] = ACTIONS.find(([w]) => (roll -= w) < 0) ?? ACTIONS[0]!;
   try {
-    await action(client);
+    await actionSlots.run(() => {
+      if (client.ws.readyState !== 1) return Promise.resolve();
+      count(counts.actions, name);
+      return heavy === undefined ? action(client) : heavySlots.run(() => action(client));
+    });
   } catch (error) {
     errors.push(`${name}: ${(error as Error).message}`);
     client.ws.terminate();
