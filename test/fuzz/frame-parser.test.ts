@@ -50,6 +50,10 @@ function runCore(setup: CoreSetup, chunks: readonly Buffer[], decodeAfter: reado
     control: Buffer | null;
     pieces: { length: number } | null;
   };
+  // If the core's internals change, fail here rather than check nothing.
+  for (const field of ['headerLength', 'control', 'pieces']) {
+    assert.ok(field in protocol, `runCore(): WebSocketProtocol has no '${field}' any more; update the adapter`);
+  }
   const peak = { header: 0, control: 0, message: 0 };
   const observe = (): void => {
     peak.header = Math.max(peak.header, state.headerLength);
