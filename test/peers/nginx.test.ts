@@ -51,15 +51,15 @@ describe('Upshift behind nginx', { skip, timeout: 60_000 }, () => {
       if (url.pathname === '/server-closes') ws.close(Number(url.searchParams.get('code')), url.searchParams.get('reason') ?? '');
     });
     deflateServer = (await startUpshiftEcho({ perMessageDeflate: true })).server;
-    // For the read timeout: one server that never pings, one that pings every 300 ms.
+    // For nginx's read timeout (1.5 s): one server that never pings, one that pings every 300 ms.
     quietServer = (await startUpshiftEcho({ pingInterval: 0, idleTimeout: 0 })).server;
     heartbeatServer = (await startUpshiftEcho({ pingInterval: 300, idleTimeout: 0 })).server;
     const portOf = (s: WebSocketServer): number => (s.address() as { port: number }).port;
     nginx = await startNginx([
       { path: '/', upstreamPort: portOf(server) },
       { path: '/deflate', upstreamPort: portOf(deflateServer) },
-      { path: '/quiet', upstreamPort: portOf(quietServer), readTimeout: '1s' },
-      { path: '/heartbeat', upstreamPort: portOf(heartbeatServer), readTimeout: '1s' },
+      { path: '/quiet', upstreamPort: portOf(quietServer), readTimeout: '1500ms' },
+      { path: '/heartbeat', upstreamPort: portOf(heartbeatServer), readTimeout: '1500ms' },
     ]);
   });
 
@@ -166,9 +166,9 @@ describe('Upshift behind nginx', { skip, timeout: 60_000 }, () => {
       // nginx drops the upstream and client connections without a close frame: 1006.
       const [code] = await nextClose(quiet, 5000);
       assert.equal(code, 1006);
-      assert.ok(Date.now() - opened >= 900, 'not before the 1 s proxy_read_timeout');
+      assert.ok(Date.now() - opened >= 1400, 'not before the 1.5 s proxy_read_timeout');
       // Deliberately let the timeout pass once more for the connection the server pings.
-      await new Promise((resolve) => setTimeout(resolve, 1200));
+      await new Promise((resolve) => setTimeout(resolve, 1700));
       assert.equal(busy.readyState, 1, 'still open after more than twice the read timeout');
       busy.send('still there');
       const [echoed] = await nextMessage(busy, 2000);
