@@ -5,7 +5,7 @@
 // timers (and the shared ticker) and ArrayBuffers must be back at their baseline.
 //
 //   SOAK_SECONDS=120 node scripts/run-tests.mjs dist/test/soak/     (or: npm run soak)
-//   optional: SOAK_CONNECTIONS (long-lived connections, default 2000), SOAK_WORKERS (churn
+//   optional: SOAK_CONNECTIONS (long-lived connections, default 4000), SOAK_WORKERS (churn
 //   loops, default 48), SOAK_SEED.
 // Plain `npm test` skips it. Loopback only; it stops by itself after SOAK_SECONDS plus wind-down.
 import { describe, it } from 'node:test';
@@ -18,13 +18,13 @@ import { within } from '../helpers/events.js';
 import { prng } from '../protocol/support/frames.js';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 0);
-const LONG_LIVED = Number(process.env.SOAK_CONNECTIONS ?? 2000);
+const LONG_LIVED = Number(process.env.SOAK_CONNECTIONS ?? 4000);
 const WORKERS = Number(process.env.SOAK_WORKERS ?? 48);
 const random = prng(Number(process.env.SOAK_SEED ?? 0x50a4));
 
 /** What may stay allocated in the server after the soak, beyond the warmed-up baseline. */
 const ARRAY_BUFFER_TOLERANCE = 2 * 1024 * 1024;
-const HEAP_TOLERANCE = 16 * 1024 * 1024;
+const HEAP_TOLERANCE = 8 * 1024 * 1024;
 
 const skip = SECONDS > 0 ? false : 'set SOAK_SECONDS to run the soak test (npm run soak)';
 
@@ -43,6 +43,10 @@ function sliceOf(source: Buffer, size: number): Buffer {
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 const between = (low: number, high: number): number => low + Math.floor(random() * (high - low + 1));
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** When the soak's traffic stops (set when it starts); actions queued past it are skipped. */
+let stopAt = Infinity;
+const running = (): boolean => Date.now() < stopAt;
 
 // ------------------------------------------------------------------------------------ a client
 
@@ -139,9 +143,14 @@ class Slots {
     }
   }
 }
-const actionSlots = new Slots(128);
-/** Large messages and compression, which cost CPU on both sides. */
-const heavySlots = new Slots(8);
+/** Slots for actions, and fewer for large messages and compression (CPU on both sides). */
+interface Budget {
+  actions: Slots;
+  heavy: Slots;
+}
+/** Long-lived connections and churn have their own budgets, so that neither starves the other. */
+const LONG_LIVED_BUDGET: Budget = { actions: new Slots(96), heavy: new Slots(6) };
+const CHURN_BUDGET: Budget = { actions: new Slots(64), heavy: new Slots(4) };
 
 type Action = (client: Client) => Promise<void>;
 
@@ -182,14 +191,14 @@ const ACTIONS: [weight: number, name: string, action: Action, heavy?: 'heavy'][]
 ];
 const ACTION_WEIGHT = ACTIONS.reduce((sum, [w]) => sum + w, 0);
 
-async function act(client: Client): Promise<void> {
+async function act(client: Client, budget: Budget): Promise<void> {
   let roll = random() * ACTION_WEIGHT;
   const [, name, action, heavy] = ACTIONS.find(([w]) => (roll -= w) < 0) ?? ACTIONS[0]!;
   try {
-    await actionSlots.run(() => {
-      if (client.ws.readyState !== 1) return Promise.resolve();
+    await budget.actions.run(() => {
+      if (client.ws.readyState !== 1 || !running()) return Promise.resolve();
       count(counts.actions, name);
-      return heavy === undefined ? action(client) : heavySlots.run(() => action(client));
+      return heavy === undefined ? action(client) : budget.heavy.run(() => action(client));
     });
   } catch (error) {
     errors.push(`${name}: ${(error as Error).message}`);
@@ -272,10 +281,36 @@ describe('soak: connections, traffic and churn against one server process', { sk
       assert.equal(errors.length, 0, `warm-up errors: ${errors.join('; ')}`);
       console.log(`# soak baseline: ${summary(baseline)}`);
 
-      const deadline = Date.now() + SECONDS * 1000;
-      const running = (): boolean => Date.now() < deadline;
+      const started = Date.now();
+      stopAt = started + SECONDS * 1000;
 
-      // Long-lived connections, opened in batches, each acting now and then until the deadline.
+      // Progress, every 10 s (one request at a time: answers are read in order).
+      let inFlight: Promise<unknown> = Promise.resolve();
+      const progress = setInterval(() => {
+        inFlight = server.request<Snapshot>({ op: 'snapshot' }).then(
+          (s) => console.log(`# soak ${Math.round((Date.now() - started) / 1000)} s: client open=${counts.open} opened=${counts.opened}; server ${summary(s)}`),
+          () => {},
+        );
+      }, 10_000);
+
+      // Churn: connect, act a few times, end one way or another, again and again.
+      const churn = Array.from({ length: WORKERS }, async () => {
+        while (running()) {
+          let client: Client;
+          try {
+            client = await open(url);
+          } catch (error) {
+            errors.push(`open: ${(error as Error).message}`);
+            continue;
+          }
+          for (let k = between(0, 4); k > 0 && client.ws.readyState === 1; k--) await act(client, CHURN_BUDGET);
+          if (client.ws.readyState === 1) await end(client);
+          if (random() < 0.2) await handshakeDrop(port).catch((error: Error) => void errors.push(`handshake drop: ${error.message}`));
+        }
+      });
+
+      // Long-lived connections, opened in batches while the churn runs, each acting now and then
+      // until the deadline, then ending one way or another.
       const longLived: Promise<void>[] = [];
       for (let i = 0; i < LONG_LIVED && running(); i += 100) {
         const batch = await Promise.all(
@@ -288,7 +323,7 @@ describe('soak: connections, traffic and churn against one server process', { sk
               while (running()) {
                 await pause(between(500, 5000));
                 if (client.ws.readyState !== 1) return;
-                await act(client);
+                await act(client, LONG_LIVED_BUDGET);
               }
               if (client.ws.readyState === 1) await end(client);
             })(),
@@ -296,30 +331,6 @@ describe('soak: connections, traffic and churn against one server process', { sk
         }
       }
 
-      // Churn: connect, act a few times, end one way or another, again and again.
-      const churn = Array.from({ length: WORKERS }, async () => {
-        while (running()) {
-          let client: Client;
-          try {
-            client = await open(url);
-          } catch (error) {
-            errors.push(`open: ${(error as Error).message}`);
-            continue;
-          }
-          for (let k = between(0, 4); k > 0 && client.ws.readyState === 1; k--) await act(client);
-          if (client.ws.readyState === 1) await end(client);
-          if (random() < 0.2) await handshakeDrop(port).catch((error: Error) => void errors.push(`handshake drop: ${error.message}`));
-        }
-      });
-
-      // Progress, every 10 s (one request at a time: answers are read in order).
-      let inFlight: Promise<unknown> = Promise.resolve();
-      const progress = setInterval(() => {
-        inFlight = server.request<Snapshot>({ op: 'snapshot' }).then(
-          (s) => console.log(`# soak ${Math.round((SECONDS * 1000 - (deadline - Date.now())) / 1000)} s: client open=${counts.open} opened=${counts.opened}; server ${summary(s)}`),
-          () => {},
-        );
-      }, 10_000);
       try {
         await Promise.all([...longLived, ...churn]);
       } finally {
