@@ -3,11 +3,15 @@
 // from RFC 9112 §2–§5 on every input (well-formed heads generated from a model, the same heads
 // damaged, and arbitrary bytes), gives the same answer whatever the chunking when fed the way the
 // upgrade listener feeds it (the whole prefix again after each chunk), and runs in linear time.
-import { describe, it } from 'node:test';
+import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { INCOMPLETE, NOT_MINE, parseUpgradeRequestHead } from '../../src/protocol/http1-request-head.js';
-import { check, chunksAt, cutPoints, fc, ows, token, TCHARS } from './support/fuzz.js';
+import { check, checkAsync, chunksAt, cutPoints, fc, ows, token, TCHARS } from './support/fuzz.js';
+import { within } from '../helpers/events.js';
 
 type Result = ReturnType<typeof parseUpgradeRequestHead>;
 
@@ -59,6 +63,7 @@ function reference(data: Buffer, maxSize: number): Result {
     rawHeaders.push(name, value);
     const key = name.toLowerCase();
     if (!Object.hasOwn(headers, key)) headers[key] = value;
+    // Cookie included, as the parser does today; node:http uses "; " there (a todo below).
     else if (LIST_FIELDS.has(key)) headers[key] += `, ${value}`;
     else return NOT_MINE;
   }
@@ -87,7 +92,7 @@ const fieldValue = fc.string({
 
 /** Names drawn from a small pool (so repeats happen) or any token. */
 const fieldName = fc.oneof(
-  fc.constantFrom('Host', 'host', 'Upgrade', 'Connection', 'Cookie', 'X-A', 'x-a', 'Sec-WebSocket-Protocol', 'Sec-WebSocket-Key', 'Content-Length', 'Transfer-Encoding'),
+  fc.constantFrom('Host', 'host', 'Upgrade', 'Connection', 'Cookie', 'cookie', 'X-A', 'x-a', 'Sec-WebSocket-Protocol', 'Accept-Language', 'Sec-WebSocket-Key', 'Content-Length', 'Transfer-Encoding'),
   token,
 );
 
@@ -249,6 +254,82 @@ describe('request-head parser fuzz', () => {
   });
 });
 
+/** How node:http's parser (llhttp) took a request head. */
+type NodeOutcome =
+  | { kind: 'upgrade'; method: string; url: string; headers: [string, unknown][]; rawHeaders: string[] }
+  | { kind: 'request' | 'error' };
+
+describe("request-head parser fuzz: what it accepts, node:http reads the same way", () => {
+  // The fast path answers for node:http on the heads it takes, so on those it must read what
+  // Node's own parser would: no request means one thing to one parser and another to the other.
+  let server: Server;
+  let port = 0;
+  let outcome: ((result: NodeOutcome) => void) | null = null;
+
+  before(async () => {
+    server = createServer();
+    const report = (result: NodeOutcome): void => {
+      outcome?.(result);
+      outcome = null;
+    };
+    server.on('upgrade', (req: IncomingMessage, socket) => {
+      report({ kind: 'upgrade', method: req.method!, url: req.url!, headers: Object.entries(req.headers), rawHeaders: req.rawHeaders });
+      socket.destroy();
+    });
+    server.on('request', (_req, res) => {
+      report({ kind: 'request' });
+      res.destroy();
+    });
+    server.on('clientError', (_error, socket) => {
+      report({ kind: 'error' });
+      socket.destroy();
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    port = (server.address() as AddressInfo).port;
+  });
+
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  /** Sends `head` to node:http and reports how it was taken. */
+  async function nodeParse(head: Buffer): Promise<NodeOutcome> {
+    const result = new Promise<NodeOutcome>((resolve) => (outcome = resolve));
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.end(head);
+    try {
+      return await within(result, 5000, 'node:http to take the head');
+    } finally {
+      socket.destroy();
+    }
+  }
+
+  it('on every head the fast path accepts, node:http sees an upgrade with the same target and fields', async () => {
+    await checkAsync(
+      fc.asyncProperty(wellFormedHead, async (text) => {
+        const data = Buffer.from(text, 'latin1');
+        const fast = parseUpgradeRequestHead(data, MAX_HEAD);
+        if (typeof fast !== 'object') return;
+        const node = await nodeParse(data);
+        assert.equal(node.kind, 'upgrade', text);
+        if (node.kind !== 'upgrade') return;
+        assert.equal(node.method, fast.method);
+        assert.equal(node.url, fast.url);
+        assert.deepEqual(node.rawHeaders, fast.rawHeaders);
+        // Known divergence, a todo below: repeated Cookie fields (node:http joins them with "; ").
+        const comparable = (headers: [string, unknown][]): [string, unknown][] =>
+          headers.filter(([name]) => name !== 'cookie' || fast.rawHeaders.filter((_, i) => i % 2 === 0 && fast.rawHeaders[i]!.toLowerCase() === 'cookie').length < 2);
+        assert.deepEqual(comparable(node.headers), comparable(Object.entries(fast.headers)), text);
+      }),
+      150,
+      0.05,
+    );
+  });
+});
+
 describe('request-head parser: cases found by fuzzing', () => {
   const head = (fields: string): Buffer =>
     Buffer.from(`GET / HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade\r\n${fields}Upgrade: websocket\r\n\r\n`, 'latin1');
@@ -267,7 +348,22 @@ describe('request-head parser: cases found by fuzzing', () => {
     assert.deepEqual(plain(result), plain(reference(head('__proto__:\r\n'), MAX_HEAD)));
   });
 
-  // Same input: the fast path's headers object has no prototype, while Node's
+  // Found by the node:http cross-check above (default seed): node:http joins repeated Cookie
+  // fields with "; " (the cookie-pair separator of RFC 6265 §5.4, also what RFC 9113 §8.2.3
+  // prescribes for HTTP/2); the fast path joins them with ", ", so verify() and the connection
+  // handler read `a=1, b=2` where node:http gives `a=1; b=2` (and a cookie parser then sees one
+  // cookie `a` with the value `1, b=2`).
+  it(
+    'repeated Cookie fields are joined with "; ", as node:http does',
+    { todo: 'found by fuzzing: the fast path joins repeated Cookie fields with ", " (node:http: "; ")' },
+    () => {
+      const result = parseUpgradeRequestHead(head('Cookie: a=1\r\ncookie: b=2\r\n'), MAX_HEAD);
+      assert.ok(typeof result === 'object');
+      assert.equal(result.headers['cookie'], 'a=1; b=2');
+    },
+  );
+
+  // Seed 1713250670 again: the fast path's headers object has no prototype, while Node's
   // IncomingMessage.headers is an ordinary object, so `req.headers.hasOwnProperty('x')` in a
   // verify() hook throws a TypeError for fast-path handshakes only (and a `__proto__` field shows
   // up there while Node's parser drops it).

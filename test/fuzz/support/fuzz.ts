@@ -39,6 +39,15 @@ export function check<Ts extends [unknown, ...unknown[]]>(
   fc.assert(property, fuzzParameters<Ts>(quickRuns, weight));
 }
 
+/** check() for an asynchronous property. */
+export async function checkAsync<Ts extends [unknown, ...unknown[]]>(
+  property: fc.IAsyncProperty<Ts>,
+  quickRuns: number,
+  weight = 1,
+): Promise<void> {
+  await fc.assert(property, fuzzParameters<Ts>(quickRuns, weight));
+}
+
 /** Cut points for splitting a buffer of any length into chunks: any chunking is reachable. */
 export const cutPoints = fc.array(fc.nat(), { maxLength: 12 });
 
