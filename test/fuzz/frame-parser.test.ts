@@ -136,8 +136,25 @@ const role = fc.constantFrom<Role>('server', 'client');
 const maskKey = fc.uint8Array({ minLength: 4, maxLength: 4 }).map((k) => Buffer.from(k));
 
 /** Payload bytes: random, valid UTF-8 text (any plane), near the 125/126 boundaries, or close bodies. */
+/**
+ * UTF-8 at the edges of RFC 3629 §4: the first and last valid second bytes after E0, ED, F0, F4,
+ * overlong and out-of-range leads, stray continuations, truncated sequences, with ASCII runs so
+ * that texts are long enough for the validator's bulk path as well as its byte-wise one.
+ */
+const edgyUtf8 = fc
+  .array(
+    fc.constantFrom(
+      'e0a080', 'e09f80', 'ed9fbf', 'eda080', 'f0908080', 'f08fbfbf', 'f48fbfbf', 'f4908080',
+      'c280', 'c1bf', 'c0af', 'f5808080', '80', 'bf', 'e0a0', 'f09080', 'efbfbf', 'dfbf',
+      '61', '6161616161616161', '61616161616161616161616161616161',
+    ),
+    { maxLength: 24 },
+  )
+  .map((parts) => Buffer.from(parts.join(''), 'hex'));
+
 const payloadBytes = fc.oneof(
   { weight: 4, arbitrary: fc.uint8Array({ maxLength: 140 }).map((b) => Buffer.from(b)) },
+  { weight: 3, arbitrary: edgyUtf8 },
   { weight: 4, arbitrary: fc.string({ unit: 'binary', maxLength: 60 }).map((s) => Buffer.from(s, 'utf8')) },
   { weight: 2, arbitrary: fc.oneof(fc.constantFrom(124, 125, 126, 127), fc.integer({ min: 120, max: 300 })).map((n) => Buffer.alloc(n, 0x61)) },
   {
@@ -444,6 +461,40 @@ describe('frame parser fuzz: any bytes, any chunking', () => {
         assert.equal(Buffer.from(closes[0]!.slice(2), 'hex').readUInt16BE(0), closeCode);
       }),
       300,
+    );
+  });
+});
+
+/** An independent UTF-8 validator (WHATWG's decoder, which follows RFC 3629 §3–§4). */
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+function isUtf8Reference(data: Buffer): boolean {
+  try {
+    strictUtf8.decode(data);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('frame parser fuzz: UTF-8', () => {
+  it('takes a text message exactly when it is UTF-8 (§8.1), in any fragmentation and chunking', () => {
+    check(
+      fc.property(role, edgyUtf8, fc.array(fc.nat(), { maxLength: 4 }), cutPoints, fc.boolean(), (receiver, text, fragmentCuts, cuts, compress) => {
+        const m: Model = {
+          messages: [{ isBinary: false, payload: text, cuts: [...new Set(fragmentCuts.map((c) => c % (text.length + 1)))].sort((a, b) => a - b), controls: [], compress }],
+          close: null,
+          trailingControls: [],
+        };
+        const peer: Role = receiver === 'server' ? 'client' : 'server';
+        const stream = buildStream(m, peer, [Buffer.from([1, 2, 3, 4])], compress);
+        const setup: CoreSetup = { role: receiver, maxPayload: 1 << 20, maxFragments: 16, codec: compress ? 'sync' : 'none' };
+        const expected = isUtf8Reference(text) ? [`message text ${text.toString('hex')}`] : ['error WS_ERR_INVALID_UTF8 1007'];
+        for (const chunking of [whole, byteChunks, (data: Buffer) => chunksAt(data, cuts)]) {
+          const events = runOn(setup, stream, chunking).events.filter((e) => !e.startsWith('write '));
+          assert.deepEqual(events, expected);
+        }
+      }),
+      500,
     );
   });
 });

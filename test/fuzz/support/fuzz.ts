@@ -9,6 +9,10 @@
 
 import fc from 'fast-check';
 
+// An explicit maxLength is the size to explore up to (fast-check 4 otherwise stays near 10
+// elements whatever maxLength says).
+fc.configureGlobal({ ...fc.readConfigureGlobal(), defaultSizeToMaxWhenMaxSpecified: true });
+
 const requestedRuns = Number(process.env.FUZZ_RUNS);
 const requestedSeed = process.env.FUZZ_SEED;
 
