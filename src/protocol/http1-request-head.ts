@@ -67,7 +67,10 @@ export function parseUpgradeRequestHead(
     if (c <= 0x20 || c >= 0x7f) return NOT_MINE;
   }
 
-  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
+  // An ordinary object, as IncomingMessage.headers is (verify hooks call hasOwnProperty on it). A
+  // name it inherits (__proto__, constructor, …) reads as a repeated field below, so such heads go
+  // to node:http, which knows what to do with them.
+  const headers: Record<string, string> = {};
   const rawHeaders: string[] = [];
   let pos = lineEnd + 2;
   let count = 0;
@@ -93,7 +96,9 @@ export function parseUpgradeRequestHead(
     rawHeaders.push(rawName, value);
     const previous = headers[name];
     if (previous === undefined) headers[name] = value;
-    else if (LIST_FIELDS.has(name)) headers[name] = `${previous}, ${value}`;
+    // RFC 6265 §5.4: cookie-pairs are separated by "; " (node:http joins Cookie the same way).
+    else if (name === 'cookie') headers[name] = `${previous}; ${value}`;
+    else if (LIST_FIELDS.has(name) && typeof previous === 'string') headers[name] = `${previous}, ${value}`;
     else return NOT_MINE;
     pos = eol + 2;
   }
