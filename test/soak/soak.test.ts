@@ -385,6 +385,6 @@ function summary(s: Snapshot): string {
   return (
     `clients=${s.clients} peak=${s.peakClients} accepted=${s.accepted} messages=${s.messages} timers=${s.timers}` +
     `${s.tickerStopped === undefined ? '' : ` tickerStopped=${s.tickerStopped}`} handles=${JSON.stringify(s.resources)}` +
-    ` arrayBuffers=${mib(s.arrayBuffers)} heap=${mib(s.heapUsed)} rss=${mib(s.rss)}`
+    ` arrayBuffers=${mib(s.arrayBuffers)} external=${mib(s.external)} heap=${mib(s.heapUsed)} rss=${mib(s.rss)}`
   );
 }
