@@ -356,6 +356,7 @@ export async function serve(args: ParsedArgs): Promise<RunningServer> {
   const transportsText = [secure ? 'TLS' : null, flags.http2 ? 'HTTP/2' : null, flags.h2c ? 'h2c' : null, flags.deflate ? 'permessage-deflate' : null].filter(Boolean);
   if (transportsText.length > 0) lines.push(`  with       ${transportsText.join(', ')}`);
   if (certificate !== null && flags.tls) lines.push(`  certificate ${certificate.certFile} (self-signed, sha256 ${certificate.fingerprint})`);
+  lines.push('Ctrl-C (or SIGTERM) stops the server gracefully.');
   process.stdout.write(lines.join('\n') + '\n');
 
   let resolveDone!: (code: number) => void;

@@ -3,7 +3,8 @@
 // server process that uses the same broker. Meant to be typed in `upshift connect` as well as
 // used by programs:
 //
-//   sub FILTER             → ok sub FILTER           (MQTT filters: chat/+, chat/#)
+//   sub FILTER             → ok sub FILTER           (MQTT filters: chat/+, chat/#), sent once
+//                            the broker (--pubsub) has the subscription
 //   unsub FILTER           → ok unsub FILTER
 //   pub TOPIC PAYLOAD      → every subscriber (the publisher too, if subscribed) gets a text
 //                            message "msg TOPIC PAYLOAD"; no answer unless it fails
@@ -106,9 +107,17 @@ export class TopicsService {
     topic = topic.trim();
     try {
       switch (verb) {
-        case 'sub':
+        case 'sub': {
           if (this.hub.subscribe(ws, topic)) this.#context.metrics.subscribed(topic, 1);
-          return this.#reply(ws, meter, `ok sub ${topic}`);
+          // With a broker, "ok" waits until the broker has the subscription: from then on,
+          // messages published on every node arrive.
+          const filter = topic;
+          this.hub.ready().then(
+            () => ws.readyState === 1 && this.#reply(ws, meter, `ok sub ${filter}`),
+            () => {},
+          );
+          return;
+        }
         case 'unsub':
           if (this.hub.unsubscribe(ws, topic)) this.#context.metrics.subscribed(topic, -1);
           return this.#reply(ws, meter, `ok unsub ${topic}`);
