@@ -197,8 +197,8 @@ function interactiveSession(ws: WebSocketConnection, url: string, details: strin
       print(paint('2', `< pong${rtt}${data.length > 0 ? ` ${data.toString('utf8')}` : ''}`));
     });
     ws.once('close', (code, reason) => {
-      print(paint(exitStatusFor(code) === 0 ? '2' : '31', `closed: ${code}${reason ? ` ${reason}` : ''}`));
       closed = true;
+      print(paint(exitStatusFor(code) === 0 ? '2' : '31', `closed: ${code}${reason ? ` ${reason}` : ''}`));
       if (flags.history !== undefined) {
         try {
           writeFileSync(flags.history, [...(rl as unknown as { history: string[] }).history].reverse().join('\n') + '\n');
