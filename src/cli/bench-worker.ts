@@ -129,7 +129,7 @@ function onEcho(conn: Conn, data: Buffer, isBinary: boolean): void {
   if (stopping) return;
   const inFlight = conn.times.length - conn.head;
   if (config.rate === 0) {
-    if (inFlight < config.inFlight) sendOne(conn, performance.now());
+    if (inFlight < config.inFlight) sendOne(conn, now);
   } else if (conn.backlog.length > 0 && inFlight < config.inFlight) {
     sendOne(conn, conn.backlog.shift()!);
   }
