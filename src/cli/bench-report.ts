@@ -1,11 +1,47 @@
 // `bench --html FILE`: one self-contained page (inline SVG, no script, nothing fetched) with the
 // run's parameters, its summary, and charts of throughput and latency over time.
 
-import type { BenchInterval, BenchResult } from './bench.js';
+import { escapeHtml } from './html.js';
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+export interface BenchInterval {
+  /** Seconds since the start of the window, at the end of the interval. */
+  t: number;
+  msgs_per_s: number;
+  mb_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  errors: number;
+  open: number;
 }
+
+export interface BenchResult {
+  url: string;
+  connections: number;
+  threads: number;
+  size: number;
+  binary: boolean;
+  in_flight: number;
+  rate: number;
+  deflate: boolean;
+  http2: boolean;
+  duration_s: number;
+  /** Echoes received inside the window. */
+  messages: number;
+  /** Messages sent (all phases). */
+  sent: number;
+  msgs_per_s: number;
+  /** Payload MB (10^6 bytes) per second, one direction. */
+  mb_per_s: number;
+  latency_ms: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
+  handshake_ms: { p50: number; p99: number; max: number };
+  errors: number;
+  error_detail: { handshake: number; closed: number; mismatch: number; samples: string[] };
+  open_at_end: number;
+  close_codes: Record<string, number>;
+  intervals: BenchInterval[];
+}
+
 
 /** A "nice" axis maximum: 1, 2 or 5 times a power of ten, at least `value`. */
 function niceMax(value: number): number {

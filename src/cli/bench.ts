@@ -10,7 +10,9 @@ import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { clientOptions } from './connect.js';
 import { Histogram } from './histogram.js';
 import type { FromWorker, IntervalReport, WorkerConfig, WorkerErrors } from './bench-worker.js';
-import { benchHtml } from './bench-report.js';
+import { benchHtml, type BenchInterval, type BenchResult } from './bench-report.js';
+
+export type { BenchInterval, BenchResult };
 
 export const BENCH_SPEC: CommandSpec = {
   name: 'bench',
@@ -65,45 +67,6 @@ interface BenchFlags {
   concurrency: number;
   json?: boolean;
   html?: string;
-}
-
-export interface BenchInterval {
-  /** Seconds since the start of the window, at the end of the interval. */
-  t: number;
-  msgs_per_s: number;
-  mb_per_s: number;
-  p50_ms: number;
-  p99_ms: number;
-  max_ms: number;
-  errors: number;
-  open: number;
-}
-
-export interface BenchResult {
-  url: string;
-  connections: number;
-  threads: number;
-  size: number;
-  binary: boolean;
-  in_flight: number;
-  rate: number;
-  deflate: boolean;
-  http2: boolean;
-  duration_s: number;
-  /** Echoes received inside the window. */
-  messages: number;
-  /** Messages sent (all phases). */
-  sent: number;
-  msgs_per_s: number;
-  /** Payload MB (10^6 bytes) per second, one direction. */
-  mb_per_s: number;
-  latency_ms: { p50: number; p90: number; p99: number; p999: number; max: number; mean: number };
-  handshake_ms: { p50: number; p99: number; max: number };
-  errors: number;
-  error_detail: { handshake: number; closed: number; mismatch: number; samples: string[] };
-  open_at_end: number;
-  close_codes: Record<string, number>;
-  intervals: BenchInterval[];
 }
 
 const ms = (us: number): number => Math.round(us) / 1000;

@@ -7,6 +7,7 @@ import { createReadStream, promises as fs, type Stats } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { extname, join, resolve, sep } from 'node:path';
+import { escapeHtml } from './html.js';
 
 export type AnyRequest = IncomingMessage | Http2ServerRequest;
 export type AnyResponse = ServerResponse | Http2ServerResponse;
@@ -103,10 +104,6 @@ export function parseRange(header: string | undefined, size: number): RangeResul
   if (last !== '' && Number(last) < start) return { kind: 'full' }; // invalid: ignored (§14.1.1)
   if (start >= size) return { kind: 'unsatisfiable' };
   return { kind: 'partial', start, end };
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 function plain(res: AnyResponse, status: number, text: string, headers: Record<string, string> = {}): void {
