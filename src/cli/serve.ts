@@ -28,7 +28,7 @@ import { enableH2c, WebSocketServer, type WebSocketServerOptions } from '../inde
 import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { Dashboard, DASHBOARD_LIVE_PATH, DASHBOARD_PREFIX } from './dashboard.js';
 import { broadcastEndpoint, echoEndpoint, type Endpoint, type EndpointContext, type EndpointSpec } from './endpoints.js';
-import { execEndpoint } from './exec.js';
+import { execEndpoint, type ExecOptions } from './exec.js';
 import { CliMetrics, watchRefusals } from './metrics.js';
 import { StaticFiles, type AnyRequest, type AnyResponse } from './static.js';
 import { loadCertificate, selfSignedCertificate, type Certificate } from './tls.js';
@@ -36,8 +36,9 @@ import { adapterFor, TopicsService } from './topics.js';
 import { VERSION } from './version.js';
 
 /**
- * The endpoint flags, in the order they are mounted. A new kind of endpoint (the WAMP router)
- * is one entry here and one case in createEndpoint().
+ * The endpoint flags taking a PATH, in the order they are mounted. A new kind of endpoint (the
+ * WAMP router, `--wamp PATH`) is one entry here and one case in createEndpoint(); an endpoint
+ * that speaks a subprotocol lists it in Endpoint.protocols.
  */
 export const SERVE_ENDPOINT_FLAGS = [
   { name: 'echo', help: 'Echo endpoint: every message comes back unchanged' },
@@ -150,6 +151,30 @@ export function endpointSpecs(flags: ServeFlags, rest: string[]): EndpointSpec[]
   return specs;
 }
 
+interface EndpointDependencies {
+  context: EndpointContext;
+  /** The pub/sub service shared by every --topics endpoint (null without one). */
+  topics: TopicsService | null;
+  exec: ExecOptions | null;
+}
+
+/** The endpoint for one flag. A new kind (the WAMP router) is one more case here. */
+function createEndpoint(spec: EndpointSpec, { context, topics, exec }: EndpointDependencies): Endpoint {
+  const meter = context.metrics.endpoint(spec.kind, spec.path);
+  switch (spec.kind) {
+    case 'echo':
+      return echoEndpoint(spec.path, meter);
+    case 'broadcast':
+      return broadcastEndpoint(spec.path, meter);
+    case 'topics':
+      return topics!.endpoint(spec.path, meter);
+    case 'exec':
+      return execEndpoint(spec.path, exec!, meter, context);
+    default:
+      throw new Error(`unknown endpoint kind ${spec.kind}`);
+  }
+}
+
 type AnyServer = HttpServer | Http2Server | Http2SecureServer;
 
 /** The HTTP servers behind one listening port (see the header comment). */
@@ -246,6 +271,8 @@ export async function serve(args: ParsedArgs): Promise<RunningServer> {
   const metrics = new CliMetrics();
   const context: EndpointContext = { metrics, log };
 
+  // The broker adapter first: it may fail (a client library missing), before anything is made.
+  const topics = (flags.topics ?? []).length > 0 ? new TopicsService(await adapterFor(flags.pubsub), context) : null;
   const certificate = flags.cert !== undefined ? loadCertificate(flags.cert, flags.key!) : flags.tls ? selfSignedCertificate() : null;
   const files = flags.noStatic ? null : new StaticFiles(dir, { maxAge: flags.cache, dotfiles: flags.dotfiles === true, listings: !flags.noListing });
   const dashboard = flags.dashboard || flags.metrics ? new Dashboard(metrics, { page: flags.dashboard === true, metrics: flags.metrics === true, interval: 1000 }) : null;
@@ -264,28 +291,11 @@ export async function serve(args: ParsedArgs): Promise<RunningServer> {
   const transports = createTransports(flags, certificate, onRequest);
 
   // Endpoints: one object per path, mounted on every server.
-  let topics: TopicsService | null = null;
-  if ((flags.topics ?? []).length > 0) topics = new TopicsService(await adapterFor(flags.pubsub), context);
-  const endpoints: Endpoint[] = specs.map((spec) => {
-    const meter = metrics.endpoint(spec.kind, spec.path);
-    switch (spec.kind) {
-      case 'echo':
-        return echoEndpoint(spec.path, meter);
-      case 'broadcast':
-        return broadcastEndpoint(spec.path, meter);
-      case 'topics':
-        return topics!.endpoint(spec.path, meter);
-      case 'exec':
-        return execEndpoint(
-          spec.path,
-          { program: args.rest[0]!, args: args.rest.slice(1), binary: flags.execBinary === true, killTimeout: flags.killTimeout * 1000, tls: secure, software: `upshift/${VERSION}` },
-          meter,
-          context,
-        );
-      default:
-        throw new Error(`unknown endpoint kind ${spec.kind}`);
-    }
-  });
+  const execOptions: ExecOptions | null =
+    flags.exec === undefined
+      ? null
+      : { program: args.rest[0]!, args: args.rest.slice(1), binary: flags.execBinary === true, killTimeout: flags.killTimeout * 1000, tls: secure, software: `upshift/${VERSION}` };
+  const endpoints = specs.map((spec) => createEndpoint(spec, { context, topics, exec: execOptions }));
 
   let open = 0;
   const maxConnections = flags.maxConnections ?? Infinity;
@@ -304,7 +314,7 @@ export async function serve(args: ParsedArgs): Promise<RunningServer> {
         path: endpoint.path,
         ...limits,
         perMessageDeflate: flags.deflate === true,
-        ...(endpoint.protocols ?? flags.subprotocol ? { protocols: endpoint.protocols ?? flags.subprotocol } : {}),
+        ...((endpoint.protocols ?? flags.subprotocol) !== undefined ? { protocols: endpoint.protocols ?? flags.subprotocol } : {}),
         ...(flags.origin !== undefined ? { origins: flags.origin } : {}),
         // One limit over every endpoint and transport: a handshake's decision and its
         // 'connection' happen in the same turn (no verify is async here), so `open` is exact.

@@ -15,6 +15,7 @@
 
 import type { WebSocketConnection } from '../index.js';
 import { Hub, inProcessAdapter, natsAdapter, redisAdapter, type PubSubAdapter, type PublishedMessage } from '../pubsub/index.js';
+import { UsageError } from './args.js';
 import type { Endpoint, EndpointContext } from './endpoints.js';
 import type { EndpointMeter } from './metrics.js';
 
@@ -28,7 +29,7 @@ export async function adapterFor(url: string | undefined): Promise<PubSubAdapter
   const scheme = /^([a-z]+):\/\//i.exec(url)?.[1]?.toLowerCase();
   if (scheme === 'redis' || scheme === 'rediss') return redisAdapter({ url });
   if (scheme === 'nats' || scheme === 'tls') return natsAdapter({ servers: url });
-  throw new Error(`--pubsub takes redis://HOST:PORT or nats://HOST:PORT, got "${url}"`);
+  throw new UsageError(`--pubsub takes redis://HOST:PORT or nats://HOST:PORT, got "${url}"`, 'serve');
 }
 
 /** Shared by every --topics endpoint of one server: one Hub, one broker link. */

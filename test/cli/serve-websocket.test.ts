@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, type WebSocketConnection } from '../../src/index.js';
 import { BrokerServer, brokerSkip } from '../pubsub/support/brokers.js';
-import { run, startServe, toolSkip, type Served } from './support/cli.js';
+import { get as httpsGet } from 'node:https';
+import { run, runCli, startServe, toolSkip, type Served } from './support/cli.js';
 
 /** The next message on `ws` as text ('B:' + hex for binary), bounded. */
 function nextMessage(ws: WebSocketConnection, ms = 5000): Promise<string> {
@@ -109,16 +110,25 @@ describe('serve: echo, broadcast and topics over HTTP/1.1, HTTP/2 and h2c', { ti
 describe('serve --tls --http2: a generated certificate, the connection limit, graceful shutdown', { timeout: 60_000, skip: toolSkip('/usr/bin/openssl', 'apt-get install openssl') }, () => {
   let served: Served;
   before(async () => {
-    served = await startServe(['--no-static', '--tls', '--http2', '--echo', '/echo', '--max-connections', '2', '-q']);
+    served = await startServe(['--no-static', '--tls', '--http2', '--echo', '/echo', '--max-connections', '2', '--metrics', '-q']);
   });
   after(async () => {
     await served?.stop();
   });
 
-  test('wss over HTTP/1.1 and HTTP/2; the third connection is refused with 503; SIGTERM closes with 1001 and exits 0', async () => {
+  test('wss over HTTP/1.1 and HTTP/2; the third connection is refused with 503 (and counted); SIGTERM closes with 1001 and exits 0', async () => {
     assert.match(served.base, /^https:\/\//);
     const certificate = served.banner.find((line) => line.includes('certificate'));
     assert.match(certificate ?? '', /self-signed, sha256 ([0-9A-F]{2}:){31}[0-9A-F]{2}/);
+    // `connect` trusts the printed certificate with --ca, and refuses it without.
+    const certFile = /certificate (\S+)/.exec(certificate!)![1]!;
+    const [trusted, untrusted] = await Promise.all([
+      runCli(['connect', `wss://localhost:${served.port}/echo`, '--ca', certFile, '-q'], 'checked\n'),
+      runCli(['connect', `wss://localhost:${served.port}/echo`, '-q'], 'x\n'),
+    ]);
+    assert.deepEqual([trusted.code, trusted.stdout], [0, 'checked\n'], trusted.stderr);
+    assert.equal(untrusted.code, 1);
+    assert.match(untrusted.stderr, /self-signed certificate/);
     const tls = { rejectUnauthorized: false };
     const h1 = await connect(`${served.wsBase}/echo`, { tls });
     const h2 = await connect(`${served.wsBase}/echo`, { tls, http2: true });
@@ -126,11 +136,23 @@ describe('serve --tls --http2: a generated certificate, the connection limit, gr
       ws.send('over tls');
       assert.equal(await nextMessage(ws), 'over tls');
     }
-    await assert.rejects(connect(`${served.wsBase}/echo`, { tls }), (error: Error & { statusCode?: number }) => {
-      assert.equal(error.statusCode, 503);
-      assert.match(error.message, /Too many connections/);
-      return true;
+    for (const http2 of [false, true]) {
+      await assert.rejects(connect(`${served.wsBase}/echo`, { tls, http2 }), (error: Error & { statusCode?: number }) => {
+        assert.equal(error.statusCode, 503);
+        assert.match(error.message, /Too many connections/);
+        return true;
+      });
+    }
+    const metrics = await new Promise<string>((resolve, reject) => {
+      httpsGet(`${served.base}/_upshift/metrics`, { rejectUnauthorized: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve(body));
+      }).on('error', reject);
     });
+    // Refusals are seen on both transports: the HTTP/1.1 answer and the HTTP/2 :status.
+    assert.match(metrics, /^upshift_handshakes_refused_total\{status="503"\} 2$/m);
     const closes = [closed(h1), closed(h2)];
     served.peer.child.kill('SIGTERM');
     for (const [code, reason] of await Promise.all(closes)) {
