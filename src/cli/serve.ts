@@ -346,12 +346,19 @@ export async function serve(args: ParsedArgs): Promise<RunningServer> {
 
   const listener = transports.listener;
   listener.listen(flags.port, flags.host);
-  await Promise.race([
-    once(listener, 'listening'),
-    once(listener, 'error').then(([error]) => {
-      throw error;
-    }),
-  ]);
+  try {
+    await Promise.race([
+      once(listener, 'listening'),
+      once(listener, 'error').then(([error]) => {
+        throw error;
+      }),
+    ]);
+  } catch (error) {
+    // A port in use: nothing was served; leave no temporary certificate behind.
+    certificate?.dispose();
+    await topics?.close();
+    throw error;
+  }
   const port = (listener.address() as AddressInfo).port;
   const scheme = secure ? 'https' : 'http';
   const base = `${scheme}://${formatHost(flags.host)}:${port}`;
