@@ -50,22 +50,22 @@ Examples:
 };
 
 interface ConnectFlags {
-  header?: string[];
-  subprotocol?: string[];
-  origin?: string;
-  deflate?: boolean;
-  http2?: boolean;
-  insecure?: boolean;
-  ca?: string;
+  header?: string[] | undefined;
+  subprotocol?: string[] | undefined;
+  origin?: string | undefined;
+  deflate?: boolean | undefined;
+  http2?: boolean | undefined;
+  insecure?: boolean | undefined;
+  ca?: string | undefined;
   binaryAs: 'hex' | 'base64' | 'raw';
-  pipe?: boolean;
-  binary?: boolean;
-  keepOpen?: boolean;
-  history?: string;
+  pipe?: boolean | undefined;
+  binary?: boolean | undefined;
+  keepOpen?: boolean | undefined;
+  history?: string | undefined;
   timeout: number;
   pingInterval: number;
-  maxPayload?: number;
-  quiet?: boolean;
+  maxPayload?: number | undefined;
+  quiet?: boolean | undefined;
 }
 
 export function parseHeaders(lines: readonly string[]): Record<string, string | string[]> {
