@@ -41,6 +41,9 @@ describe('the published package', { timeout: 120_000 }, () => {
   before(() => {
     files = packedFiles();
     project = mkdtempSync(join(tmpdir(), 'upshift-package-'));
+    // The project's own package.json ends the package scope here, so no package.json further up
+    // (one named upshift, say) can take the import by self-reference.
+    writeFileSync(join(project, 'package.json'), '{ "name": "try-upshift", "private": true }\n');
     const installed = join(project, 'node_modules', 'upshift');
     for (const file of files) {
       mkdirSync(dirname(join(installed, file)), { recursive: true });
