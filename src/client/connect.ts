@@ -138,6 +138,7 @@ function adopt(plan: ClientPlan, response: OpenedResponse, protocol: string, neg
     maxFragments: limits.maxFragments,
     closeTimeout: limits.closeTimeout,
     highWaterMark: limits.highWaterMark,
+    maxUnansweredPings: limits.maxUnansweredPings,
     protocol,
     extensions: negotiated.header,
     codec: negotiated.codec,

@@ -8,6 +8,11 @@ export interface ConnectionLimits {
   maxFragments: number;
   /** send() returns false once this many bytes wait to be written (then wait for 'drain'). */
   highWaterMark: number;
+  /**
+   * Pings a peer may send while it does not read our output; their pongs are coalesced into one
+   * (RFC 6455 §5.5.3), so memory stays bounded either way. One more closes with 1008.
+   */
+  maxUnansweredPings: number;
   /** How long to wait for the peer's part of the closing handshake before dropping TCP (ms). */
   closeTimeout: number;
   /** Ping a connection that has been quiet this long (ms); 0 disables. */
@@ -38,6 +43,9 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
   maxConnections: Infinity,
   // 64 KiB: a few socket writes' worth; enough to keep the pipe full without hoarding memory.
   highWaterMark: 64 * 1024,
+  // Infinity: a peer that pings without reading costs one pending pong, not a buffer per ping;
+  // set a number to close such peers instead (ws closes them at once).
+  maxUnansweredPings: Infinity,
   // 10 s: generous for a peer on a slow link; a dead peer does not hold a socket for long.
   closeTimeout: 10_000,
   // 30 s / 120 s: below common proxy idle timeouts (60 s); a dead peer is found within 2 minutes.
@@ -55,6 +63,7 @@ export const CONNECTION_LIMIT_NAMES: readonly (keyof ConnectionLimits)[] = [
   'maxPayload',
   'maxFragments',
   'highWaterMark',
+  'maxUnansweredPings',
   'closeTimeout',
   'pingInterval',
   'idleTimeout',

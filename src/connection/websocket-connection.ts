@@ -261,6 +261,8 @@ export interface ConnectionOptions {
   closeTimeout: number;
   /** send() returns false once this many bytes are buffered. */
   highWaterMark: number;
+  /** Pings allowed while the peer does not read; more close with 1008 (Infinity: no limit). */
+  maxUnansweredPings: number;
   protocol: string;
   extensions: string;
   codec: MessageCodec | null;
@@ -396,6 +398,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
       maxPayload: options.maxPayload,
       maxFragments: options.maxFragments,
       codec: options.codec,
+      maxUnansweredPings: options.maxUnansweredPings,
     });
     this.transport[kLink] = this;
     transport.on('data', onTransportData);

@@ -15,6 +15,8 @@ export type WebSocketErrorCode =
   | 'WS_ERR_INVALID_UTF8'
   | 'WS_ERR_INVALID_CLOSE_CODE'
   | 'WS_ERR_INVALID_CLOSE_FRAME'
+  /** More pings than maxUnansweredPings while the peer did not read our pongs (1008). */
+  | 'WS_ERR_PING_FLOOD'
   /** Received compressed data that does not inflate (1007). */
   | 'WS_ERR_INFLATE_FAILED'
   /** Compressing an outgoing message failed (1011). */

@@ -62,6 +62,11 @@ export interface ProtocolOptions {
   maxFragments: number;
   /** The negotiated extension that owns RSV1, if any. */
   codec?: MessageCodec | null;
+  /**
+   * Pings the peer may send while it does not read (their pongs are coalesced into one); one more
+   * fails the connection with 1008. Default Infinity: coalescing alone keeps the memory bounded.
+   */
+  maxUnansweredPings?: number;
 }
 
 export const ReadyState = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
@@ -120,6 +125,9 @@ export class WebSocketProtocol {
   private sendingFragmented = false;
   private sendQueue: SendItem[] | null = null;
   private pendingPong: Buffer | null = null;
+  /** Pings coalesced since the peer last read (see ProtocolOptions.maxUnansweredPings). */
+  private unansweredPings = 0;
+  private readonly maxUnansweredPings: number;
   /** Bytes of the messages in sendQueue (waiting for, or behind, a message being encoded). */
   private queuedBytes = 0;
   // Prepared messages that arrived while our own fragmented message was open (§5.4).
@@ -134,6 +142,7 @@ export class WebSocketProtocol {
     this.maxPayload = options.maxPayload;
     this.maxFragments = options.maxFragments;
     this.codec = options.codec ?? null;
+    this.maxUnansweredPings = options.maxUnansweredPings ?? Infinity;
   }
 
   get isServerRole(): boolean {
@@ -404,8 +413,13 @@ export class WebSocketProtocol {
       // only the latest ping once it does (§5.5.3 allows it): a ping flood costs no memory.
       if (!this.closeSent) {
         if (this.handler.isWriteBackedUp()) {
+          if (++this.unansweredPings > this.maxUnansweredPings) {
+            this.fail(`More than ${this.maxUnansweredPings} pings while not reading`, 'WS_ERR_PING_FLOOD', CloseCode.PolicyViolation);
+            return;
+          }
           this.pendingPong = payload;
         } else {
+          this.unansweredPings = 0;
           // This answer supersedes an older coalesced one: no stale pong after it.
           this.pendingPong = null;
           this.sendControl(Opcode.Pong, payload);
@@ -585,6 +599,7 @@ export class WebSocketProtocol {
   /** Called by the adapter when the peer reads again: answer the latest coalesced ping. */
   flushPendingPong(): void {
     const payload = this.pendingPong;
+    this.unansweredPings = 0;
     if (payload !== null && !this.closeSent) {
       this.pendingPong = null;
       this.sendControl(Opcode.Pong, payload);

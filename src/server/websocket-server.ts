@@ -292,6 +292,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
         maxFragments: limits.maxFragments,
         closeTimeout: limits.closeTimeout,
         highWaterMark: limits.highWaterMark,
+        maxUnansweredPings: limits.maxUnansweredPings,
         protocol: decision.protocol,
         extensions: decision.extensions.header,
         codec: decision.extensions.codec,

@@ -67,10 +67,11 @@ describe('client options: names', () => {
       closeTimeout: 4,
       pingInterval: 5,
       idleTimeout: 6,
+      maxUnansweredPings: 7,
     };
     const plan = planClient('connect()', URL_, options);
-    const { maxPayload, maxFragments, highWaterMark, closeTimeout, pingInterval, idleTimeout } = plan.limits;
-    assert.deepEqual([maxPayload, maxFragments, highWaterMark, closeTimeout, pingInterval, idleTimeout], [1, 2, 3, 4, 5, 6]);
+    const { maxPayload, maxFragments, highWaterMark, closeTimeout, pingInterval, idleTimeout, maxUnansweredPings } = plan.limits;
+    assert.deepEqual([maxPayload, maxFragments, highWaterMark, closeTimeout, pingInterval, idleTimeout, maxUnansweredPings], [1, 2, 3, 4, 5, 6, 7]);
     const defaults = planClient('connect()', URL_, {}).limits;
     assert.equal(defaults.maxPayload, DEFAULT_LIMITS.maxPayload);
     assert.deepEqual([defaults.pingInterval, defaults.idleTimeout], [0, 0], 'clients do not ping by default');

@@ -388,6 +388,32 @@ describe('Autobahn 2: pings and pongs (RFC 6455 §5.5.2, §5.5.3)', () => {
     assert.equal(h.handler.frames().length, 1, 'a pending pong is sent once');
   });
 
+  it('maxUnansweredPings: one ping too many while the peer does not read fails with 1008', () => {
+    const h = makeServer({ maxUnansweredPings: 3 });
+    h.handler.backedUp = true;
+    for (let i = 0; i < 3; i++) h.feed(clientFrame({ opcode: OP.Ping, payload: `p${i}` }));
+    assert.deepEqual(h.handler.writes, [], 'three pings are coalesced, no error');
+    h.handler.backedUp = false;
+    h.protocol.flushPendingPong(); // the peer read: the count starts again
+    h.handler.backedUp = true;
+    for (let i = 0; i < 3; i++) h.feed(clientFrame({ opcode: OP.Ping, payload: `q${i}` }));
+    assert.equal(h.handler.errors().length, 0);
+    h.feed(clientFrame({ opcode: OP.Ping, payload: 'one too many' }));
+    const [error] = h.handler.errors();
+    assert.equal(error?.code, 'WS_ERR_PING_FLOOD');
+    assert.equal(error?.closeCode, 1008);
+    const frames = h.handler.frames();
+    assert.deepEqual(frames.map((f) => f.opcode), [OP.Pong, OP.Close]);
+    assert.equal(frames[1]!.payload.readUInt16BE(0), 1008);
+  });
+
+  it('maxUnansweredPings: pings answered at once never count', () => {
+    const h = makeServer({ maxUnansweredPings: 1 });
+    for (let i = 0; i < 10; i++) h.feed(clientFrame({ opcode: OP.Ping, payload: `p${i}` }));
+    assert.equal(h.handler.errors().length, 0);
+    assert.equal(h.handler.frames().length, 10);
+  });
+
   it('a pending pong is superseded by a pong answered directly for a newer ping', () => {
     const h = makeServer();
     h.handler.backedUp = true;
