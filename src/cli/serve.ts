@@ -24,7 +24,7 @@ import {
 } from 'node:http2';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { resolve } from 'node:path';
-import { enableH2c, WebSocketServer, type WebSocketServerOptions } from '../index.js';
+import { enableH2c, WebSocketServer, type PubSubAdapter, type WebSocketServerOptions } from '../index.js';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { Dashboard, DASHBOARD_LIVE_PATH, DASHBOARD_PREFIX } from './dashboard.js';
 import { broadcastEndpoint, echoEndpoint, type Endpoint, type EndpointContext, type EndpointSpec } from './endpoints.js';
@@ -33,6 +33,7 @@ import { CliMetrics, watchRefusals } from './metrics.js';
 import { StaticFiles, type AnyRequest, type AnyResponse } from './static.js';
 import { loadCertificate, selfSignedCertificate, type Certificate } from './tls.js';
 import { adapterFor, TopicsService } from './topics.js';
+import { wampEndpoint } from './wamp.js';
 import { VERSION } from './version.js';
 
 /**
@@ -44,6 +45,7 @@ export const SERVE_ENDPOINT_FLAGS = [
   { name: 'echo', help: 'Echo endpoint: every message comes back unchanged' },
   { name: 'broadcast', help: 'Broadcast room: each message goes to every other connection on PATH' },
   { name: 'topics', help: 'Pub/sub endpoint (sub/unsub/pub commands, see docs/cli.md)' },
+  { name: 'wamp', help: 'WAMP v2 router (wamp.2.json, wamp.2.msgpack; realms made on demand, anonymous)' },
 ] as const;
 
 export const SERVE_SPEC: CommandSpec = {
@@ -101,6 +103,7 @@ interface ServeFlags {
   echo?: string[];
   broadcast?: string[];
   topics?: string[];
+  wamp?: string[];
   exec?: string;
   execBinary?: boolean;
   killTimeout: number;
@@ -155,11 +158,13 @@ interface EndpointDependencies {
   context: EndpointContext;
   /** The pub/sub service shared by every --topics endpoint (null without one). */
   topics: TopicsService | null;
+  /** The broker adapter of --pubsub, for the WAMP router's cluster (null: this process alone). */
+  adapter: PubSubAdapter | null;
   exec: ExecOptions | null;
 }
 
 /** The endpoint for one flag. A new kind (the WAMP router) is one more case here. */
-function createEndpoint(spec: EndpointSpec, { context, topics, exec }: EndpointDependencies): Endpoint {
+function createEndpoint(spec: EndpointSpec, { context, topics, adapter, exec }: EndpointDependencies): Endpoint {
   const meter = context.metrics.endpoint(spec.kind, spec.path);
   switch (spec.kind) {
     case 'echo':
@@ -170,6 +175,8 @@ function createEndpoint(spec: EndpointSpec, { context, topics, exec }: EndpointD
       return topics!.endpoint(spec.path, meter);
     case 'exec':
       return execEndpoint(spec.path, exec!, meter, context);
+    case 'wamp':
+      return wampEndpoint(spec.path, adapter);
     default:
       throw new Error(`unknown endpoint kind ${spec.kind}`);
   }
@@ -272,7 +279,9 @@ export async function serve(args: ParsedArgs): Promise<RunningServer> {
   const context: EndpointContext = { metrics, log };
 
   // The broker adapter first: it may fail (a client library missing), before anything is made.
-  const topics = (flags.topics ?? []).length > 0 ? new TopicsService(await adapterFor(flags.pubsub), context) : null;
+  const needsBroker = (flags.topics ?? []).length > 0 || ((flags.wamp ?? []).length > 0 && flags.pubsub !== undefined);
+  const adapter = needsBroker ? await adapterFor(flags.pubsub) : null;
+  const topics = (flags.topics ?? []).length > 0 ? new TopicsService(adapter!, context) : null;
   const certificate = flags.cert !== undefined ? loadCertificate(flags.cert, flags.key!) : flags.tls ? selfSignedCertificate() : null;
   const files = flags.noStatic ? null : new StaticFiles(dir, { maxAge: flags.cache, dotfiles: flags.dotfiles === true, listings: !flags.noListing });
   const dashboard = flags.dashboard || flags.metrics ? new Dashboard(metrics, { page: flags.dashboard === true, metrics: flags.metrics === true, interval: 1000 }) : null;
@@ -295,7 +304,7 @@ export async function serve(args: ParsedArgs): Promise<RunningServer> {
     flags.exec === undefined
       ? null
       : { program: args.rest[0]!, args: args.rest.slice(1), binary: flags.execBinary === true, killTimeout: flags.killTimeout * 1000, tls: secure, software: `upshift/${VERSION}` };
-  const endpoints = specs.map((spec) => createEndpoint(spec, { context, topics, exec: execOptions }));
+  const endpoints = specs.map((spec) => createEndpoint(spec, { context, topics, adapter: flags.pubsub !== undefined ? adapter : null, exec: execOptions }));
 
   let open = 0;
   const maxConnections = flags.maxConnections ?? Infinity;
