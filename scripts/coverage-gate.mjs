@@ -12,7 +12,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * Minimum percentages. Overall figures are for src/ without src/demo/; per-file ones for one
+ * Minimum percentages. Overall figures are for src/ without src/demo/ and src/cli/; per-file ones for one
  * source module (lines and/or branches). Raise them as coverage grows, never lower them.
  * Measured on 2026-12-01 (npm test, every peer present; five runs, figures vary by ~15 lines as
  * network tests take timing-dependent paths), the gates sit just below the lowest run:
@@ -33,7 +33,9 @@ export const THRESHOLDS = {
 };
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const EXCLUDED = ['src/demo/'];
+// src/demo is a script; src/cli is tested as processes (test/cli spawns `upshift`), whose coverage
+// the in-process collector does not see.
+const EXCLUDED = ['src/demo/', 'src/cli/'];
 
 /** The per-file LF/LH/BRF/BRH records of an LCOV file, keyed by source name (src/…/x.ts). */
 export function readLcov(text, cwd = repo) {
@@ -104,7 +106,7 @@ export function gate(lcovText, thresholds = THRESHOLDS, cwd = repo) {
   }
   const lineRate = percent(total.linesHit, total.lines);
   const branchRate = percent(total.branchesHit, total.branches);
-  const summary = `coverage (src/ without src/demo/): lines ${show(total.linesHit, total.lines)}, branches ${show(total.branchesHit, total.branches)}; required: lines ${thresholds.lines}%, branches ${thresholds.branches}%`;
+  const summary = `coverage (src/ without src/demo/ and src/cli/): lines ${show(total.linesHit, total.lines)}, branches ${show(total.branchesHit, total.branches)}; required: lines ${thresholds.lines}%, branches ${thresholds.branches}%`;
   lines.push(summary);
   if (total.lines === 0) {
     lines.push('coverage: FAIL: no library module in the report (was it written by --experimental-test-coverage?)');
