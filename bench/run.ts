@@ -38,7 +38,7 @@ interface Options {
 
 const USAGE = `usage: node dist/bench/run.js [options]
   --runs N              runs per workload and server (default 3); the summary shows medians
-  --only a,b            workloads: ${'small,medium,deflate-small,deflate-medium,large,handshakes,idle-memory,broadcast,latency'}
+  --only a,b            workloads: ${'small,medium,deflate-small,deflate-medium,large,handshakes,idle-memory,broadcast,publish-fanout,publish-stream,latency'}
   --servers a,b         servers: upshift,ws,raw,bun (default: all that are available)
   --duration S          measured seconds per run (default 5); idle-memory holds S seconds
   --warmup S            unmeasured seconds before each echo/recv window (default 1)
@@ -169,7 +169,7 @@ interface MetricDef {
 interface WorkloadDef {
   name: string;
   summary: string;
-  serverMode: 'echo' | 'broadcast';
+  serverMode: 'echo' | 'broadcast' | 'publish';
   conns: number;
   rawSupported: boolean;
   /** wsload mode and flags, without --url, --raw and --server-pid */
@@ -313,6 +313,38 @@ const WORKLOADS: WorkloadDef[] = [
     metrics: [
       { label: 'delivered msg/s', better: 'higher', get: (r) => field(r, 'msgs_per_s'), primary: true },
       { label: 'server CPU s', better: 'lower', get: (r) => field(r, 'server_cpu_s') },
+      { label: 'server CPU us/msg', better: 'lower', get: (r) => perMsg(r, 1e6) },
+      { label: 'server RSS MB (end)', better: 'lower', get: (r) => kbToMb(field(r, 'rss_end_kb')) },
+    ],
+  },
+  // Topics (issue 10): Upshift's wss.publish(), Bun's server.publish(), ws looping over its
+  // clients for every message (it has no topics). Delivered messages are counted by wsload.
+  {
+    name: 'publish-fanout',
+    summary: 'topics: 10,000 subscribers; one 32 B publish per event-loop turn',
+    serverMode: 'publish',
+    conns: 10000,
+    rawSupported: false,
+    serverEnv: { PER_TURN: '1' },
+    load: (o) => ['recv', '--conns', '10000', '--concurrency', String(CONNECT_CONCURRENCY), '--duration', String(o.duration), '--warmup', String(o.warmup), '--connect-timeout', '60'],
+    bound: (o) => 60 + o.warmup + o.duration + 13,
+    metrics: [
+      { label: 'delivered msg/s', better: 'higher', get: (r) => field(r, 'msgs_per_s'), primary: true },
+      { label: 'server CPU us/msg', better: 'lower', get: (r) => perMsg(r, 1e6) },
+      { label: 'server RSS MB (end)', better: 'lower', get: (r) => kbToMb(field(r, 'rss_end_kb')) },
+    ],
+  },
+  {
+    name: 'publish-stream',
+    summary: 'topics: 1,000 subscribers; 16 publishes of 32 B per event-loop turn',
+    serverMode: 'publish',
+    conns: 1000,
+    rawSupported: false,
+    serverEnv: { PER_TURN: '16' },
+    load: (o) => ['recv', '--conns', '1000', '--concurrency', String(CONNECT_CONCURRENCY), '--duration', String(o.duration), '--warmup', String(o.warmup), '--connect-timeout', '60'],
+    bound: (o) => 60 + o.warmup + o.duration + 13,
+    metrics: [
+      { label: 'delivered msg/s', better: 'higher', get: (r) => field(r, 'msgs_per_s'), primary: true },
       { label: 'server CPU us/msg', better: 'lower', get: (r) => perMsg(r, 1e6) },
       { label: 'server RSS MB (end)', better: 'lower', get: (r) => kbToMb(field(r, 'rss_end_kb')) },
     ],
@@ -959,7 +991,7 @@ async function main(): Promise<void> {
   let estimate = 0;
   for (const w of workloads) {
     const n = specs.filter((s) => s.name !== 'raw' || w.rawSupported).length;
-    const perRun = w.serverMode === 'broadcast' || w.load(o)[0] === 'echo' ? o.warmup + o.duration + 2 : w.name === 'idle-memory' ? o.duration + 5 : 3;
+    const perRun = w.serverMode !== 'echo' || w.load(o)[0] === 'echo' ? o.warmup + o.duration + 2 : w.name === 'idle-memory' ? o.duration + 5 : 3;
     estimate += n * o.runs * perRun;
   }
   console.log(`  estimated time: ~${Math.ceil(estimate / 60)} min\n`);
