@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Http2Server } from 'node:http2';
 import { connect } from '../../src/client/connect.js';
-import type { WebSocketConnection } from '../../src/connection/websocket-connection.js';
+import { deliverPublished, type WebSocketConnection } from '../../src/connection/websocket-connection.js';
+import { Hub } from '../../src/pubsub/hub.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
 import { createTopicHub, defaultTopicHub } from '../../src/server/topics.js';
 import { PubSubError } from '../../src/pubsub/errors.js';
@@ -83,6 +84,33 @@ describe('server topics', { timeout: 20_000 }, () => {
     assert.equal(b.server.subscribe('late'), false, 'a closed connection does not subscribe');
     assert.equal(server.wss.pubsub.topicsOf(b.server).length, 0);
     a.client.close();
+  });
+
+  it('a publish is framed once: every subscriber gets the same frame buffer', async () => {
+    const frames: (Buffer | undefined)[] = [];
+    const hub = new Hub<WebSocketConnection, Buffer>({
+      deliver: (ws, message) => {
+        const taken = deliverPublished(ws, message);
+        frames.push(message.frame);
+        return taken;
+      },
+    });
+    const own = await startServer({ pubsub: hub });
+    try {
+      const pairs = [await pair(own), await pair(own), await pair(own)];
+      for (const p of pairs) p.server.subscribe('once');
+      assert.equal(own.wss.publish('once', 'x'.repeat(100)), 3);
+      assert.equal(frames.length, 3);
+      assert.ok(frames[0] !== undefined && frames.every((frame) => frame === frames[0]), 'one frame object for all');
+      for (const p of pairs) {
+        await settled(p);
+        assert.deepEqual(p.received, [['x'.repeat(100), false]]);
+        p.client.close();
+      }
+    } finally {
+      await own.stop();
+      await hub.close();
+    }
   });
 
   it('a client connection has no topics', async () => {
