@@ -190,6 +190,8 @@ async function main(): Promise<void> {
         console.log(
           `  ${label.padEnd(22)} delivered ${r.delivered}/${r.expected}  p50 ${r.p50.toFixed(3)}  p99 ${r.p99.toFixed(3)}  max ${r.max.toFixed(3)}`,
         );
+      // Warm-up, not shown: JIT, the broker connections' first messages.
+      await measure(a, b, rate, 0.5, subscribers);
       show(`${kind}, across (A→B)`, await measure(a, b, rate, seconds, subscribers));
       show(`${kind}, local (A→A)`, await measure(a, a, rate, seconds, subscribers));
     }

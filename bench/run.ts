@@ -38,7 +38,7 @@ interface Options {
 
 const USAGE = `usage: node dist/bench/run.js [options]
   --runs N              runs per workload and server (default 3); the summary shows medians
-  --only a,b            workloads: ${'small,medium,deflate-small,deflate-medium,large,handshakes,idle-memory,broadcast,publish-fanout,publish-stream,latency'}
+  --only a,b            workloads: ${'small,medium,deflate-small,deflate-medium,large,handshakes,idle-memory,broadcast,publish-fanout,publish-stream,latency,pubsub-scale'}
   --servers a,b         servers: upshift,ws,raw,bun (default: all that are available)
   --duration S          measured seconds per run (default 5); idle-memory holds S seconds
   --warmup S            unmeasured seconds before each echo/recv window (default 1)
@@ -133,7 +133,7 @@ function parseArgs(argv: string[]): Options {
   o.duration = duration ?? (o.quick ? 2 : 5);
   o.warmup = warmup ?? (o.quick ? 0.5 : 1);
   if (o.only) {
-    for (const w of o.only) if (!WORKLOADS.some((d) => d.name === w)) fail(`unknown workload '${w}' (${WORKLOADS.map((d) => d.name).join(', ')})`);
+    for (const w of o.only) if (w !== PUBSUB_SCALE && !WORKLOADS.some((d) => d.name === w)) fail(`unknown workload '${w}' (${WORKLOADS.map((d) => d.name).join(', ')})`);
   }
   return o;
 }
@@ -365,6 +365,12 @@ const WORKLOADS: WorkloadDef[] = [
     ],
   },
 ];
+
+/**
+ * Not a wsload workload: bench/pubsub-scale.ts (2 server processes through Redis and NATS, end-to-
+ * end latency at 10,000 msg/s), run once after the others.
+ */
+const PUBSUB_SCALE = 'pubsub-scale';
 
 // ---- environment ------------------------------------------------------------------------------
 
@@ -1031,6 +1037,14 @@ async function main(): Promise<void> {
   if (client.kind === 'node') console.log('\nWARNING: load from the Node fallback client, not wsload: the client was probably the limit.');
   const failed = records.filter((r) => !r.ok).length;
   if (failed) console.log(`\n${failed} run(s) failed; see above.`);
+  if (o.only === null || o.only.includes(PUBSUB_SCALE)) {
+    console.log('');
+    const scale = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'bench', 'pubsub-scale.js'), '--duration', String(o.duration)], {
+      stdio: 'inherit',
+      timeout: (4 * (o.duration + 10) + 60) * 1000,
+    });
+    if (scale.status !== 0) console.log(`${PUBSUB_SCALE} failed (${scale.error?.message ?? scale.signal ?? scale.status})`);
+  }
 
   if (o.json) {
     const out = {
