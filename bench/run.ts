@@ -38,7 +38,7 @@ interface Options {
 
 const USAGE = `usage: node dist/bench/run.js [options]
   --runs N              runs per workload and server (default 3); the summary shows medians
-  --only a,b            workloads: ${'small,medium,deflate-small,deflate-medium,large,handshakes,idle-memory,broadcast,latency'}
+  --only a,b            workloads: ${'small,medium,deflate-small,deflate-medium,large,handshakes,idle-memory,broadcast,publish-fanout,publish-stream,latency,pubsub-scale'}
   --servers a,b         servers: upshift,ws,raw,bun (default: all that are available)
   --duration S          measured seconds per run (default 5); idle-memory holds S seconds
   --warmup S            unmeasured seconds before each echo/recv window (default 1)
@@ -133,7 +133,7 @@ function parseArgs(argv: string[]): Options {
   o.duration = duration ?? (o.quick ? 2 : 5);
   o.warmup = warmup ?? (o.quick ? 0.5 : 1);
   if (o.only) {
-    for (const w of o.only) if (!WORKLOADS.some((d) => d.name === w)) fail(`unknown workload '${w}' (${WORKLOADS.map((d) => d.name).join(', ')})`);
+    for (const w of o.only) if (w !== PUBSUB_SCALE && !WORKLOADS.some((d) => d.name === w)) fail(`unknown workload '${w}' (${WORKLOADS.map((d) => d.name).join(', ')})`);
   }
   return o;
 }
@@ -169,7 +169,7 @@ interface MetricDef {
 interface WorkloadDef {
   name: string;
   summary: string;
-  serverMode: 'echo' | 'broadcast';
+  serverMode: 'echo' | 'broadcast' | 'publish';
   conns: number;
   rawSupported: boolean;
   /** wsload mode and flags, without --url, --raw and --server-pid */
@@ -317,6 +317,38 @@ const WORKLOADS: WorkloadDef[] = [
       { label: 'server RSS MB (end)', better: 'lower', get: (r) => kbToMb(field(r, 'rss_end_kb')) },
     ],
   },
+  // Topics (issue 10): Upshift's wss.publish(), Bun's server.publish(), ws looping over its
+  // clients for every message (it has no topics). Delivered messages are counted by wsload.
+  {
+    name: 'publish-fanout',
+    summary: 'topics: 10,000 subscribers; one 32 B publish per event-loop turn',
+    serverMode: 'publish',
+    conns: 10000,
+    rawSupported: false,
+    serverEnv: { PER_TURN: '1' },
+    load: (o) => ['recv', '--conns', '10000', '--concurrency', String(CONNECT_CONCURRENCY), '--duration', String(o.duration), '--warmup', String(o.warmup), '--connect-timeout', '60'],
+    bound: (o) => 60 + o.warmup + o.duration + 13,
+    metrics: [
+      { label: 'delivered msg/s', better: 'higher', get: (r) => field(r, 'msgs_per_s'), primary: true },
+      { label: 'server CPU us/msg', better: 'lower', get: (r) => perMsg(r, 1e6) },
+      { label: 'server RSS MB (end)', better: 'lower', get: (r) => kbToMb(field(r, 'rss_end_kb')) },
+    ],
+  },
+  {
+    name: 'publish-stream',
+    summary: 'topics: 1,000 subscribers; 16 publishes of 32 B per event-loop turn',
+    serverMode: 'publish',
+    conns: 1000,
+    rawSupported: false,
+    serverEnv: { PER_TURN: '16' },
+    load: (o) => ['recv', '--conns', '1000', '--concurrency', String(CONNECT_CONCURRENCY), '--duration', String(o.duration), '--warmup', String(o.warmup), '--connect-timeout', '60'],
+    bound: (o) => 60 + o.warmup + o.duration + 13,
+    metrics: [
+      { label: 'delivered msg/s', better: 'higher', get: (r) => field(r, 'msgs_per_s'), primary: true },
+      { label: 'server CPU us/msg', better: 'lower', get: (r) => perMsg(r, 1e6) },
+      { label: 'server RSS MB (end)', better: 'lower', get: (r) => kbToMb(field(r, 'rss_end_kb')) },
+    ],
+  },
   {
     name: 'latency',
     summary: 'echo, 16 conns, 32 B binary, pipeline 1 (closed loop)',
@@ -333,6 +365,12 @@ const WORKLOADS: WorkloadDef[] = [
     ],
   },
 ];
+
+/**
+ * Not a wsload workload: bench/pubsub-scale.ts (2 server processes through Redis and NATS, end-to-
+ * end latency at 10,000 msg/s), run once after the others.
+ */
+const PUBSUB_SCALE = 'pubsub-scale';
 
 // ---- environment ------------------------------------------------------------------------------
 
@@ -959,7 +997,7 @@ async function main(): Promise<void> {
   let estimate = 0;
   for (const w of workloads) {
     const n = specs.filter((s) => s.name !== 'raw' || w.rawSupported).length;
-    const perRun = w.serverMode === 'broadcast' || w.load(o)[0] === 'echo' ? o.warmup + o.duration + 2 : w.name === 'idle-memory' ? o.duration + 5 : 3;
+    const perRun = w.serverMode !== 'echo' || w.load(o)[0] === 'echo' ? o.warmup + o.duration + 2 : w.name === 'idle-memory' ? o.duration + 5 : 3;
     estimate += n * o.runs * perRun;
   }
   console.log(`  estimated time: ~${Math.ceil(estimate / 60)} min\n`);
@@ -999,6 +1037,14 @@ async function main(): Promise<void> {
   if (client.kind === 'node') console.log('\nWARNING: load from the Node fallback client, not wsload: the client was probably the limit.');
   const failed = records.filter((r) => !r.ok).length;
   if (failed) console.log(`\n${failed} run(s) failed; see above.`);
+  if (o.only === null || o.only.includes(PUBSUB_SCALE)) {
+    console.log('');
+    const scale = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'bench', 'pubsub-scale.js'), '--duration', String(o.duration)], {
+      stdio: 'inherit',
+      timeout: (4 * (o.duration + 10) + 60) * 1000,
+    });
+    if (scale.status !== 0) console.log(`${PUBSUB_SCALE} failed (${scale.error?.message ?? scale.signal ?? scale.status})`);
+  }
 
   if (o.json) {
     const out = {

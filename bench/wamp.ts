@@ -17,17 +17,10 @@ import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { option } from './option.js';
 
 const require = createRequire(import.meta.url);
 const msgpackr = require('msgpackr') as { pack(value: unknown): Buffer; unpack(data: Buffer): unknown };
-
-function option(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`);
-  if (index < 0) return fallback;
-  const value = Number(process.argv[index + 1]);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} wants a positive number`);
-  return value;
-}
 
 // ---- The router process ----
 

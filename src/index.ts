@@ -7,7 +7,11 @@ export type {
   HandshakeInfo,
   HandshakeRequest,
   CloseOptions,
+  WebSocketPublishOptions,
 } from './server/websocket-server.js';
+export { createTopicHub } from './server/topics.js';
+export type { PubSubOption } from './server/topics.js';
+export type { SlowConsumerPolicy, TopicHub } from './connection/websocket-connection.js';
 export { DEFAULT_LIMITS } from './connection/limits.js';
 export type { ConnectionLimits, ServerLimits } from './connection/limits.js';
 export { WebSocketConnection } from './connection/websocket-connection.js';

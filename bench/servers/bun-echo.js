@@ -26,7 +26,9 @@ const MESSAGE = Buffer.alloc(32, 'b');
 
 if (typeof Bun === 'undefined') throw new Error('bun-echo.js must run under bun');
 if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`bad PORT ${port}`);
-if (mode !== 'echo' && mode !== 'broadcast') throw new Error(`bad MODE ${mode}`);
+if (mode !== 'echo' && mode !== 'broadcast' && mode !== 'publish') throw new Error(`bad MODE ${mode}`);
+// publish: PER_TURN server.publish() calls per turn (broadcast is publish with 1).
+const perTurn = mode === 'publish' ? Number(process.env.PER_TURN ?? 1) : 1;
 
 const clients = new Set();
 let broadcasting = false;
@@ -44,7 +46,7 @@ const server = Bun.serve({
     // DEFLATE=1: the compressed workloads (Bun picks its own zlib settings).
     perMessageDeflate: process.env.DEFLATE === '1',
     open(ws) {
-      if (mode !== 'broadcast') return;
+      if (mode === 'echo') return;
       clients.add(ws);
       ws.subscribe(TOPIC);
       if (!broadcasting && clients.size >= conns) {
@@ -78,7 +80,7 @@ function maxBuffered() {
 async function broadcast() {
   const end = Date.now() + broadcastMs;
   while (Date.now() < end && clients.size >= conns) {
-    server.publish(TOPIC, MESSAGE);
+    for (let i = 0; i < perTurn; i++) server.publish(TOPIC, MESSAGE);
     rounds++;
     await immediate();
     while (maxBuffered() > HIGH_WATER && Date.now() < end && clients.size >= conns) await sleep(1);

@@ -11,6 +11,8 @@
 //            send() loop like the ws server's. Backpressure as in the ws server: yield after each
 //            round (setImmediate); while any client has more than HIGH_WATER bytes queued, wait
 //            1 ms at a time.
+// publish:   the same with topics: every client subscribes to one topic; once CONNS are connected,
+//            PER_TURN wss.publish() calls per event-loop turn (framed once per message).
 // Binds 127.0.0.1 only. Exits by itself after MAX_LIFETIME_S, or when its parent goes away.
 import { WebSocketServer } from '../../src/index.js';
 
@@ -23,7 +25,9 @@ const HIGH_WATER = 8 * 1024;
 const MESSAGE = Buffer.alloc(32, 'b');
 
 if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`bad PORT ${port}`);
-if (mode !== 'echo' && mode !== 'broadcast') throw new Error(`bad MODE ${mode}`);
+if (mode !== 'echo' && mode !== 'broadcast' && mode !== 'publish') throw new Error(`bad MODE ${mode}`);
+const perTurn = Number(process.env.PER_TURN ?? 1);
+const TOPIC = 'bench/topic';
 
 // DEFLATE=1: the compressed workloads, with the same zlib settings as the other servers.
 const deflate = process.env.DEFLATE === '1' ? { threshold: 0, level: 1, memLevel: 8 } : undefined;
@@ -38,7 +42,10 @@ wss.on('connection', (ws) => {
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       ws.send(data, { binary: isBinary });
     });
-  } else if (!broadcasting && wss.clients.size >= conns) {
+    return;
+  }
+  if (mode === 'publish') ws.subscribe(TOPIC);
+  if (!broadcasting && wss.clients.size >= conns) {
     broadcasting = true;
     void broadcast();
   }
@@ -60,9 +67,11 @@ function maxBuffered(): number {
 async function broadcast(): Promise<void> {
   const end = Date.now() + broadcastMs;
   const native = typeof wss.broadcast === 'function';
-  console.log(`broadcast with ${native ? 'wss.broadcast()' : 'a send() loop'}`);
+  console.log(`broadcast with ${mode === 'publish' ? `wss.publish() x ${perTurn} per turn` : native ? 'wss.broadcast()' : 'a send() loop'}`);
   while (Date.now() < end && wss.clients.size >= conns) {
-    if (native) {
+    if (mode === 'publish') {
+      for (let i = 0; i < perTurn; i++) wss.publish(TOPIC, MESSAGE);
+    } else if (native) {
       wss.broadcast(MESSAGE, { binary: true });
     } else {
       for (const client of wss.clients) client.send(MESSAGE, { binary: true });
@@ -76,7 +85,7 @@ async function broadcast(): Promise<void> {
 // The harness stops the server with SIGTERM; report how many broadcast rounds went out.
 process.on('SIGTERM', () => process.exit(0));
 process.on('exit', () => {
-  if (broadcasting) console.log(`broadcast: ${rounds} rounds to ${conns} clients`);
+  if (broadcasting) console.log(`broadcast: ${rounds} rounds to ${conns} clients${mode === 'publish' ? `, ${perTurn} messages each, ${wss.droppedMessages} dropped` : ''}`);
 });
 
 const parent = process.ppid;

@@ -22,7 +22,9 @@ const HIGH_WATER = 8 * 1024;
 const MESSAGE = Buffer.alloc(32, 'b');
 
 if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`bad PORT ${port}`);
-if (mode !== 'echo' && mode !== 'broadcast') throw new Error(`bad MODE ${mode}`);
+if (mode !== 'echo' && mode !== 'broadcast' && mode !== 'publish') throw new Error(`bad MODE ${mode}`);
+// publish: ws has no topics; PER_TURN messages per turn, each a loop over the clients.
+const perTurn = mode === 'publish' ? Number(process.env.PER_TURN ?? 1) : 1;
 
 const wss = new WebSocketServer({
   host: '127.0.0.1',
@@ -64,10 +66,12 @@ async function broadcast() {
   const end = Date.now() + broadcastMs;
   while (Date.now() < end && wss.clients.size >= conns) {
     let max = 0;
-    for (const client of wss.clients) {
-      if (client.readyState !== 1) continue;
-      client.send(MESSAGE, { binary: true });
-      if (client.bufferedAmount > max) max = client.bufferedAmount;
+    for (let i = 0; i < perTurn; i++) {
+      for (const client of wss.clients) {
+        if (client.readyState !== 1) continue;
+        client.send(MESSAGE, { binary: true });
+        if (client.bufferedAmount > max) max = client.bufferedAmount;
+      }
     }
     rounds++;
     await immediate();

@@ -31,6 +31,11 @@ export interface ServerLimits extends ConnectionLimits {
   maxHeaderSize: number;
   /** How long a client may take to send its complete request head (ms), then 408; 0 disables. */
   headersTimeout: number;
+  /**
+   * A published message (wss.publish) is not written to a connection that already has this many
+   * bytes buffered (bufferedAmount): the slow consumer drops it, or is closed (slowConsumers).
+   */
+  maxPublishBuffer: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
@@ -56,6 +61,9 @@ export const DEFAULT_LIMITS: Readonly<ServerLimits> = {
   // 60 s: Node's own default headersTimeout, so a server Upshift creates and one it is attached
   // to give a slow client the same time; a slowloris holds a socket no longer than that.
   headersTimeout: 60_000,
+  // 1 MiB: a burst of thousands of small messages fits; a peer that stopped reading costs at
+  // most this much memory, not one copy of every message published since.
+  maxPublishBuffer: 1024 * 1024,
 };
 
 /** The names of the limits a connection has (a client's options take only these). */
@@ -75,6 +83,7 @@ export const SERVER_LIMIT_NAMES: readonly (keyof ServerLimits)[] = [
   'maxConnections',
   'maxHeaderSize',
   'headersTimeout',
+  'maxPublishBuffer',
 ];
 
 // Sizes that size a buffer must be finite (Infinity elsewhere means "no limit").

@@ -28,6 +28,9 @@ import {
   type WriteTag,
 } from '../protocol/websocket-protocol.js';
 import { clock, unwatch, watch, type Tickable } from '../util/ticker.js';
+import { unmaskedFrame } from '../protocol/frame-writer.js';
+import { Opcode } from '../protocol/opcodes.js';
+import type { Hub, PublishedMessage } from '../pubsub/hub.js';
 import { toBuffer, type SendableData } from './sendable.js';
 
 export interface SendOptions {
@@ -139,6 +142,37 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
   /** True between pause() and resume(). */
   get isPaused(): boolean {
     return (this.#link.holds & HOLD_APPLICATION) !== 0;
+  }
+
+  /**
+   * Subscribes this connection to a topic or an MQTT-style filter (`chat/+`, `chat/#`) of its
+   * server's hub; false if it already was. Throws PubSubError for an invalid filter, TypeError on
+   * a client connection. Subscriptions end when the connection closes.
+   */
+  subscribe(topic: string): boolean {
+    const topics = this.#link.topics;
+    if (topics === null) throw new TypeError('subscribe(): topics are for server connections');
+    // A closed connection is never subscribed: its subscriptions were dropped already.
+    if (this.#link.readyState === ReadyState.CLOSED) return false;
+    return topics.hub.subscribe(this, topic);
+  }
+
+  /** Ends a subscription made with subscribe(); false if there was none. */
+  unsubscribe(topic: string): boolean {
+    const topics = this.#link.topics;
+    if (topics === null) throw new TypeError('unsubscribe(): topics are for server connections');
+    return topics.hub.unsubscribe(this, topic);
+  }
+
+  /** The topics and filters this connection is subscribed to, in subscription order (a copy). */
+  get topics(): readonly string[] {
+    const topics = this.#link.topics;
+    return Object.freeze(topics === null ? [] : topics.hub.topicsOf(this));
+  }
+
+  /** Published messages this connection did not take: over maxPublishBuffer (slow consumer). */
+  get droppedMessages(): number {
+    return this.#link.dropped;
   }
 
   /**
@@ -270,6 +304,24 @@ export interface ConnectionOptions {
   owner?: ConnectionOwner | null;
   /** Drops the transport abnormally (default destroy(); an HTTP/2 stream is reset with CANCEL, RFC 8441 §5). */
   abortTransport?: ((transport: Duplex) => void) | undefined;
+  /** The server's topics (null on a client: it cannot subscribe). */
+  topics?: ConnectionTopics | null;
+}
+
+/** What the hub writes published messages with: the framed payload, cached per message. */
+export type TopicHub = Hub<WebSocketConnection<any>, Buffer>;
+
+/** What to do with a published message that a slow consumer has no room for. */
+export type SlowConsumerPolicy = 'drop' | 'close';
+
+/** A server connection's topics: its hub and the slow-consumer rules (one object per server). */
+export interface ConnectionTopics {
+  readonly hub: TopicHub;
+  /** Bytes a connection may have buffered (bufferedAmount) and still take a published message. */
+  readonly maxPublishBuffer: number;
+  readonly policy: SlowConsumerPolicy;
+  /** Told of each message dropped (policy 'drop', or the one that closed the connection). */
+  dropped(ws: WebSocketConnection<any>, message: PublishedMessage<Buffer>): void;
 }
 
 export interface ConnectionOwner {
@@ -309,6 +361,31 @@ export function sendPrepared(ws: WebSocketConnection<any>, frame: Buffer, payloa
   if (link.readyState !== ReadyState.OPEN) return false;
   link.core.sendPrepared(frame, payload, isBinary);
   return link.checkBuffered();
+}
+
+/**
+ * The hub's deliver callback: writes a published message to one subscriber. The frame is built
+ * on the first call for a message and reused for every subscriber (one copy of the bytes), like
+ * broadcast(). It is never compressed: one uncompressed frame is valid for every peer, with or
+ * without permessage-deflate (RFC 7692 §6: RSV1 clear means an uncompressed message). A
+ * subscriber already holding maxPublishBuffer bytes does not get it (slow consumer): per its
+ * server's policy it is skipped or closed with 1013 (Try Again Later). Returns false then.
+ */
+export function deliverPublished(ws: WebSocketConnection<any>, message: PublishedMessage<Buffer>): boolean {
+  const link = linkOf(ws);
+  if (link.readyState !== ReadyState.OPEN) return false;
+  const topics = link.topics!;
+  const payload = message.payload;
+  if (link.bufferedAmount + payload.length > topics.maxPublishBuffer) {
+    link.dropped++;
+    topics.dropped(ws, message);
+    if (topics.policy === 'close') ws.close(CloseCode.TryAgainLater, 'Slow consumer');
+    return false;
+  }
+  const frame = (message.frame ??= unmaskedFrame(message.isBinary ? Opcode.Binary : Opcode.Text, payload));
+  link.core.sendPrepared(frame, payload, message.isBinary);
+  link.checkBuffered();
+  return true;
 }
 
 export function activityOf(ws: WebSocketConnection<any>): ConnectionActivity {
@@ -354,6 +431,9 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   private readonly highWaterMark: number;
   private readonly owner: ConnectionOwner | null;
   private readonly abortTransport: ((transport: Duplex) => void) | undefined;
+  readonly topics: ConnectionTopics | null;
+  /** Published messages dropped (slow consumer). */
+  dropped = 0;
   readyState: number = ReadyState.OPEN;
   closeCode: number = CloseCode.Abnormal;
   closeReason = '';
@@ -393,6 +473,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
     this.highWaterMark = options.highWaterMark;
     this.owner = options.owner ?? null;
     this.abortTransport = options.abortTransport;
+    this.topics = options.topics ?? null;
     this.core = new WebSocketProtocol(this, {
       role: options.role,
       maxPayload: options.maxPayload,
@@ -703,6 +784,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
     this.unwritten = null;
     if (callbacks !== null) settle(callbacks.map((c) => c.tag), connectionClosedError());
     if (unwritten !== null) settle(unwritten, connectionClosedError());
+    this.topics?.hub.unsubscribeAll(this.ws);
     this.owner?.connectionClosed(this.ws);
     this.ws.emit('close', this.closeCode, this.closeReason);
   }

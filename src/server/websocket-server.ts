@@ -38,7 +38,18 @@ import {
 } from '../protocol/server-handshake.js';
 import { unmaskedFrame } from '../protocol/frame-writer.js';
 import { Opcode } from '../protocol/opcodes.js';
-import { createConnection, receiveHead, sendPrepared, type ConnectionOwner, type WebSocketConnection } from '../connection/websocket-connection.js';
+import {
+  createConnection,
+  receiveHead,
+  sendPrepared,
+  type ConnectionOwner,
+  type ConnectionTopics,
+  type SlowConsumerPolicy,
+  type TopicHub,
+  type WebSocketConnection,
+} from '../connection/websocket-connection.js';
+import type { PublishedMessage } from '../pubsub/hub.js';
+import { defaultTopicHub, hubFor, publishOn, type PubSubOption } from './topics.js';
 import { toBuffer, type SendableData } from '../connection/sendable.js';
 import { unwatch, watch, type Tickable } from '../util/ticker.js';
 import { checkOptionNames } from '../util/options.js';
@@ -78,6 +89,26 @@ export interface WebSocketServerOptions<Data = unknown> extends Partial<ServerLi
   extensions?: readonly ServerExtension[];
   /** Shortcut: negotiate permessage-deflate (RFC 7692) with these options (true: the defaults). */
   perMessageDeflate?: boolean | PerMessageDeflateServerOptions;
+  /**
+   * Topics: default, the process-wide hub shared by every server without this option. A Hub
+   * (createTopicHub) to share one between chosen servers, or `{ adapter, syntax, maxLength,
+   * maxLevels }` for a hub of this server's own (closed with it), e.g. on redisAdapter().
+   */
+  pubsub?: PubSubOption;
+  /**
+   * A subscriber with maxPublishBuffer bytes buffered: 'drop' skips the message for it (counted),
+   * 'close' closes it with 1013. Default 'drop'.
+   */
+  slowConsumers?: SlowConsumerPolicy;
+}
+
+export interface WebSocketPublishOptions<Data = unknown> {
+  /** Send as binary; default: strings are text, everything else binary. */
+  binary?: boolean;
+  /** false: never compressed, also by nodes that would (the flag crosses the broker). Default true. */
+  compress?: boolean;
+  /** Every subscriber but this one (publish to all but the sender). */
+  except?: WebSocketConnection<Data>;
 }
 
 // Every option name, checked at compile time against WebSocketServerOptions (limits apart).
@@ -92,6 +123,8 @@ const OPTION_NAMES: Record<Exclude<keyof WebSocketServerOptions, keyof ServerLim
   verify: true,
   extensions: true,
   perMessageDeflate: true,
+  pubsub: true,
+  slowConsumers: true,
 };
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set([...Object.keys(OPTION_NAMES), ...SERVER_LIMIT_NAMES]);
 
@@ -113,6 +146,8 @@ export interface WebSocketServerEvents<Data> {
   listening: [];
   error: [error: Error];
   close: [];
+  /** A published message was dropped for a slow consumer (over maxPublishBuffer). */
+  drop: [ws: WebSocketConnection<Data>, topic: string];
 }
 
 export interface CloseOptions {
@@ -139,6 +174,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
   #allDecided: (() => void) | null = null;
   #closing: Promise<void> | null = null;
   #nextHeartbeat = 0;
+  readonly #hub: TopicHub;
+  readonly #ownsHub: boolean;
+  readonly #topics: ConnectionTopics;
+  #dropped = 0;
   /**
    * The listening socket of a server this endpoint created (null when attached): WebSocket
    * handshakes are read here; other connections are passed to `httpServer`.
@@ -171,6 +210,17 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     this.path = options.path;
     this.#limits = resolveLimits<ServerLimits>(options, SERVER_LIMIT_NAMES, DEFAULT_LIMITS);
     this.#verify = options.verify;
+    const slowConsumers = options.slowConsumers ?? 'drop';
+    if (slowConsumers !== 'drop' && slowConsumers !== 'close') throw new TypeError(`slowConsumers must be 'drop' or 'close', got ${String(slowConsumers)}`);
+    const { hub, owned } = hubFor(options.pubsub);
+    this.#hub = hub;
+    this.#ownsHub = owned;
+    this.#topics = {
+      hub,
+      maxPublishBuffer: this.#limits.maxPublishBuffer,
+      policy: slowConsumers,
+      dropped: (ws, message) => this.#droppedFor(ws, message),
+    };
     this.#policy = {
       origins: options.origins,
       protocols: options.protocols,
@@ -298,6 +348,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
         codec: decision.extensions.codec,
         owner: this.#owner,
         abortTransport,
+        topics: this.#topics,
       },
       decision.data,
     );
@@ -321,6 +372,47 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
       if (filter !== undefined && !filter(ws)) continue;
       sendPrepared(ws, frame, payload, isBinary);
     }
+  }
+
+  /**
+   * Publishes on a topic: every subscriber of it (or of a filter matching it) on every server of
+   * this hub gets it, and so do the other processes when the hub has a broker adapter. Framed once
+   * for all local subscribers. Returns how many connections of this process it was written to
+   * (slow consumers that dropped it not counted). Throws PubSubError for an invalid topic.
+   */
+  publish(topic: string, data: SendableData, options?: WebSocketPublishOptions<Data>): number {
+    return publishOn(this.#hub, topic, data, options);
+  }
+
+  /**
+   * Publishes on the process-wide hub (the one shared by servers without a `pubsub` option),
+   * from anywhere in the process: no server needed at hand.
+   */
+  static publish(topic: string, data: SendableData, options?: WebSocketPublishOptions): number {
+    return publishOn(defaultTopicHub(), topic, data, options);
+  }
+
+  /** Connections of this process (on every server sharing the hub) a publish on `topic` would reach. */
+  subscriberCount(topic: string): number {
+    return this.#hub.countMatches(topic);
+  }
+
+  /**
+   * The hub: topics of this process, broker status ('broker-up', 'broker-down' events) and stats.
+   * Shared with the other servers that use the same hub.
+   */
+  get pubsub(): TopicHub {
+    return this.#hub;
+  }
+
+  /** Published messages this server's connections dropped as slow consumers. */
+  get droppedMessages(): number {
+    return this.#dropped;
+  }
+
+  #droppedFor(ws: WebSocketConnection<any>, message: PublishedMessage<Buffer>): void {
+    this.#dropped++;
+    if (this.listenerCount('drop') > 0) this.emit('drop', ws as WebSocketConnection<Data>, message.topic);
   }
 
   /**
@@ -382,8 +474,11 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
         this.#dispatcher?.remove(this);
         clearTimeout(timer);
         unwatch(this.#heartbeats);
-        this.emit('close');
-        resolve();
+        const hubClosed = this.#ownsHub ? this.#hub.close().catch(() => {}) : Promise.resolve();
+        void hubClosed.then(() => {
+          this.emit('close');
+          resolve();
+        });
       });
     });
     return this.#closing;
