@@ -66,7 +66,7 @@ const EXPECTED: Record<string, Expected> = {
       'wss.close callback',
     ].join('\n'),
   },
-  'pubsub.js': { stdout: ['prices/AAPL subscriber: {"bid":189.2}', 'prices/+ subscriber: {"bid":189.2}'].join('\n') },
+  'pubsub.js': { stdout: ['delivered to 2 subscribers', 'prices/AAPL subscriber: {"bid":189.2}', 'prices/+ subscriber: {"bid":189.2}'].join('\n') },
 };
 
 function run(file: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
