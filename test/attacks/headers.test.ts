@@ -69,14 +69,13 @@ describe('attack: headers built to make a parser backtrack', { timeout: 20_000 }
     ['Origin: 100k characters', { Origin: 'https://' + 'a'.repeat(100_000) }],
   ];
   for (const [label, headers] of cases) {
-    it(`${label}: answered quickly with 400, or accepted with the extension declined`, async () => {
-      const started = Date.now();
+    // That the parsers take linear time is checked by ratio (n against 8n) in test/protocol; here
+    // the server must answer at all, within the read's bound.
+    it(`${label}: answered with 400, or accepted with the extension declined`, async () => {
       const client = await RawClient.connect(http.port);
       await client.write(upgradeRequest('/', headers));
       const response = await client.readResponse(5000);
-      const elapsed = Date.now() - started;
       client.destroy();
-      assert.ok(elapsed < 2000, `answered in ${elapsed} ms`);
       assert.ok([101, 400].includes(response.status), `got ${response.statusLine}: ${response.body}`);
       if (response.status === 101) assert.equal(response.headers['sec-websocket-extensions'], undefined);
     });
