@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { endianness } from 'node:os';
 import { maskInto, nativeMasking, unmask, useNativeMasking } from '../../src/protocol/mask.js';
+import { prng } from './support/frames.js';
 
 // Naive reference (RFC 6455 §5.3): octet j of the payload ^= key[j mod 4].
 function refUnmask(bytes: Uint8Array, start: number, end: number, mask: Uint8Array, phase: number): number {
@@ -9,17 +10,6 @@ function refUnmask(bytes: Uint8Array, start: number, end: number, mask: Uint8Arr
   return (phase + end - start) % 4;
 }
 
-/** Seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomFill(b: Uint8Array, rnd: () => number): Uint8Array {
   for (let i = 0; i < b.length; i++) b[i] = Math.floor(rnd() * 256);

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Utf8Validator, isValidUtf8 } from '../../src/protocol/utf8.js';
+import { prng } from './support/frames.js';
 
 // ---------------------------------------------------------------------------
 // Reference model, written from the RFC 3629 definition (code point ranges),
@@ -92,17 +93,6 @@ function feedCopies(bytes: Uint8Array, cuts: number[]): boolean {
   return ok && v.end();
 }
 
-/** Seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------------------
 // Vectors

@@ -10,6 +10,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from '../../../src/index.js';
 import type { WebSocketConnection, WebSocketServerOptions } from '../../../src/index.js';
+import { nextEvent as nextEventWithin, within as withTimeout } from '../../helpers/events.js';
 
 /** The repository root (this file runs from dist/test/peers/support/). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
@@ -47,18 +48,12 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   return address.port;
 }
 
-/** Resolves or rejects with `promise`, or rejects after `ms` naming what was awaited. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
+// Bounded waits are the shared helpers' (test/helpers/events.ts); peers' tests wait longer by default.
+export { withTimeout };
 
-/** The arguments of the next `event`, bounded in time. */
+/** The arguments of the next `event`, bounded in time (5 s: real peers start slowly). */
 export function nextEvent<T extends unknown[] = unknown[]>(emitter: EventEmitter, event: string, ms = 5000): Promise<T> {
-  return withTimeout(once(emitter, event) as Promise<T>, ms, `'${event}'`);
+  return nextEventWithin<T>(emitter, event, ms);
 }
 
 /** A text of exactly `bytes` bytes of UTF-8 mixing 1-, 2-, 3- and 4-byte characters. */
