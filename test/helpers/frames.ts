@@ -1,7 +1,9 @@
-// A small, independent WebSocket frame encoder/decoder for tests (RFC 6455 §5.2), written from
-// the RFC rather than shared with src/, so a bug in the library's framing cannot hide itself.
+// Frame helpers for the socket-level tests (RFC 6455 §5.2): encoding goes through the test-side
+// builder of test/protocol/support/frames.ts, written from the RFC rather than shared with src/,
+// so a bug in the library's framing cannot hide itself.
 
 import { randomBytes } from 'node:crypto';
+import { frame } from '../protocol/support/frames.js';
 
 export const OP = { CONT: 0x0, TEXT: 0x1, BINARY: 0x2, CLOSE: 0x8, PING: 0x9, PONG: 0xa } as const;
 
@@ -15,27 +17,15 @@ export interface FrameOptions {
 /** The header (and masking key) of a frame announcing `length` payload bytes. */
 export function encodeFrameHeader(opcode: number, length: number, options: FrameOptions = {}): { header: Buffer; key: Buffer | null } {
   const { fin = true, rsv1 = false, mask = true } = options;
-  const extra = length < 126 ? 0 : length < 0x10000 ? 2 : 8;
-  const header = Buffer.alloc(2 + extra + (mask ? 4 : 0));
-  header[0] = (fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode;
-  header[1] = (mask ? 0x80 : 0) | (extra === 0 ? length : extra === 2 ? 126 : 127);
-  if (extra === 2) header.writeUInt16BE(length, 2);
-  else if (extra === 8) header.writeBigUInt64BE(BigInt(length), 2);
-  let key: Buffer | null = null;
-  if (mask) {
-    key = randomBytes(4);
-    key.copy(header, 2 + extra);
-  }
-  return { header, key };
+  const key = mask ? randomBytes(4) : null;
+  // The one test-side encoder (test/protocol/support/frames.ts), with no payload appended.
+  return { header: frame({ opcode, fin, rsv1, mask: key, declaredLength: length }), key };
 }
 
 /** A complete frame; masked (as a client must send) unless options.mask is false. */
 export function encodeFrame(opcode: number, payload: Buffer | string = Buffer.alloc(0), options: FrameOptions = {}): Buffer {
-  const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
-  const { header, key } = encodeFrameHeader(opcode, data.length, options);
-  const body = Buffer.from(data);
-  if (key !== null) for (let i = 0; i < body.length; i++) body[i]! ^= key[i & 3]!;
-  return Buffer.concat([header, body]);
+  const { fin = true, rsv1 = false, mask = true } = options;
+  return frame({ opcode, payload, fin, rsv1, mask: mask ? randomBytes(4) : null });
 }
 
 /** A masked close frame with a status code and optional reason. */
