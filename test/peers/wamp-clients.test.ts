@@ -17,9 +17,7 @@ import { CHROMIUM_ARGS, REPO_ROOT, nextEvent, withTimeout } from './support/peer
 import { CHROMIUM, PythonPeer, autobahn, chromiumSkip, openAutobahn, openWampy, pythonAutobahnSkip } from './support/wamp-peers.js';
 
 const pythonSkip = pythonAutobahnSkip();
-if (pythonSkip) console.log(`# skipping the Autobahn|Python WAMP tests: ${pythonSkip}`);
 const browserSkip = chromiumSkip();
-if (browserSkip) console.log(`# skipping the Chromium WAMP tests: ${browserSkip}`);
 
 const AUTOBAHN_BROWSER = readFileSync(join(REPO_ROOT, 'node_modules/autobahn-browser/autobahn.min.js'));
 

@@ -3,8 +3,9 @@
 // a failure under CI=true), and the test output folder.
 
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { ChildPeer, REPO_ROOT } from '../../peers/support/peers.js';
+import { skipUnlessInstalled } from '../../peers/support/requirements.js';
 
 export const CLI_JS = `${REPO_ROOT}dist/src/cli/main.js`;
 /** Screenshots and reports the tests leave behind for a human to look at (gitignored). */
@@ -17,10 +18,7 @@ export function testOutput(): string {
 
 /** false when `path` exists; else the reason to skip — except under CI, where nothing is skipped. */
 export function toolSkip(path: string, hint: string): string | false {
-  if (existsSync(path) || process.env.CI === 'true') return false;
-  const reason = `${path} is not installed (${hint})`;
-  console.log(`# skipping: ${reason}`);
-  return reason;
+  return skipUnlessInstalled(path, hint);
 }
 
 export interface Run {

@@ -14,7 +14,7 @@
 import * as nodeTest from 'node:test';
 import type { HookOptions, TestContext, TestOptions } from 'node:test';
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 export type Peer = 'chromium' | 'python3-websockets' | 'curl' | 'nghttp' | 'openssl';
@@ -47,6 +47,18 @@ const PEERS: Record<Peer, PeerSpec> = {
 export function inCI(env: NodeJS.ProcessEnv = process.env): boolean {
   const value = env.CI;
   return value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false';
+}
+
+/**
+ * For a whole suite that needs an installed file (a binary at a fixed path): outside CI, the
+ * reason to skip it (also logged) when the file is missing; under CI (or when it is there) false,
+ * so a missing peer fails the suite's tests instead of hiding them.
+ */
+export function skipUnlessInstalled(path: string, install: string, what = 'tests'): string | false {
+  if (inCI() || existsSync(path)) return false;
+  const reason = `${path} is not installed (${install})`;
+  console.log(`# skipping the ${what}: ${reason}`);
+  return reason;
 }
 
 /** The absolute paths of the executables named `command` on PATH, in PATH order. */

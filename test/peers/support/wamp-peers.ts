@@ -3,28 +3,28 @@
 // whether each is installed.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { ChildPeer, SUPPORT_DIR, withTimeout } from './peers.js';
+import { inCI, skipUnlessInstalled } from './requirements.js';
 
 const require = createRequire(import.meta.url);
 
 export const PYTHON = '/usr/bin/python3';
 export const CHROMIUM = '/usr/bin/chromium';
-const CI = process.env.CI === 'true';
 
 /** false when Autobahn|Python runs here (or under CI, where a missing one must fail); else why not. */
 export function pythonAutobahnSkip(): string | false {
-  if (CI) return false;
-  if (!existsSync(PYTHON)) return `${PYTHON} is not installed (apt-get install python3-autobahn python3-msgpack)`;
+  const missing = skipUnlessInstalled(PYTHON, 'apt-get install python3-autobahn python3-msgpack', 'Autobahn|Python WAMP tests');
+  if (inCI() || missing !== false) return missing;
   const probe = spawnSync(PYTHON, ['-c', 'import autobahn, msgpack'], { encoding: 'utf8', timeout: 20_000 });
-  if (probe.status !== 0) return `${PYTHON} cannot import autobahn and msgpack (apt-get install python3-autobahn python3-msgpack)`;
-  return false;
+  if (probe.status === 0) return false;
+  const reason = `${PYTHON} cannot import autobahn and msgpack (apt-get install python3-autobahn python3-msgpack)`;
+  console.log(`# skipping the Autobahn|Python WAMP tests: ${reason}`);
+  return reason;
 }
 
 export function chromiumSkip(): string | false {
-  if (CI || existsSync(CHROMIUM)) return false;
-  return `${CHROMIUM} is not installed (apt-get install chromium)`;
+  return skipUnlessInstalled(CHROMIUM, 'apt-get install chromium', 'Chromium WAMP tests');
 }
 
 // ---- AutobahnJS (npm autobahn) ----

@@ -9,6 +9,7 @@ import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../peers/support/peers.js';
+import { skipUnlessInstalled } from '../../peers/support/requirements.js';
 
 export type BrokerKind = 'redis' | 'nats';
 
@@ -20,10 +21,7 @@ export const BROKER_BINARIES: Record<BrokerKind, { path: string; hint: string }>
 /** false when the broker can be run; else why not. Under CI a missing broker is no reason to skip. */
 export function brokerSkip(kind: BrokerKind): string | false {
   const { path, hint } = BROKER_BINARIES[kind];
-  if (existsSync(path) || process.env.CI === 'true') return false;
-  const reason = `${path} is not installed (${hint})`;
-  console.log(`# skipping the ${kind} pub/sub tests: ${reason}`);
-  return reason;
+  return skipUnlessInstalled(path, hint, `${kind} pub/sub tests`);
 }
 
 function portOpen(port: number): Promise<boolean> {
