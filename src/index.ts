@@ -8,7 +8,23 @@ export type {
   HandshakeRequest,
   CloseOptions,
   WebSocketPublishOptions,
+  WebSocketServerStats,
+  HandshakeRefusalRecord,
+  StatsOptions,
 } from './server/websocket-server.js';
+export { DIAGNOSTICS_CHANNELS } from './server/diagnostics.js';
+export type {
+  RefusalStage,
+  WebSocketTransport,
+  HandshakeAcceptedMessage,
+  HandshakeRefusedMessage,
+  ClientHandshakeMessage,
+  ClientHandshakeErrorMessage,
+  ConnectionOpenMessage,
+  ConnectionCloseMessage,
+  ProtocolErrorMessage,
+  BackpressureMessage,
+} from './server/diagnostics.js';
 export { createTopicHub } from './server/topics.js';
 export type { PubSubOption } from './server/topics.js';
 export type { SlowConsumerPolicy, TopicHub } from './connection/websocket-connection.js';

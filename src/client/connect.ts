@@ -14,6 +14,7 @@ import { decideRedirect } from './redirects.js';
 import { openHttp1Upgrade } from './http1-transport.js';
 import { openHttp2Stream } from './http2-transport.js';
 import type { HandshakeAttempt, OpenedResponse, RefusedResponse } from './transport.js';
+import { clientHandshakeChannel, clientHandshakeErrorChannel } from '../connection/diagnostics.js';
 
 export { HandshakeError } from './errors.js';
 export type { ClientOptions } from './options.js';
@@ -54,6 +55,9 @@ function handshake(plan: ClientPlan, resolve: (ws: WebSocketConnection) => void,
   const fail = (error: Error): void => {
     if (!settle()) return;
     attempt?.cancel();
+    if (clientHandshakeErrorChannel.hasSubscribers) {
+      clientHandshakeErrorChannel.publish({ url: plan.url.href, error, status: (error as HandshakeError).statusCode });
+    }
     reject(error);
   };
   const timer = setTimeout(() => fail(new HandshakeError(`Opening handshake timed out after ${plan.timeoutMs} ms`)), plan.timeoutMs);
@@ -83,6 +87,9 @@ function handshake(plan: ClientPlan, resolve: (ws: WebSocketConnection) => void,
           }
           settle();
           const ws = adopt(plan, response, check.protocol, negotiated);
+          if (clientHandshakeChannel.hasSubscribers) {
+            clientHandshakeChannel.publish({ url: url.href, connection: ws, protocol: ws.protocol, extensions: ws.extensions, transport: plan.http2 ? 'h2' : 'http/1.1' });
+          }
           resolve(ws);
           // Frames that came with the 101 are parsed after the caller attached its listeners.
           const { head } = response;

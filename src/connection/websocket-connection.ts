@@ -32,6 +32,14 @@ import { unmaskedFrame } from '../protocol/frame-writer.js';
 import { Opcode } from '../protocol/opcodes.js';
 import type { Hub, PublishedMessage } from '../pubsub/hub.js';
 import { toBuffer, type SendableData } from './sendable.js';
+import {
+  backpressureHighChannel,
+  backpressureLowChannel,
+  closeChannel,
+  openChannel,
+  protocolErrorChannel,
+  type TrafficCounters,
+} from './diagnostics.js';
 
 export interface SendOptions {
   /** Send as a binary message; default: strings are text, everything else binary. */
@@ -196,6 +204,7 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
     const isBinary = options?.binary ?? typeof data !== 'string';
     if (callback !== undefined) (link.unwritten ??= []).push(callback);
     link.core.send(payload, isBinary, options?.fin ?? true, options?.compress, callback);
+    link.sent(payload.length);
     return link.checkBuffered();
   }
 
@@ -327,6 +336,8 @@ export interface ConnectionTopics {
 export interface ConnectionOwner {
   /** The connection's transport has closed; called just before the connection emits 'close'. */
   connectionClosed(ws: WebSocketConnection<any>): void;
+  /** The server's message counters, bumped by each of its connections. */
+  readonly counters: TrafficCounters;
 }
 
 /** What heartbeats read and write on a connection. */
@@ -343,7 +354,9 @@ export interface ConnectionActivity {
  * the connection (after 'connection', or after connect() resolved).
  */
 export function createConnection<Data = unknown>(transport: Duplex, options: ConnectionOptions, data?: Data): WebSocketConnection<Data> {
-  return construct(transport, options, data as Data);
+  const ws = construct(transport, options, data as Data);
+  if (openChannel.hasSubscribers) openChannel.publish({ connection: ws, role: options.role });
+  return ws;
 }
 
 /** Feeds bytes that arrived with the handshake (the `head` of an upgrade), before any others. */
@@ -360,6 +373,7 @@ export function sendPrepared(ws: WebSocketConnection<any>, frame: Buffer, payloa
   const link = linkOf(ws);
   if (link.readyState !== ReadyState.OPEN) return false;
   link.core.sendPrepared(frame, payload, isBinary);
+  link.sent(payload.length);
   return link.checkBuffered();
 }
 
@@ -384,6 +398,7 @@ export function deliverPublished(ws: WebSocketConnection<any>, message: Publishe
   }
   const frame = (message.frame ??= unmaskedFrame(message.isBinary ? Opcode.Binary : Opcode.Text, payload));
   link.core.sendPrepared(frame, payload, message.isBinary);
+  link.sent(payload.length);
   link.checkBuffered();
   return true;
 }
@@ -441,6 +456,8 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   // stale start made heartbeats see a fresh connection as idle (closed at the first tick).
   lastReceived = Date.now();
   lastPing = 0;
+  /** When the connection opened (the close event's durationMs). */
+  private readonly openedAt = this.lastReceived;
 
   // Input flow.
   /** HOLD_* bits: why input is held. */
@@ -560,6 +577,12 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   // ------------------------------------------------------------ ProtocolHandler (called by core)
 
   onMessage(data: Buffer, isBinary: boolean): boolean {
+    const owner = this.owner;
+    if (owner !== null) {
+      const counters = owner.counters;
+      counters.messagesIn++;
+      counters.bytesIn += data.length;
+    }
     this.ws.emit('message', data, isBinary);
     return this.holds === 0;
   }
@@ -585,6 +608,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
 
   onProtocolError(error: WebSocketError): void {
     this.readyState = ReadyState.CLOSING;
+    if (protocolErrorChannel.hasSubscribers) protocolErrorChannel.publish({ connection: this.ws, role: this.role, error });
     if (this.ws.listenerCount('error') > 0) this.ws.emit('error', error);
     this.flushSoon();
   }
@@ -718,8 +742,28 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
 
   checkBuffered(): boolean {
     if (this.bufferedAmount < this.highWaterMark) return true;
-    this.needDrain = true;
+    if (!this.needDrain) {
+      this.needDrain = true;
+      if (backpressureHighChannel.hasSubscribers) this.publishBackpressure(backpressureHighChannel);
+    }
     return false;
+  }
+
+  /** Counts a message sent by a server connection (payload bytes). */
+  sent(bytes: number): void {
+    const owner = this.owner;
+    if (owner === null) return;
+    const counters = owner.counters;
+    counters.messagesOut++;
+    counters.bytesOut += bytes;
+  }
+
+  private get role(): 'server' | 'client' {
+    return this.core.isServerRole ? 'server' : 'client';
+  }
+
+  private publishBackpressure(target: typeof backpressureHighChannel): void {
+    target.publish({ connection: this.ws, role: this.role, bufferedAmount: this.bufferedAmount, highWaterMark: this.highWaterMark });
   }
 
   // ------------------------------------------------------------ closing
@@ -786,6 +830,17 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
     if (unwritten !== null) settle(unwritten, connectionClosedError());
     this.topics?.hub.unsubscribeAll(this.ws);
     this.owner?.connectionClosed(this.ws);
+    if (closeChannel.hasSubscribers) {
+      const core = this.core;
+      closeChannel.publish({
+        connection: this.ws,
+        role: this.role,
+        code: this.closeCode,
+        reason: this.closeReason,
+        wasClean: core.closeSent && core.closeReceived,
+        durationMs: Date.now() - this.openedAt,
+      });
+    }
     this.ws.emit('close', this.closeCode, this.closeReason);
   }
 
@@ -798,6 +853,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
     this.core.flushPendingPong();
     if (this.needDrain && this.bufferedAmount < this.highWaterMark) {
       this.needDrain = false;
+      if (backpressureLowChannel.hasSubscribers) this.publishBackpressure(backpressureLowChannel);
       this.ws.emit('drain');
     }
   }

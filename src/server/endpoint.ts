@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { WebSocketConnection } from '../connection/websocket-connection.js';
 import type { Acceptance, HandshakeDecision, HandshakeOffer } from '../protocol/server-handshake.js';
+import type { RefusalStage } from '../connection/diagnostics.js';
 
 /**
  * The opening handshake request, as the verify hook, the protocols selector and 'connection'
@@ -52,4 +53,6 @@ export interface HandshakeEndpoint<Data> {
     callback: ConnectionCallback<Data, Req> | undefined,
     abortTransport?: (transport: Duplex) => void,
   ): void;
+  /** A refusal the adapter itself answers (a malformed request, unsendable headers): counted and published. */
+  refused(transport: Duplex, status: number, reason: string, stage: RefusalStage, path: string, remoteAddress: string | undefined): void;
 }

@@ -18,8 +18,12 @@ export function acceptUpgrade<Data, Req extends HandshakeRequest>(
   // Until a connection owns the socket, an error (a reset) only destroys it.
   socket.on('error', destroyOnError);
   const check = checkUpgradeRequest(req);
-  if (!check.ok) return refuse(socket, check.status, check.reason, check.headers);
-  const offer = { protocols: check.protocols, extensions: check.extensions, origin: check.origin, path: pathOf(req.url) };
+  const path = pathOf(req.url);
+  if (!check.ok) {
+    endpoint.refused(socket, check.status, check.reason, 'request', path, req.socket?.remoteAddress);
+    return refuse(socket, check.status, check.reason, check.headers);
+  }
+  const offer = { protocols: check.protocols, extensions: check.extensions, origin: check.origin, path };
   endpoint.decide(socket, offer, req, (decision) => {
     // readableEnded: the peer hung up while verify ran; its FIN was read before any connection
     // listened for 'end', so accepting would leave a zombie connection holding a slot.
@@ -34,6 +38,7 @@ export function acceptUpgrade<Data, Req extends HandshakeRequest>(
     } catch (error) {
       // An invalid header name or value from the verify hook.
       decision.extensions.codec?.release();
+      endpoint.refused(socket, 500, (error as Error).message, 'response', path, req.socket?.remoteAddress);
       return refuse(socket, 500, (error as Error).message);
     }
     socket.removeListener('error', destroyOnError);

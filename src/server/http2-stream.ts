@@ -74,7 +74,10 @@ export function acceptWebSocketStream<Data>(
   // A reset during the handshake must not crash the process; the connection adds its own later.
   stream.on('error', ignoreError);
   const check = checkExtendedConnectRequest(headers);
-  if (!check.ok) return respondWithError(stream, check.status, check.reason, check.headers);
+  if (!check.ok) {
+    endpoint.refused(stream, check.status, check.reason, 'request', pathOf(headers[':path'] as string | undefined), stream.session?.socket?.remoteAddress);
+    return respondWithError(stream, check.status, check.reason, check.headers);
+  }
   // A stream routed by hand after its session ended has no one to answer.
   const session = stream.session;
   if (session === undefined) return;
@@ -96,6 +99,7 @@ export function acceptWebSocketStream<Data>(
     } catch (error) {
       // An invalid header name or value from the verify hook.
       decision.extensions.codec?.release();
+      endpoint.refused(stream, 500, (error as Error).message, 'response', offer.path, session.socket?.remoteAddress);
       return respondWithError(stream, 500, (error as Error).message);
     }
     endpoint.adopt(stream, req, decision, EMPTY, callback, cancelStream);

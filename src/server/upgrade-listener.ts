@@ -69,8 +69,9 @@ export function createUpgradeListener(
   http: HttpServer,
   limits: Readonly<HeadLimits> = DEFAULT_LIMITS,
   occupied: () => number = () => 0,
+  refused?: RefusedListener,
 ): UpgradeListener {
-  const reader = new HeadReader(http, limits);
+  const reader = new HeadReader(http, limits, refused);
   const server = createNetServer({ noDelay: true }, (socket: SniffedSocket) => {
     socket[kHead] = { reader, reading: false, held: null, length: 0 };
     socket.on('error', destroySocket);
@@ -132,6 +133,9 @@ function setHeadersTimeout(http: HttpServer, ms: number): void {
   if ((checked.connectionsCheckingInterval ?? Infinity) > interval) checked.connectionsCheckingInterval = interval;
 }
 
+/** Told of each connection the listener answers with an error (408, 431, 503). */
+export type RefusedListener = (socket: Socket, status: number, reason: string) => void;
+
 /** The connections of one listener that are still sending a head, or being answered. */
 class HeadReader implements Tickable {
   /**
@@ -146,6 +150,7 @@ class HeadReader implements Tickable {
   constructor(
     readonly http: HttpServer,
     readonly limits: Readonly<HeadLimits>,
+    readonly refused: RefusedListener | undefined,
   ) {}
 
   admit(socket: SniffedSocket): void {
@@ -174,6 +179,7 @@ class HeadReader implements Tickable {
   answer(socket: SniffedSocket, status: number, reason: string, headers?: Record<string, string>): void {
     this.stopReading(socket);
     socket.on('data', discard);
+    this.refused?.(socket, status, reason);
     socket.end(errorResponse(status, reason, headers));
     this.setDeadline(socket, Date.now() + this.limits.closeTimeout);
   }

@@ -59,6 +59,15 @@ import { DEFAULT_LIMITS, resolveLimits, SERVER_LIMIT_NAMES, type ServerLimits } 
 import type { ConnectionCallback, HandshakeEndpoint, HandshakeRequest } from './endpoint.js';
 import { acceptUpgrade } from './http1-upgrade.js';
 import { acceptWebSocketStream, type ExtendedConnectRequest } from './http2-stream.js';
+import {
+  handshakeAcceptedChannel,
+  handshakeRefusedChannel,
+  transportKind,
+  type RefusalStage,
+  type TrafficCounters,
+  type WebSocketTransport,
+} from '../connection/diagnostics.js';
+import { pathOf } from '../upgrade/router.js';
 
 export type { HandshakeInfo, VerifyResult } from '../protocol/server-handshake.js';
 export type { HandshakeRequest } from './endpoint.js';
@@ -150,6 +159,61 @@ export interface WebSocketServerEvents<Data> {
   drop: [ws: WebSocketConnection<Data>, topic: string];
 }
 
+/** A refused handshake, as wss.stats() lists the recent ones. */
+export interface HandshakeRefusalRecord {
+  /** ms since the epoch. */
+  readonly time: number;
+  readonly status: number;
+  readonly reason: string;
+  readonly stage: RefusalStage;
+  /** The request path, query excluded ('' when the request head never arrived). */
+  readonly path: string;
+  readonly remoteAddress: string | undefined;
+  readonly transport: WebSocketTransport;
+}
+
+export interface StatsOptions {
+  /** Topics (or filters) whose subscriber counts to include (subscriberCount() of each). */
+  topics?: readonly string[];
+}
+
+/** A snapshot of a server's counters (wss.stats()): plain data, safe to keep or serialise. */
+export interface WebSocketServerStats {
+  /** ms since the epoch, and since the server was created. */
+  readonly time: number;
+  readonly uptimeMs: number;
+  readonly connections: {
+    /** Connections open now. */
+    readonly open: number;
+    readonly byTransport: Readonly<Record<WebSocketTransport, number>>;
+  };
+  readonly handshakes: {
+    readonly accepted: number;
+    readonly acceptedByTransport: Readonly<Record<WebSocketTransport, number>>;
+    readonly refused: number;
+    /** Refusals by HTTP status ('403', '426', …). */
+    readonly refusedByStatus: Readonly<Record<string, number>>;
+    readonly refusedByStage: Readonly<Record<RefusalStage, number>>;
+    /** Handshakes waiting for the verify hook now. */
+    readonly pending: number;
+    /** The last refusals (at most 20), newest first. */
+    readonly recent: readonly HandshakeRefusalRecord[];
+  };
+  /** Messages received and sent by this server's connections (broadcasts and publishes included). */
+  readonly messages: { readonly in: number; readonly out: number };
+  /** Payload bytes of those messages (before framing and compression). */
+  readonly bytes: { readonly in: number; readonly out: number };
+  readonly topics: {
+    /** Published messages this server's connections dropped as slow consumers. */
+    readonly dropped: number;
+    /** Subscribers of the topics asked for in StatsOptions.topics, on every server of the hub. */
+    readonly subscribers: Readonly<Record<string, number>>;
+  };
+}
+
+/** How many refusals stats() lists. */
+const RECENT_REFUSALS = 20;
+
 export interface CloseOptions {
   code?: number;
   reason?: string;
@@ -187,13 +251,22 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
   readonly #endpoint: HandshakeEndpoint<Data> = {
     decide: (transport, offer, req, decided) => this.#decide(transport, offer, req, decided),
     adopt: (transport, req, decision, head, callback, abortTransport) => this.#adopt(transport, req, decision, head, callback, abortTransport),
+    refused: (transport, status, reason, stage, path, remoteAddress) => this.#refused(transportKind(transport), status, reason, stage, path, remoteAddress),
   };
+  readonly #started = Date.now();
+  /** Bumped by every connection of this server (see ConnectionOwner). */
+  readonly #traffic: TrafficCounters = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 };
+  readonly #accepted: Record<WebSocketTransport, number> = { 'http/1.1': 0, h2: 0, h2c: 0 };
+  readonly #refusedByStage: Record<RefusalStage, number> = { request: 0, policy: 0, verify: 0, response: 0, listener: 0 };
+  readonly #refusedByStatus: Record<string, number> = {};
+  #recentRefusals: HandshakeRefusalRecord[] = [];
   /** Told by each connection when its transport has closed. */
   readonly #owner: ConnectionOwner = {
     connectionClosed: (ws) => {
       this.clients.delete(ws);
       if (this.clients.size === 0) unwatch(this.#heartbeats);
     },
+    counters: this.#traffic,
   };
   /** Heartbeat on the shared ticker: ping quiet peers, close silent ones. */
   readonly #heartbeats: Tickable = {
@@ -251,6 +324,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
         this.httpServer as HttpServer,
         this.#limits,
         () => this.clients.size + this.#handshakes,
+        (socket, status, reason) => this.#refused('http/1.1', status, reason, 'listener', '', socket.remoteAddress),
       ));
       listener.on('error', (error) => this.emit('error', error));
       listener.listen(options.port, options.host, () => this.emit('listening'));
@@ -294,11 +368,18 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
   }
 
   #decide(transport: Duplex, offer: HandshakeOffer, req: HandshakeRequest, decided: (decision: HandshakeDecision<Data>) => void): void {
+    const refuse = (refusal: Refusal, stage: RefusalStage): void => {
+      this.#refused(transportKind(transport), refusal.status, refusal.reason, stage, offer.path, req.socket?.remoteAddress);
+      decided(refusal);
+    };
     const admitted = admit(this.#policy, this.#state(), offer, req);
-    if (!admitted.ok) return decided(admitted);
+    if (!admitted.ok) return refuse(admitted, 'policy');
     const { protocol } = admitted;
     const verify = this.#verify;
-    if (verify === undefined) return decided(conclude(this.#policy, this.#state(), offer, protocol, PLAIN_VERDICT));
+    if (verify === undefined) {
+      const decision = conclude(this.#policy, this.#state(), offer, protocol, PLAIN_VERDICT);
+      return decision.ok ? decided(decision) : refuse(decision, 'policy');
+    }
     // The handshake holds a slot (maxConnections) and a place in the shutdown until it settles.
     this.#handshakes++;
     this.#undecided.add(transport);
@@ -307,7 +388,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
       this.#undecided.delete(transport);
       // A shutdown waiting for this one goes on once the answer below is written.
       if (this.#undecided.size === 0) this.#allDecided?.();
-      decided(verdict.ok ? conclude(this.#policy, this.#state(), offer, protocol, verdict) : verdict);
+      if (!verdict.ok) return refuse(verdict, 'verify');
+      const decision = conclude(this.#policy, this.#state(), offer, protocol, verdict);
+      if (decision.ok) decided(decision);
+      else refuse(decision, 'policy');
     };
     let result: VerifyResult<Data> | PromiseLike<VerifyResult<Data>>;
     try {
@@ -353,10 +437,67 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
       decision.data,
     );
     this.clients.add(ws);
+    const kind = transportKind(transport);
+    this.#accepted[kind]++;
+    if (handshakeAcceptedChannel.hasSubscribers) {
+      handshakeAcceptedChannel.publish({
+        server: this,
+        connection: ws,
+        request: req,
+        path: pathOf(req.url),
+        protocol: ws.protocol,
+        extensions: ws.extensions,
+        transport: kind,
+      });
+    }
     if (this.clients.size === 1 && (limits.pingInterval > 0 || limits.idleTimeout > 0)) watch(this.#heartbeats);
     callback?.(ws, req);
     this.emit('connection', ws, req);
     receiveHead(ws, head);
+  }
+
+  /** Counts (and publishes) a refused handshake. */
+  #refused(transport: WebSocketTransport, status: number, reason: string, stage: RefusalStage, path: string, remoteAddress: string | undefined): void {
+    this.#refusedByStage[stage]++;
+    this.#refusedByStatus[status] = (this.#refusedByStatus[status] ?? 0) + 1;
+    const record: HandshakeRefusalRecord = { time: Date.now(), status, reason, stage, path, remoteAddress, transport };
+    const recent = this.#recentRefusals;
+    if (recent.length === RECENT_REFUSALS) recent.pop();
+    recent.unshift(record);
+    if (handshakeRefusedChannel.hasSubscribers) handshakeRefusedChannel.publish({ server: this, ...record });
+  }
+
+  /**
+   * A snapshot of this server's counters: connections, handshakes (and the recent refusals),
+   * messages and payload bytes, dropped publishes, subscribers of the topics asked for. Counting
+   * costs a few additions per message; the snapshot itself visits the open connections once.
+   */
+  stats(options?: StatsOptions): WebSocketServerStats {
+    const byTransport: Record<WebSocketTransport, number> = { 'http/1.1': 0, h2: 0, h2c: 0 };
+    for (const ws of this.clients) byTransport[transportKind(ws.rawTransport)]++;
+    const accepted = this.#accepted;
+    const byStage = this.#refusedByStage;
+    const subscribers: Record<string, number> = {};
+    for (const topic of options?.topics ?? []) subscribers[topic] = this.#hub.countMatches(topic);
+    const traffic = this.#traffic;
+    const now = Date.now();
+    return {
+      time: now,
+      uptimeMs: now - this.#started,
+      connections: { open: this.clients.size, byTransport },
+      handshakes: {
+        accepted: accepted['http/1.1'] + accepted.h2 + accepted.h2c,
+        acceptedByTransport: { ...accepted },
+        refused: byStage.request + byStage.policy + byStage.verify + byStage.response + byStage.listener,
+        refusedByStatus: { ...this.#refusedByStatus },
+        refusedByStage: { ...byStage },
+        pending: this.#handshakes,
+        recent: this.#recentRefusals.slice(),
+      },
+      messages: { in: traffic.messagesIn, out: traffic.messagesOut },
+      bytes: { in: traffic.bytesIn, out: traffic.bytesOut },
+      topics: { dropped: this.#dropped, subscribers },
+    };
   }
 
   /**
