@@ -101,12 +101,24 @@ export function prometheusText(s: StatsSnapshot): string {
   const endpoint = (e: StatsSnapshot['endpoints'][number]): string => `{kind="${label(e.kind)}",path="${label(e.path)}"}`;
   metric('upshift_uptime_seconds', 'gauge', 'Seconds since the server started.', [['', s.uptime / 1000]]);
   metric('upshift_connections_open', 'gauge', 'WebSocket connections open now.', s.endpoints.map((e) => [endpoint(e), e.open]));
+  metric(
+    'upshift_transport_connections_open',
+    'gauge',
+    'WebSocket connections open now, by transport (http/1.1, h2, h2c).',
+    Object.entries(s.connections.byTransport).map(([transport, n]) => [`{transport="${label(transport)}"}`, n]),
+  );
   metric('upshift_connections_accepted_total', 'counter', 'WebSocket handshakes accepted.', s.endpoints.map((e) => [endpoint(e), e.accepted]));
   metric(
     'upshift_handshakes_refused_total',
     'counter',
     'WebSocket handshakes refused, by HTTP status.',
     Object.entries(s.handshakes.refusedByStatus).map(([status, n]) => [`{status="${status}"}`, n]),
+  );
+  metric(
+    'upshift_handshakes_refused_by_stage_total',
+    'counter',
+    'WebSocket handshakes refused, by the step that refused them (request, policy, verify, response, listener).',
+    Object.entries(s.handshakes.refusedByStage).map(([stage, n]) => [`{stage="${stage}"}`, n]),
   );
   metric('upshift_messages_received_total', 'counter', 'Messages received.', s.endpoints.map((e) => [endpoint(e), e.messagesIn]));
   metric('upshift_messages_sent_total', 'counter', 'Messages sent.', s.endpoints.map((e) => [endpoint(e), e.messagesOut]));
@@ -167,7 +179,7 @@ export const DASHBOARD_PAGE = `<!doctype html>
 <div class="tables">
   <div class="panel"><h2>Endpoints</h2><table><thead><tr><th>path</th><th>kind</th><th>open</th><th>accepted</th><th>msg in</th><th>msg out</th><th>bytes in</th><th>bytes out</th></tr></thead><tbody id="endpoints"></tbody></table></div>
   <div class="panel"><h2>Topics</h2><table><thead><tr><th>topic / filter</th><th>subscribers</th><th>published</th><th>delivered</th></tr></thead><tbody id="topics"></tbody></table></div>
-  <div class="panel"><h2>Recent handshake refusals</h2><table><thead><tr><th>time</th><th>status</th><th>path</th><th>from</th><th>reason</th></tr></thead><tbody id="refusals"></tbody></table></div>
+  <div class="panel"><h2>Recent handshake refusals</h2><table><thead><tr><th>time</th><th>status</th><th>path</th><th>from</th><th>refused by</th><th>reason</th></tr></thead><tbody id="refusals"></tbody></table></div>
 </div>
 <script>
 "use strict";
@@ -219,7 +231,7 @@ function render(s) {
   $("refused").textContent = count(s.handshakes.refused); $("uptime").textContent = duration(s.uptime);
   fill("endpoints", s.endpoints.map((e) => [cell(e.path), cell(e.kind, "text"), cell(count(e.open)), cell(count(e.accepted)), cell(count(e.messagesIn)), cell(count(e.messagesOut)), cell(bytes(e.bytesIn)), cell(bytes(e.bytesOut))]), 8, "no endpoints");
   fill("topics", s.topics.map((t) => [cell(t.topic), cell(count(t.subscribers)), cell(count(t.published)), cell(count(t.delivered))]), 4, "no topics yet");
-  fill("refusals", s.refusals.map((x) => [cell(new Date(x.time).toLocaleTimeString()), cell(String(x.status)), cell(x.path, "text"), cell(x.remote, "text"), cell(x.reason, "reason")]), 5, "none");
+  fill("refusals", s.refusals.map((x) => [cell(new Date(x.time).toLocaleTimeString()), cell(String(x.status)), cell(x.path, "text"), cell(x.remote, "text"), cell(x.stage + " (" + x.transport + ")", "text"), cell(x.reason, "reason")]), 6, "none");
   draw($("chart-connections"), [{ color: "--conn", values: series.open }], count);
   draw($("chart-messages"), [{ color: "--in", values: series.msgIn }, { color: "--out", values: series.msgOut }], count);
   draw($("chart-bytes"), [{ color: "--in", values: series.bytesIn }, { color: "--out", values: series.bytesOut }], bytes);

@@ -4,7 +4,6 @@
 
 import type { IncomingMessage } from 'node:http';
 import type { WebSocketConnection, WebSocketServer } from '../index.js';
-import type { EndpointMeter } from './metrics.js';
 import type { CliMetrics } from './metrics.js';
 
 export interface EndpointContext {
@@ -30,14 +29,13 @@ export interface EndpointSpec {
 }
 
 /** Every message comes back as it was: text as text, binary as binary. */
-export function echoEndpoint(path: string, meter: EndpointMeter): Endpoint {
+export function echoEndpoint(path: string): Endpoint {
   return {
     kind: 'echo',
     path,
     accept(ws) {
       ws.on('message', (data, isBinary) => {
         ws.send(data, { binary: isBinary });
-        meter.sent(data.length);
       });
     },
     close: async () => {},
@@ -48,7 +46,7 @@ export function echoEndpoint(path: string, meter: EndpointMeter): Endpoint {
  * A room: every message a member sends goes to every other member. The frame is built once per
  * server (WebSocketServer.broadcast) and its bytes written to each member.
  */
-export function broadcastEndpoint(path: string, meter: EndpointMeter): Endpoint {
+export function broadcastEndpoint(path: string): Endpoint {
   const servers = new Set<WebSocketServer>();
   const members = new Map<WebSocketServer, Set<WebSocketConnection>>();
   return {
@@ -63,10 +61,8 @@ export function broadcastEndpoint(path: string, meter: EndpointMeter): Endpoint 
       ws.on('message', (data, isBinary) => {
         for (const server of servers) {
           const set = members.get(server)!;
-          const count = set.size - (set.has(ws) ? 1 : 0);
-          if (count === 0) continue;
+          if (set.size - (set.has(ws) ? 1 : 0) === 0) continue;
           server.broadcast(data, { binary: isBinary, filter: (peer) => peer !== ws && set.has(peer) });
-          meter.sent(data.length, count);
         }
       });
     },

@@ -12,7 +12,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocketConnection } from '../index.js';
 import type { Endpoint, EndpointContext } from './endpoints.js';
-import type { EndpointMeter } from './metrics.js';
 
 export interface ExecOptions {
   program: string;
@@ -109,7 +108,7 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-export function execEndpoint(path: string, options: ExecOptions, meter: EndpointMeter, context: EndpointContext): Endpoint {
+export function execEndpoint(path: string, options: ExecOptions, context: EndpointContext): Endpoint {
   const running = new Set<ChildProcess>();
   const exited = new WeakMap<ChildProcess, Promise<void>>();
 
@@ -174,8 +173,6 @@ export function execEndpoint(path: string, options: ExecOptions, meter: Endpoint
 
       const send = (data: Buffer | string, binary: boolean): void => {
         if (wsClosed || ws.readyState !== 1) return;
-        const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-        meter.sent(size);
         // Backpressure: stop reading the program while the peer does not keep up.
         if (!ws.send(data, { binary }) && !child.stdout!.isPaused()) {
           child.stdout!.pause();

@@ -1,15 +1,11 @@
-// The counters behind `serve --dashboard` and `--metrics`, kept by the CLI itself from what its own
-// endpoints see: 'connection', 'message' and 'close' on each connection, the size of each message
-// an endpoint sends, the handshake answers written on the wire. Stopgap until the library has a
-// counters API of its own (wss.stats()) and diagnostics_channel events: the dashboard depends only
-// on StatsSource, so switching is a matter of writing another source.
+// The figures behind `serve --dashboard` and `--metrics`. Connections, handshakes (refusals
+// included), messages and bytes come from the library itself: each endpoint is one
+// WebSocketServer per HTTP server (HTTP/1.1, HTTP/2…), and its figures are the sum of their
+// wss.stats(). Topic figures are the CLI's own: the `--topics` endpoints are its pub/sub service.
 //
 // Bytes are payload bytes (message bodies before framing and compression), not wire bytes.
 
-import type { Server as HttpServer } from 'node:http';
-import type { Http2SecureServer, Http2Server, ServerHttp2Session, ServerHttp2Stream, IncomingHttpHeaders } from 'node:http2';
-import type { Duplex } from 'node:stream';
-import type { WebSocketConnection } from '../index.js';
+import type { HandshakeRefusalRecord, RefusalStage, WebSocketServer, WebSocketServerStats, WebSocketTransport } from '../index.js';
 
 export interface EndpointStats {
   readonly kind: string;
@@ -41,14 +37,22 @@ export interface Refusal {
   readonly reason: string;
   readonly path: string;
   readonly remote: string;
+  /** Which step refused it (see RefusalStage). */
+  readonly stage: RefusalStage;
+  readonly transport: WebSocketTransport;
 }
 
 export interface StatsSnapshot {
   /** ms since the epoch, and since the server started. */
   readonly time: number;
   readonly uptime: number;
-  readonly connections: { readonly open: number; readonly accepted: number };
-  readonly handshakes: { readonly accepted: number; readonly refused: number; readonly refusedByStatus: Readonly<Record<string, number>> };
+  readonly connections: { readonly open: number; readonly accepted: number; readonly byTransport: Readonly<Record<WebSocketTransport, number>> };
+  readonly handshakes: {
+    readonly accepted: number;
+    readonly refused: number;
+    readonly refusedByStatus: Readonly<Record<string, number>>;
+    readonly refusedByStage: Readonly<Record<RefusalStage, number>>;
+  };
   readonly messages: { readonly in: number; readonly out: number };
   readonly bytes: { readonly in: number; readonly out: number };
   readonly endpoints: readonly EndpointStats[];
@@ -62,20 +66,17 @@ export interface StatsSource {
   snapshot(): StatsSnapshot;
 }
 
-const MAX_REFUSALS = 50;
+/** Refusals the dashboard lists. */
+const MAX_REFUSALS = 20;
 /** Topics tracked one by one; publishes on more topics are counted under OTHER_TOPICS. */
 const MAX_TOPICS = 500;
 export const OTHER_TOPICS = '(other topics)';
 
-interface MutableEndpoint {
-  kind: string;
-  path: string;
-  open: number;
-  accepted: number;
-  messagesIn: number;
-  messagesOut: number;
-  bytesIn: number;
-  bytesOut: number;
+interface MeteredEndpoint {
+  readonly kind: string;
+  readonly path: string;
+  /** The endpoint's WebSocketServer on each HTTP server. */
+  readonly servers: WebSocketServer<any>[];
 }
 
 interface MutableTopic {
@@ -85,60 +86,19 @@ interface MutableTopic {
   subscribers: number;
 }
 
-/** One endpoint's counters, fed by the endpoint. */
-export class EndpointMeter {
-  readonly #counters: MutableEndpoint;
-  readonly #metrics: CliMetrics;
-
-  constructor(metrics: CliMetrics, counters: MutableEndpoint) {
-    this.#metrics = metrics;
-    this.#counters = counters;
-  }
-
-  /** Counts a new connection, each message it receives, and its close. */
-  track(ws: WebSocketConnection<any>): void {
-    const counters = this.#counters;
-    counters.open++;
-    counters.accepted++;
-    this.#metrics.accepted++;
-    ws.on('message', (data) => {
-      counters.messagesIn++;
-      counters.bytesIn += data.length;
-    });
-    ws.once('close', () => counters.open--);
-  }
-
-  /** Counts `count` messages of `bytes` payload bytes each, sent by this endpoint. */
-  sent(bytes: number, count = 1): void {
-    this.#counters.messagesOut += count;
-    this.#counters.bytesOut += bytes * count;
-  }
-}
-
 export class CliMetrics implements StatsSource {
   readonly #started = Date.now();
-  readonly #endpoints: MutableEndpoint[] = [];
+  readonly #endpoints: MeteredEndpoint[] = [];
   readonly #topics = new Map<string, MutableTopic>();
-  readonly #refusals: Refusal[] = [];
-  /** Handshakes answered 101 (counted by EndpointMeter.track). */
-  accepted = 0;
-  #refused = 0;
-  readonly #refusedByStatus: Record<string, number> = {};
 
-  endpoint(kind: string, path: string): EndpointMeter {
-    let counters = this.#endpoints.find((e) => e.kind === kind && e.path === path);
-    if (counters === undefined) {
-      counters = { kind, path, open: 0, accepted: 0, messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 };
-      this.#endpoints.push(counters);
+  /** Counts `wss` (one transport's server of the endpoint `kind` at `path`) in the endpoint's figures. */
+  watch(kind: string, path: string, wss: WebSocketServer<any>): void {
+    let endpoint = this.#endpoints.find((e) => e.kind === kind && e.path === path);
+    if (endpoint === undefined) {
+      endpoint = { kind, path, servers: [] };
+      this.#endpoints.push(endpoint);
     }
-    return new EndpointMeter(this, counters);
-  }
-
-  refused(refusal: Refusal): void {
-    this.#refused++;
-    this.#refusedByStatus[refusal.status] = (this.#refusedByStatus[refusal.status] ?? 0) + 1;
-    this.#refusals.unshift(refusal);
-    if (this.#refusals.length > MAX_REFUSALS) this.#refusals.length = MAX_REFUSALS;
+    endpoint.servers.push(wss);
   }
 
   #topic(name: string): MutableTopic {
@@ -163,98 +123,49 @@ export class CliMetrics implements StatsSource {
   }
 
   snapshot(): StatsSnapshot {
-    let open = 0;
-    let messagesIn = 0;
-    let messagesOut = 0;
-    let bytesIn = 0;
-    let bytesOut = 0;
-    for (const e of this.#endpoints) {
-      open += e.open;
-      messagesIn += e.messagesIn;
-      messagesOut += e.messagesOut;
-      bytesIn += e.bytesIn;
-      bytesOut += e.bytesOut;
-    }
+    const byTransport: Record<WebSocketTransport, number> = { 'http/1.1': 0, h2: 0, h2c: 0 };
+    const refusedByStage: Record<RefusalStage, number> = { request: 0, policy: 0, verify: 0, response: 0, listener: 0 };
+    const refusedByStatus: Record<string, number> = {};
+    const refusals: HandshakeRefusalRecord[] = [];
+    const total = { open: 0, accepted: 0, refused: 0, messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 };
+    const endpoints = this.#endpoints.map(({ kind, path, servers }): EndpointStats => {
+      const e = { kind, path, open: 0, accepted: 0, messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0 };
+      for (const wss of servers) {
+        const s: WebSocketServerStats = wss.stats();
+        e.open += s.connections.open;
+        e.accepted += s.handshakes.accepted;
+        e.messagesIn += s.messages.in;
+        e.messagesOut += s.messages.out;
+        e.bytesIn += s.bytes.in;
+        e.bytesOut += s.bytes.out;
+        total.refused += s.handshakes.refused;
+        addInto(byTransport, s.connections.byTransport);
+        addInto(refusedByStage, s.handshakes.refusedByStage);
+        addInto(refusedByStatus, s.handshakes.refusedByStatus);
+        refusals.push(...s.handshakes.recent);
+      }
+      for (const key of ['open', 'accepted', 'messagesIn', 'messagesOut', 'bytesIn', 'bytesOut'] as const) total[key] += e[key];
+      return e;
+    });
     const now = Date.now();
     return {
       time: now,
       uptime: now - this.#started,
-      connections: { open, accepted: this.accepted },
-      handshakes: { accepted: this.accepted, refused: this.#refused, refusedByStatus: { ...this.#refusedByStatus } },
-      messages: { in: messagesIn, out: messagesOut },
-      bytes: { in: bytesIn, out: bytesOut },
-      endpoints: this.#endpoints.map((e) => ({ ...e })),
+      connections: { open: total.open, accepted: total.accepted, byTransport },
+      handshakes: { accepted: total.accepted, refused: total.refused, refusedByStatus, refusedByStage },
+      messages: { in: total.messagesIn, out: total.messagesOut },
+      bytes: { in: total.bytesIn, out: total.bytesOut },
+      endpoints,
       topics: [...this.#topics.values()].map((t) => ({ ...t })),
-      refusals: this.#refusals.slice(0, 20),
+      // Each server lists its own newest first; merged, newest first over all of them.
+      refusals: refusals
+        .sort((a, b) => b.time - a.time)
+        .slice(0, MAX_REFUSALS)
+        .map((r) => ({ time: r.time, status: r.status, reason: r.reason, path: r.path, remote: r.remoteAddress ?? '', stage: r.stage, transport: r.transport })),
     };
   }
 }
 
-// ------------------------------------------------------------------ handshake refusals
-
-/**
- * Records the WebSocket handshakes `server` refuses, whoever refuses them (the library's own
- * checks, limits, or the CLI's verify hook), by reading the status line of the first answer
- * written to each upgrade socket (HTTP/1.1) or the :status of each extended CONNECT response
- * (RFC 8441 §4). Only upgrades to WebSocket paths are watched.
- */
-export function watchRefusals(server: HttpServer | Http2Server | Http2SecureServer, isWebSocketPath: (path: string) => boolean, metrics: CliMetrics): void {
-  (server as HttpServer).prependListener('upgrade', (req, socket: Duplex) => {
-    if (!/\bwebsocket\b/i.test(String(req.headers.upgrade ?? ''))) return;
-    const path = (req.url ?? '/').split('?')[0]!;
-    if (!isWebSocketPath(path)) return;
-    const remote = req.socket.remoteAddress ?? '';
-    // The answer is written with write() (101) or end() (a refusal): look at whichever comes first.
-    const write = socket.write;
-    const end = socket.end;
-    const inspect = (chunk: unknown): void => {
-      socket.write = write;
-      socket.end = end;
-      const text = typeof chunk === 'string' ? chunk : Buffer.isBuffer(chunk) ? chunk.toString('latin1', 0, 2048) : '';
-      const status = /^HTTP\/1\.1 (\d{3})/.exec(text);
-      if (status === null || status[1] === '101') return;
-      const body = text.indexOf('\r\n\r\n');
-      const reason = body === -1 ? '' : text.slice(body + 4).trim();
-      metrics.refused({ time: Date.now(), status: Number(status[1]), reason: reason || 'refused', path, remote });
-    };
-    socket.write = function (this: Duplex, chunk: unknown, ...args: unknown[]): boolean {
-      inspect(chunk);
-      return (write as (...a: unknown[]) => boolean).apply(this, [chunk, ...args]);
-    } as typeof socket.write;
-    socket.end = function (this: Duplex, chunk?: unknown, ...args: unknown[]): Duplex {
-      inspect(chunk);
-      return (end as (...a: unknown[]) => Duplex).apply(this, [chunk, ...args]);
-    } as typeof socket.end;
-  });
-  if (typeof (server as Http2Server).updateSettings !== 'function') return;
-  (server as Http2Server).on('session', (session: ServerHttp2Session) => {
-    session.prependListener('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-      if (headers[':method'] !== 'CONNECT' || String(headers[':protocol']).toLowerCase() !== 'websocket') return;
-      const path = String(headers[':path'] ?? '/').split('?')[0]!;
-      if (!isWebSocketPath(path)) return;
-      const remote = session.socket?.remoteAddress ?? '';
-      const respond = stream.respond;
-      stream.respond = function (this: ServerHttp2Stream, out, options) {
-        stream.respond = respond;
-        const status = Number(out?.[':status'] ?? 200);
-        if (status >= 300) {
-          // The reason is the body that follows; take it from the first write.
-          const end = stream.end;
-          let reported = false;
-          const report = (reason: string): void => {
-            if (reported) return;
-            reported = true;
-            metrics.refused({ time: Date.now(), status, reason: reason || 'refused', path, remote });
-          };
-          stream.end = function (this: ServerHttp2Stream, chunk?: unknown, ...rest: unknown[]) {
-            stream.end = end;
-            report(Buffer.isBuffer(chunk) ? chunk.toString('utf8', 0, 512) : typeof chunk === 'string' ? chunk : '');
-            return (end as (...a: unknown[]) => ServerHttp2Stream).apply(this, [chunk, ...rest]);
-          } as typeof stream.end;
-          if (options?.endStream === true) report('');
-        }
-        return respond.call(this, out, options);
-      };
-    });
-  });
+function addInto<K extends string>(into: Record<K, number>, from: Readonly<Record<K, number>>): void {
+  for (const key of Object.keys(from) as K[]) into[key] = (into[key] ?? 0) + from[key];
 }

@@ -29,7 +29,7 @@ import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { Dashboard, DASHBOARD_LIVE_PATH, DASHBOARD_PREFIX } from './dashboard.js';
 import { broadcastEndpoint, echoEndpoint, type Endpoint, type EndpointContext, type EndpointSpec } from './endpoints.js';
 import { execEndpoint, type ExecOptions } from './exec.js';
-import { CliMetrics, watchRefusals } from './metrics.js';
+import { CliMetrics } from './metrics.js';
 import { StaticFiles, type AnyRequest, type AnyResponse } from './static.js';
 import { loadCertificate, selfSignedCertificate, type Certificate } from './tls.js';
 import { adapterFor, TopicsService } from './topics.js';
@@ -165,16 +165,15 @@ interface EndpointDependencies {
 
 /** The endpoint for one flag. A new kind (the WAMP router) is one more case here. */
 function createEndpoint(spec: EndpointSpec, { context, topics, adapter, exec }: EndpointDependencies): Endpoint {
-  const meter = context.metrics.endpoint(spec.kind, spec.path);
   switch (spec.kind) {
     case 'echo':
-      return echoEndpoint(spec.path, meter);
+      return echoEndpoint(spec.path);
     case 'broadcast':
-      return broadcastEndpoint(spec.path, meter);
+      return broadcastEndpoint(spec.path);
     case 'topics':
-      return topics!.endpoint(spec.path, meter);
+      return topics!.endpoint(spec.path);
     case 'exec':
-      return execEndpoint(spec.path, exec!, meter, context);
+      return execEndpoint(spec.path, exec!, context);
     case 'wamp':
       return wampEndpoint(spec.path, adapter);
     default:
@@ -312,12 +311,9 @@ export async function serve(args: ParsedArgs): Promise<RunningServer> {
   if (flags.maxPayload !== undefined) limits.maxPayload = flags.maxPayload;
   if (flags.pingInterval !== undefined) limits.pingInterval = flags.pingInterval * 1000;
   if (flags.idleTimeout !== undefined) limits.idleTimeout = flags.idleTimeout * 1000;
-  const endpointPaths = new Set(specs.map((s) => s.path));
   const servers: WebSocketServer[] = [];
   for (const server of transports.servers) {
-    watchRefusals(server, (path) => endpointPaths.has(path), metrics);
     for (const endpoint of endpoints) {
-      const meter = metrics.endpoint(endpoint.kind, endpoint.path);
       const wss = new WebSocketServer({
         server,
         path: endpoint.path,
@@ -329,10 +325,11 @@ export async function serve(args: ParsedArgs): Promise<RunningServer> {
         // 'connection' happen in the same turn (no verify is async here), so `open` is exact.
         verify: () => (open >= maxConnections ? { accept: false, status: 503, body: 'Too many connections', headers: { 'Retry-After': '5' } } : true),
       });
+      // The dashboard's figures are the library's own counters (wss.stats()).
+      metrics.watch(endpoint.kind, endpoint.path, wss);
       wss.on('error', (error) => log(`${endpoint.path}: ${error.message}`));
       wss.on('connection', (ws, req) => {
         open++;
-        meter.track(ws);
         const from = `${req.socket?.remoteAddress ?? '?'}`;
         const started = Date.now();
         log(`open ${endpoint.path} ${from} HTTP/${req.httpVersion}${ws.protocol ? ` protocol ${ws.protocol}` : ''}${ws.extensions ? ` ${ws.extensions}` : ''}`);

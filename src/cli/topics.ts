@@ -17,7 +17,6 @@ import type { WebSocketConnection } from '../index.js';
 import { Hub, inProcessAdapter, natsAdapter, redisAdapter, type PubSubAdapter, type PublishedMessage } from '../pubsub/index.js';
 import { UsageError } from './args.js';
 import type { Endpoint, EndpointContext } from './endpoints.js';
-import type { EndpointMeter } from './metrics.js';
 
 /** A subscriber that has this much output waiting is a slow consumer: its messages are dropped. */
 const SLOW_CONSUMER_BYTES = 4 * 1024 * 1024;
@@ -38,7 +37,6 @@ export class TopicsService {
   readonly #context: EndpointContext;
   /** Set while this process publishes, so deliver() knows a publish was already counted. */
   #publishing = false;
-  readonly #meters = new WeakMap<WebSocketConnection, EndpointMeter>();
 
   constructor(adapter: PubSubAdapter, context: EndpointContext) {
     this.#context = context;
@@ -58,18 +56,16 @@ export class TopicsService {
     }
     if (ws.readyState !== 1 || ws.bufferedAmount > SLOW_CONSUMER_BYTES) return false;
     ws.send(message.frame, { binary: message.isBinary, compress: message.compress });
-    this.#meters.get(ws)?.sent(message.frame.length);
     this.#context.metrics.published(message.topic, 1, false);
     return true;
   }
 
-  endpoint(path: string, meter: EndpointMeter): Endpoint {
+  endpoint(path: string): Endpoint {
     return {
       kind: 'topics',
       path,
       accept: (ws) => {
-        this.#meters.set(ws, meter);
-        ws.on('message', (data, isBinary) => this.#command(ws, data, isBinary, meter));
+        ws.on('message', (data, isBinary) => this.#command(ws, data, isBinary));
         ws.once('close', () => {
           for (const filter of this.hub.topicsOf(ws)) this.#context.metrics.subscribed(filter, -1);
           this.hub.unsubscribeAll(ws);
@@ -79,12 +75,11 @@ export class TopicsService {
     };
   }
 
-  #reply(ws: WebSocketConnection, meter: EndpointMeter, text: string): void {
+  #reply(ws: WebSocketConnection, text: string): void {
     ws.send(text);
-    meter.sent(Buffer.byteLength(text));
   }
 
-  #command(ws: WebSocketConnection, data: Buffer, isBinary: boolean, meter: EndpointMeter): void {
+  #command(ws: WebSocketConnection, data: Buffer, isBinary: boolean): void {
     let verb: string;
     let topic: string;
     let payload: Buffer | null = null;
@@ -93,7 +88,7 @@ export class TopicsService {
       const head = data.toString('utf8', 0, newline === -1 ? data.length : newline);
       [verb = '', topic = ''] = head.split(' ', 2);
       if (verb === 'pub') {
-        if (newline === -1) return this.#reply(ws, meter, 'err pub: a binary publish is "pub TOPIC\\n" followed by the payload');
+        if (newline === -1) return this.#reply(ws, 'err pub: a binary publish is "pub TOPIC\\n" followed by the payload');
         payload = data.subarray(newline + 1);
       }
     } else {
@@ -114,14 +109,14 @@ export class TopicsService {
           // messages published on every node arrive.
           const filter = topic;
           this.hub.ready().then(
-            () => ws.readyState === 1 && this.#reply(ws, meter, `ok sub ${filter}`),
+            () => ws.readyState === 1 && this.#reply(ws, `ok sub ${filter}`),
             () => {},
           );
           return;
         }
         case 'unsub':
           if (this.hub.unsubscribe(ws, topic)) this.#context.metrics.subscribed(topic, -1);
-          return this.#reply(ws, meter, `ok unsub ${topic}`);
+          return this.#reply(ws, `ok unsub ${topic}`);
         case 'pub': {
           this.#publishing = true;
           try {
@@ -133,10 +128,10 @@ export class TopicsService {
           return;
         }
         default:
-          return this.#reply(ws, meter, `err ${verb || '(empty)'}: unknown command; use sub FILTER, unsub FILTER or pub TOPIC PAYLOAD`);
+          return this.#reply(ws, `err ${verb || '(empty)'}: unknown command; use sub FILTER, unsub FILTER or pub TOPIC PAYLOAD`);
       }
     } catch (error) {
-      this.#reply(ws, meter, `err ${verb} ${topic}: ${(error as Error).message}`);
+      this.#reply(ws, `err ${verb} ${topic}: ${(error as Error).message}`);
     }
   }
 

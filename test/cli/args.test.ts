@@ -9,7 +9,6 @@ import { formatHelp, parseArgs, parseSeconds, parseSize, UsageError, type Comman
 import { Histogram } from '../../src/cli/histogram.js';
 import { parseRange } from '../../src/cli/static.js';
 import { prometheusText } from '../../src/cli/dashboard.js';
-import { CliMetrics } from '../../src/cli/metrics.js';
 import { LineSplitter } from '../../src/cli/exec.js';
 import { REPO_ROOT } from '../peers/support/peers.js';
 import { CLI_JS, runCli } from './support/cli.js';
@@ -120,15 +119,29 @@ describe('latency histogram', () => {
 });
 
 describe('Prometheus text and the line splitter', () => {
-  test('counters per endpoint, refusals by status, topic names escaped', () => {
-    const metrics = new CliMetrics();
-    metrics.endpoint('echo', '/e').sent(10, 3);
-    metrics.refused({ time: 0, status: 503, reason: 'full', path: '/e', remote: '::1' });
-    metrics.published('a"b\\c\nd', 2);
-    const text = prometheusText(metrics.snapshot());
+  test('counters per endpoint, refusals by status and stage, connections by transport, topic names escaped', () => {
+    const text = prometheusText({
+      time: 0,
+      uptime: 1500,
+      connections: { open: 2, accepted: 5, byTransport: { 'http/1.1': 1, h2: 1, h2c: 0 } },
+      handshakes: {
+        accepted: 5,
+        refused: 1,
+        refusedByStatus: { 503: 1 },
+        refusedByStage: { request: 0, policy: 0, verify: 1, response: 0, listener: 0 },
+      },
+      messages: { in: 0, out: 3 },
+      bytes: { in: 0, out: 30 },
+      endpoints: [{ kind: 'echo', path: '/e', open: 2, accepted: 5, messagesIn: 0, messagesOut: 3, bytesIn: 0, bytesOut: 30 }],
+      topics: [{ topic: 'a"b\\c\nd', published: 1, delivered: 2, subscribers: 1 }],
+      refusals: [{ time: 0, status: 503, reason: 'full', path: '/e', remote: '::1', stage: 'verify', transport: 'h2' }],
+    });
+    assert.match(text, /^upshift_uptime_seconds 1.5$/m);
     assert.match(text, /^upshift_messages_sent_total\{kind="echo",path="\/e"\} 3$/m);
     assert.match(text, /^upshift_payload_bytes_sent_total\{kind="echo",path="\/e"\} 30$/m);
     assert.match(text, /^upshift_handshakes_refused_total\{status="503"\} 1$/m);
+    assert.match(text, /^upshift_handshakes_refused_by_stage_total\{stage="verify"\} 1$/m);
+    assert.match(text, /^upshift_transport_connections_open\{transport="h2"\} 1$/m);
     assert.match(text, /^upshift_topic_delivered_total\{topic="a\\"b\\\\c\\nd"\} 2$/m);
     assert.ok(text.endsWith('\n'));
   });
