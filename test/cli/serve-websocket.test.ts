@@ -43,7 +43,7 @@ describe('serve: echo, broadcast and topics over HTTP/1.1, HTTP/2 and h2c', { ti
   };
 
   before(async () => {
-    served = await startServe(['--no-static', '--echo', '/echo', '--broadcast', '/room', '--topics', '/t', '--http2', '--h2c', '--deflate', '-q']);
+    served = await startServe(['--no-static', '--echo', '/echo', '--broadcast', '/room', '--topics', '/t', '--http2', '--h2c', '--deflate', '--metrics', '-q']);
   });
   after(async () => {
     for (const ws of open) ws.terminate();
@@ -61,6 +61,11 @@ describe('serve: echo, broadcast and topics over HTTP/1.1, HTTP/2 and h2c', { ti
       ws.close(1000);
       assert.deepEqual(await closed(ws), [1000, '']);
     }
+    // The endpoint's figures sum its servers' wss.stats(): one on node:http, one on node:http2.
+    const metrics = await (await fetch(`${served.base}/_upshift/metrics`)).text();
+    assert.match(metrics, /^upshift_connections_accepted_total\{kind="echo",path="\/echo"\} 2$/m);
+    assert.match(metrics, /^upshift_messages_received_total\{kind="echo",path="\/echo"\} 4$/m);
+    assert.match(metrics, /^upshift_messages_sent_total\{kind="echo",path="\/echo"\} 4$/m);
   });
 
   test('h2c: curl upgrades a cleartext request to HTTP/2 on the same port', { skip: toolSkip('/usr/bin/curl', 'apt-get install curl') }, async () => {
@@ -154,6 +159,13 @@ describe('serve --tls --http2: a generated certificate, the connection limit, gr
     });
     // Refusals are seen on both transports: the HTTP/1.1 answer and the HTTP/2 :status.
     assert.match(metrics, /^upshift_handshakes_refused_total\{status="503"\} 2$/m);
+    assert.match(metrics, /^upshift_handshakes_refused_by_stage_total\{stage="verify"\} 2$/m);
+    // The library's counters: `connect --ca`, then h1 and h2, one message each.
+    assert.match(metrics, /^upshift_connections_accepted_total\{kind="echo",path="\/echo"\} 3$/m);
+    assert.match(metrics, /^upshift_messages_received_total\{kind="echo",path="\/echo"\} 3$/m);
+    assert.match(metrics, /^upshift_messages_sent_total\{kind="echo",path="\/echo"\} 3$/m);
+    assert.match(metrics, /^upshift_transport_connections_open\{transport="http\/1.1"\} 1$/m);
+    assert.match(metrics, /^upshift_transport_connections_open\{transport="h2"\} 1$/m);
     const closes = [closed(h1), closed(h2)];
     served.peer.child.kill('SIGTERM');
     for (const [code, reason] of await Promise.all(closes)) {
