@@ -66,6 +66,14 @@ const EXPECTED: Record<string, Expected> = {
       'wss.close callback',
     ].join('\n'),
   },
+  'observability.js': {
+    stdout: [
+      'refused: 403 by policy at /chat',
+      'closed: 1000 done, clean: true',
+      'open: 0, accepted: 1, refused: {"403":1}',
+      'messages in/out: 1/1, payload bytes in/out: 5/5',
+    ].join('\n'),
+  },
   'pubsub.js': { stdout: ['delivered to 2 subscribers', 'prices/AAPL subscriber: {"bid":189.2}', 'prices/+ subscriber: {"bid":189.2}'].join('\n') },
 };
 
