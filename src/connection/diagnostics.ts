@@ -57,17 +57,23 @@ export interface HandshakeAcceptedMessage<Server = unknown, Connection = unknown
   readonly transport: WebSocketTransport;
 }
 
-export interface HandshakeRefusedMessage<Server = unknown> {
-  /** The WebSocketServer. */
-  readonly server: Server;
+/** A refused handshake, as wss.stats() lists the recent ones. */
+export interface HandshakeRefusalRecord {
+  /** ms since the epoch. */
+  readonly time: number;
   readonly status: number;
   /** The plain-text reason sent as the response body. */
   readonly reason: string;
   readonly stage: RefusalStage;
-  /** The request path, query excluded ('' when the head never arrived). */
+  /** The request path, query excluded ('' when the request head never arrived). */
   readonly path: string;
   readonly remoteAddress: string | undefined;
   readonly transport: WebSocketTransport;
+}
+
+export interface HandshakeRefusedMessage<Server = unknown> extends HandshakeRefusalRecord {
+  /** The WebSocketServer. */
+  readonly server: Server;
 }
 
 export interface ClientHandshakeMessage<Connection = unknown> {

@@ -63,6 +63,7 @@ import {
   handshakeAcceptedChannel,
   handshakeRefusedChannel,
   transportKind,
+  type HandshakeRefusalRecord,
   type RefusalStage,
   type TrafficCounters,
   type WebSocketTransport,
@@ -71,6 +72,7 @@ import { pathOf } from '../upgrade/router.js';
 
 export type { HandshakeInfo, VerifyResult } from '../protocol/server-handshake.js';
 export type { HandshakeRequest } from './endpoint.js';
+export type { HandshakeRefusalRecord } from '../connection/diagnostics.js';
 
 export interface WebSocketServerOptions<Data = unknown> extends Partial<ServerLimits> {
   /**
@@ -157,19 +159,6 @@ export interface WebSocketServerEvents<Data> {
   close: [];
   /** A published message was dropped for a slow consumer (over maxPublishBuffer). */
   drop: [ws: WebSocketConnection<Data>, topic: string];
-}
-
-/** A refused handshake, as wss.stats() lists the recent ones. */
-export interface HandshakeRefusalRecord {
-  /** ms since the epoch. */
-  readonly time: number;
-  readonly status: number;
-  readonly reason: string;
-  readonly stage: RefusalStage;
-  /** The request path, query excluded ('' when the request head never arrived). */
-  readonly path: string;
-  readonly remoteAddress: string | undefined;
-  readonly transport: WebSocketTransport;
 }
 
 export interface StatsOptions {
