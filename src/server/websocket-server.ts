@@ -162,7 +162,7 @@ export interface WebSocketServerEvents<Data> {
 }
 
 export interface StatsOptions {
-  /** Topics (or filters) whose subscriber counts to include (subscriberCount() of each). */
+  /** Topics whose subscriber counts to include: subscriberCount() of each (throws PubSubError for an invalid topic). */
   topics?: readonly string[];
 }
 
