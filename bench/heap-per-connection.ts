@@ -31,10 +31,12 @@ interface Options {
   lib: string | null;
   json: string | null;
   top: number;
+  /** Keep the second snapshot here (for DevTools) instead of deleting it. */
+  keep: string | null;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { server: 'upshift', conns: 2000, lib: null, json: null, top: 30 };
+  const o: Options = { server: 'upshift', conns: 2000, lib: null, json: null, top: 30, keep: null };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = (): string => {
@@ -49,6 +51,7 @@ function parseArgs(argv: string[]): Options {
     } else if (flag === '--conns') o.conns = Math.max(100, Math.min(20000, Math.floor(Number(value()))));
     else if (flag === '--lib') o.lib = path.resolve(value());
     else if (flag === '--json') o.json = value();
+    else if (flag === '--keep') o.keep = path.resolve(value());
     else if (flag === '--top') o.top = Math.max(1, Math.floor(Number(value())));
     else throw new Error(`unknown option ${flag}`);
   }
@@ -188,11 +191,11 @@ interface HeapSnapshotJson {
 /** Kinds whose every node is its own name (string contents, numbers): grouped by kind only. */
 const BY_KIND = new Set(['string', 'concatenated string', 'sliced string', 'number', 'bigint', 'symbol', 'regexp']);
 
-function snapshotGroups(): { groups: Map<string, Group>; total: number } {
-  const file = path.join(os.tmpdir(), `upshift-heap-${process.pid}-${Date.now()}.heapsnapshot`);
+function snapshotGroups(keep: string | null = null): { groups: Map<string, Group>; total: number } {
+  const file = keep ?? path.join(os.tmpdir(), `upshift-heap-${process.pid}-${Date.now()}.heapsnapshot`);
   v8.writeHeapSnapshot(file);
   const json = JSON.parse(fs.readFileSync(file, 'utf8')) as HeapSnapshotJson;
-  fs.rmSync(file, { force: true });
+  if (keep === null) fs.rmSync(file, { force: true });
   const fields = json.snapshot.meta.node_fields;
   const types = json.snapshot.meta.node_types[0];
   const width = fields.length;
@@ -260,7 +263,7 @@ async function measure(o: Options): Promise<void> {
   fullGc();
   const heap1 = v8.getHeapStatistics();
   const mem1 = process.memoryUsage();
-  const after = snapshotGroups();
+  const after = snapshotGroups(o.keep);
   holder.send('done');
   await new Promise<void>((resolve) => holder.once('exit', () => resolve()));
   server.close();

@@ -5,7 +5,7 @@
 import type { Duplex } from 'node:stream';
 import { buildAcceptResponse, checkUpgradeRequest } from '../protocol/handshake.js';
 import { pathOf } from '../upgrade/router.js';
-import { refuse } from '../upgrade/respond.js';
+import { destroyOnError, refuse } from '../upgrade/respond.js';
 import type { ConnectionCallback, HandshakeEndpoint, HandshakeRequest } from './endpoint.js';
 
 export function acceptUpgrade<Data, Req extends HandshakeRequest>(
@@ -36,15 +36,15 @@ export function acceptUpgrade<Data, Req extends HandshakeRequest>(
       decision.extensions.codec?.release();
       return refuse(socket, 500, (error as Error).message);
     }
+    // Ours and the router's (the same function): the connection handles errors from here.
     socket.removeListener('error', destroyOnError);
-    const tcp = socket as Duplex & { setNoDelay?(on: boolean): void; setTimeout?(ms: number): void };
+    socket.removeListener('error', destroyOnError);
+    const tcp = socket as Duplex & { setNoDelay?(on: boolean): void; setTimeout?(ms: number): void; timeout?: number };
     tcp.setNoDelay?.(true);
-    tcp.setTimeout?.(0);
+    // Only a socket that has an idle timeout (an HTTP server's) needs it cleared: setTimeout()
+    // adds a property to every socket it is called on.
+    if (tcp.timeout) tcp.setTimeout!(0);
     socket.write(response);
     endpoint.adopt(socket, req, decision, head, callback);
   });
-}
-
-function destroyOnError(this: Duplex): void {
-  this.destroy();
 }
