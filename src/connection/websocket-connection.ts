@@ -464,6 +464,12 @@ function settingsFor(options: ConnectionOptions): LinkSettings {
 // itself (a Smi, for the first 24 days of a process), where Date.now() needs a 16-byte box each.
 const EPOCH = Date.now();
 
+/** `time` as ms since EPOCH; an int32 (`| 0`) while it fits, which V8 keeps unboxed. */
+function sinceEpoch(time: number): number {
+  const t = time - EPOCH;
+  return t <= 0x7fffffff && t >= -0x80000000 ? t | 0 : t;
+}
+
 class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   readonly ws: WebSocketConnection<any>;
   readonly transport: TaggedDuplex;
@@ -477,7 +483,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   // Since EPOCH. Starts at Date.now(), not clock.now: the coarse clock stops while nothing is
   // watched, and a stale start made heartbeats see a fresh connection as idle (closed at the
   // first tick).
-  private received = Date.now() - EPOCH;
+  private received = sinceEpoch(Date.now());
   /** Since EPOCH; 0 (never) reads as EPOCH, which is as good: no connection is quiet for longer. */
   private pinged = 0;
 
@@ -548,7 +554,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   }
 
   set lastPing(time: number) {
-    this.pinged = time - EPOCH;
+    this.pinged = sinceEpoch(time);
   }
 
   get bufferedAmount(): number {
@@ -560,7 +566,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
 
   /** Bytes from the transport, or from the handshake. */
   receive(chunk: Buffer): void {
-    this.received = clock.now - EPOCH;
+    this.received = sinceEpoch(clock.now);
     if (this.held !== null) {
       // Behind what is held already, in order (a transport may deliver a chunk after pause()).
       this.held = Buffer.concat([this.held, chunk]);
@@ -802,7 +808,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
 
   private armCloseTimer(): void {
     if (this.closeDeadline !== 0) return;
-    this.closeDeadline = Math.max(1, Date.now() - EPOCH + this.closeTimeout);
+    this.closeDeadline = sinceEpoch(Date.now() + this.closeTimeout) || 1;
     watch(this);
   }
 
