@@ -296,6 +296,7 @@ async function measure(o: Options): Promise<void> {
   console.log(header);
   console.log(`  heap (snapshot self sizes): ${heapPerConn.toFixed(0)} B/conn`);
   console.log(`  used_heap_size:             ${((heap1.used_heap_size - heap0.used_heap_size) / n).toFixed(0)} B/conn`);
+  console.log(`  total_heap_size (committed): ${((heap1.total_heap_size - heap0.total_heap_size) / n).toFixed(0)} B/conn`);
   console.log(`  external (Buffers etc.):    ${((mem1.external - mem0.external) / n).toFixed(0)} B/conn`);
   console.log(`  rss:                        ${((mem1.rss - mem0.rss) / n).toFixed(0)} B/conn (noisy)`);
   console.log('');
@@ -311,6 +312,7 @@ async function measure(o: Options): Promise<void> {
       node: process.version,
       heapPerConn,
       usedHeapPerConn: (heap1.used_heap_size - heap0.used_heap_size) / n,
+      committedHeapPerConn: (heap1.total_heap_size - heap0.total_heap_size) / n,
       externalPerConn: (mem1.external - mem0.external) / n,
       rows,
     };
