@@ -15,8 +15,9 @@ export function acceptUpgrade<Data, Req extends HandshakeRequest>(
   head: Buffer,
   callback: ConnectionCallback<Data, Req> | undefined,
 ): void {
-  // Until a connection owns the socket, an error (a reset) only destroys it.
-  socket.on('error', destroyOnError);
+  // Until a connection owns the socket, an error (a reset) only destroys it (the router may
+  // have added the same listener already).
+  if (socket.listenerCount('error', destroyOnError) === 0) socket.on('error', destroyOnError);
   const check = checkUpgradeRequest(req);
   if (!check.ok) return refuse(socket, check.status, check.reason, check.headers);
   const offer = { protocols: check.protocols, extensions: check.extensions, origin: check.origin, path: pathOf(req.url) };
@@ -36,8 +37,7 @@ export function acceptUpgrade<Data, Req extends HandshakeRequest>(
       decision.extensions.codec?.release();
       return refuse(socket, 500, (error as Error).message);
     }
-    // Ours and the router's (the same function): the connection handles errors from here.
-    socket.removeListener('error', destroyOnError);
+    // The connection handles errors from here.
     socket.removeListener('error', destroyOnError);
     const tcp = socket as Duplex & { setNoDelay?(on: boolean): void; setTimeout?(ms: number): void; timeout?: number };
     tcp.setNoDelay?.(true);
