@@ -20,8 +20,8 @@ import { fileURLToPath } from 'node:url';
 
 // ---- options ----------------------------------------------------------------------------------
 
-type ServerName = 'upshift' | 'ws' | 'raw' | 'bun' | 'net-101';
-const SERVER_NAMES: readonly ServerName[] = ['upshift', 'ws', 'raw', 'bun', 'net-101'];
+type ServerName = 'upshift' | 'base' | 'ws' | 'raw' | 'bun' | 'net-101';
+const SERVER_NAMES: readonly ServerName[] = ['upshift', 'base', 'ws', 'raw', 'bun', 'net-101'];
 /** The handshake floor (bench/servers/raw-101.mjs): it takes part in the handshakes workload only. */
 const NET_101: ServerName = 'net-101';
 
@@ -36,6 +36,8 @@ interface Options {
   json: string | null;
   client: 'auto' | 'wsload' | 'node';
   pin: boolean;
+  /** Another checkout of Upshift, built (tsc): its echo server runs as 'base' (before/after in one run). */
+  baseline: string | null;
 }
 
 const USAGE = `usage: node dist/bench/run.js [options]
@@ -49,6 +51,8 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --json FILE           also write every run and the summary as JSON
   --client auto|wsload|node   load generator (default auto: wsload, else the Node fallback)
   --no-pin              do not pin server and client to cores 0 and 1 with taskset
+  --baseline DIR        also run DIR/dist/bench/servers/upshift-echo.js (another checkout, built) as
+                        server 'base': a before/after comparison in the same run
   --help`;
 
 function fail(message: string): never {
@@ -76,6 +80,7 @@ function parseArgs(argv: string[]): Options {
     json: null,
     client: 'auto',
     pin: true,
+    baseline: null,
   };
   let runs: number | null = null;
   let duration: number | null = null;
@@ -127,6 +132,9 @@ function parseArgs(argv: string[]): Options {
       }
       case '--no-pin':
         o.pin = false;
+        break;
+      case '--baseline':
+        o.baseline = path.resolve(value());
         break;
       default:
         fail(`unknown option '${a}' (try --help)`);
@@ -581,6 +589,14 @@ function serverSpecs(o: Options, bun: { path: string } | null): ServerSpec[] {
     } else if (name === 'raw') {
       const entry = path.join(ROOT, 'bench', 'servers', 'raw-echo.mjs');
       specs.push({ name, argv: [process.execPath, entry], label: `node ${path.relative(ROOT, entry)}` });
+    } else if (name === 'base') {
+      if (o.baseline === null) {
+        if (o.serversExplicit) console.log('WARNING: skipping base: give --baseline DIR');
+        continue;
+      }
+      const entry = path.join(o.baseline, 'dist', 'bench', 'servers', 'upshift-echo.js');
+      if (!fs.existsSync(entry)) fail(`--baseline: ${entry} not found (run tsc -p . in ${o.baseline})`);
+      specs.push({ name, argv: [process.execPath, entry], label: `node ${entry}` });
     } else if (name === NET_101) {
       const entry = path.join(ROOT, 'bench', 'servers', 'raw-101.mjs');
       specs.push({ name, argv: [process.execPath, entry], label: `node ${path.relative(ROOT, entry)}` });
@@ -931,6 +947,7 @@ function spreadText(c: Cell | undefined): string {
 function printSummary(rows: SummaryRow[], servers: ServerName[], runs: number): void {
   const has = (s: ServerName): boolean => servers.includes(s);
   const header = ['workload', 'metric', 'better', 'upshift', 'spread', 'ws', 'spread', 'up/ws', 'raw', 'bun', 'net-101'];
+  if (has('base')) header.push('base', 'spread');
   const body = rows.map((r) => [
     r.workload,
     r.metric,
@@ -943,10 +960,12 @@ function printSummary(rows: SummaryRow[], servers: ServerName[], runs: number): 
     has('raw') ? cellText(r.cells.raw) || '-' : 'n/a',
     has('bun') ? cellText(r.cells.bun) || '-' : 'n/a',
     has(NET_101) ? cellText(r.cells[NET_101]) || '-' : 'n/a',
+    ...(has('base') ? [cellText(r.cells.base), spreadText(r.cells.base)] : []),
   ]);
   console.log(`\nMedians of ${runs} run(s) per cell; up/ws = Upshift median / ws median (whether >1 is good depends on "better").`);
   console.log('spread = (max - min) / median over the runs. raw: node:net echo, no WebSocket; bun: Bun.serve (uWebSockets);');
   console.log('net-101: node:net answering every request head with a 101 (SHA-1 of the key, nothing else), handshakes only.');
+  if (has('base')) console.log('base: the Upshift build given with --baseline (before/after in the same run).');
   console.log('Flags on a cell (any run): c = load client near 100% CPU (lower bound only), o = other CPU load during the');
   console.log('window (figure suspect), e = errors or missing connections, x = a run failed.\n');
   console.log(table(header, body, (i) => i >= 3));
@@ -975,22 +994,24 @@ const IDLE_TARGET_KB = 0.5;
 function printFloors(rows: SummaryRow[]): void {
   const lines: string[] = [];
   const hs = rows.find((r) => r.workload === 'handshakes' && r.metric === 'handshakes/s');
-  const up = hs?.cells.upshift?.median ?? null;
-  const floor = hs?.cells[NET_101]?.median ?? null;
-  if (up !== null && floor) {
-    const ratio = up / floor;
-    lines.push(`handshakes/s: upshift / net-101 = ${ratio.toFixed(2)}x (target >= ${HANDSHAKE_TARGET}x: ${ratio >= HANDSHAKE_TARGET ? 'met' : 'not met'})`);
-    const cpu = rows.find((r) => r.workload === 'handshakes' && r.metric === 'server CPU us/handshake');
-    const upCpu = cpu?.cells.upshift?.median ?? null;
-    const floorCpu = cpu?.cells[NET_101]?.median ?? null;
-    if (upCpu !== null && floorCpu !== null) lines.push(`  server CPU per handshake: upshift ${fmt(upCpu)} us, net-101 ${fmt(floorCpu)} us (+${fmt(upCpu - floorCpu)} us)`);
-  }
+  const cpu = rows.find((r) => r.workload === 'handshakes' && r.metric === 'server CPU us/handshake');
   const idle = rows.find((r) => r.workload === 'idle-memory' && r.metric === 'KB/conn');
-  const upKb = idle?.cells.upshift?.median ?? null;
-  const rawKb = idle?.cells.raw?.median ?? null;
-  if (upKb !== null && rawKb !== null) {
-    const extra = upKb - rawKb;
-    lines.push(`idle-memory: upshift - raw = ${extra.toFixed(2)} KB/conn (target <= ${IDLE_TARGET_KB} KB: ${extra <= IDLE_TARGET_KB ? 'met' : 'not met'})`);
+  for (const server of ['upshift', 'base'] as const) {
+    const up = hs?.cells[server]?.median ?? null;
+    const floor = hs?.cells[NET_101]?.median ?? null;
+    if (up !== null && floor) {
+      const ratio = up / floor;
+      lines.push(`handshakes/s: ${server} / net-101 = ${ratio.toFixed(2)}x (target >= ${HANDSHAKE_TARGET}x: ${ratio >= HANDSHAKE_TARGET ? 'met' : 'not met'})`);
+      const upCpu = cpu?.cells[server]?.median ?? null;
+      const floorCpu = cpu?.cells[NET_101]?.median ?? null;
+      if (upCpu !== null && floorCpu !== null) lines.push(`  server CPU per handshake: ${server} ${fmt(upCpu)} us, net-101 ${fmt(floorCpu)} us (+${fmt(upCpu - floorCpu)} us)`);
+    }
+    const upKb = idle?.cells[server]?.median ?? null;
+    const rawKb = idle?.cells.raw?.median ?? null;
+    if (upKb !== null && rawKb !== null) {
+      const extra = upKb - rawKb;
+      lines.push(`idle-memory: ${server} - raw = ${extra.toFixed(2)} KB/conn (target <= ${IDLE_TARGET_KB} KB: ${extra <= IDLE_TARGET_KB ? 'met' : 'not met'})`);
+    }
   }
   if (lines.length) console.log(`\nAgainst Node's own floor (same run, medians)\n\n${lines.join('\n')}`);
 }
