@@ -193,8 +193,7 @@ class HeadReader implements Tickable {
     this.stopReading(socket);
     socket.on('data', discard);
     socket.end(errorResponse(status, reason, headers));
-    const state = this.states.get(socket);
-    if (state !== undefined) state.deadline = Date.now() + this.limits.closeTimeout;
+    this.states.get(socket)!.deadline = Date.now() + this.limits.closeTimeout;
   }
 
   tick(now: number): void {
