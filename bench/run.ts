@@ -20,8 +20,10 @@ import { fileURLToPath } from 'node:url';
 
 // ---- options ----------------------------------------------------------------------------------
 
-type ServerName = 'upshift' | 'ws' | 'raw' | 'bun';
-const SERVER_NAMES: readonly ServerName[] = ['upshift', 'ws', 'raw', 'bun'];
+type ServerName = 'upshift' | 'base' | 'ws' | 'raw' | 'bun' | 'net-101';
+const SERVER_NAMES: readonly ServerName[] = ['upshift', 'base', 'ws', 'raw', 'bun', 'net-101'];
+/** The handshake floor (bench/servers/raw-101.mjs): it takes part in the handshakes workload only. */
+const NET_101: ServerName = 'net-101';
 
 interface Options {
   runs: number;
@@ -34,18 +36,23 @@ interface Options {
   json: string | null;
   client: 'auto' | 'wsload' | 'node';
   pin: boolean;
+  /** Another checkout of Upshift, built (tsc): its echo server runs as 'base' (before/after in one run). */
+  baseline: string | null;
 }
 
 const USAGE = `usage: node dist/bench/run.js [options]
   --runs N              runs per workload and server (default 3); the summary shows medians
   --only a,b            workloads: ${'small,medium,deflate-small,deflate-medium,large,handshakes,idle-memory,broadcast,publish-fanout,publish-stream,latency,pubsub-scale'}
-  --servers a,b         servers: upshift,ws,raw,bun (default: all that are available)
+  --servers a,b         servers: upshift,ws,raw,bun,net-101 (default: all that are available;
+                        net-101 runs in handshakes only)
   --duration S          measured seconds per run (default 5); idle-memory holds S seconds
   --warmup S            unmeasured seconds before each echo/recv window (default 1)
   --quick               smoke test: 1 run, 2 s, 0.5 s warm-up (unless given explicitly)
   --json FILE           also write every run and the summary as JSON
   --client auto|wsload|node   load generator (default auto: wsload, else the Node fallback)
   --no-pin              do not pin server and client to cores 0 and 1 with taskset
+  --baseline DIR        also run DIR/dist/bench/servers/upshift-echo.js (another checkout, built) as
+                        server 'base': a before/after comparison in the same run
   --help`;
 
 function fail(message: string): never {
@@ -73,6 +80,7 @@ function parseArgs(argv: string[]): Options {
     json: null,
     client: 'auto',
     pin: true,
+    baseline: null,
   };
   let runs: number | null = null;
   let duration: number | null = null;
@@ -125,6 +133,9 @@ function parseArgs(argv: string[]): Options {
       case '--no-pin':
         o.pin = false;
         break;
+      case '--baseline':
+        o.baseline = path.resolve(value());
+        break;
       default:
         fail(`unknown option '${a}' (try --help)`);
     }
@@ -172,6 +183,8 @@ interface WorkloadDef {
   serverMode: 'echo' | 'broadcast' | 'publish';
   conns: number;
   rawSupported: boolean;
+  /** net-101 (a bare node:net server answering a fixed 101) runs here: the handshake floor. */
+  net101?: boolean;
   /** wsload mode and flags, without --url, --raw and --server-pid */
   load: (o: Options) => string[];
   /** Server environment beyond PORT/MODE/CONNS (e.g. DEFLATE=1 for the compressed workloads). */
@@ -279,6 +292,7 @@ const WORKLOADS: WorkloadDef[] = [
     // server accept()s it, so --concurrency does not throttle and the figure is neither a server's
     // rate nor comparable (see BENCHMARKS.md).
     rawSupported: false,
+    net101: true,
     load: () => ['connect', '--conns', '5000', '--concurrency', String(CONNECT_CONCURRENCY), '--duration', '60'],
     bound: () => 60 + 13,
     metrics: [
@@ -575,6 +589,17 @@ function serverSpecs(o: Options, bun: { path: string } | null): ServerSpec[] {
     } else if (name === 'raw') {
       const entry = path.join(ROOT, 'bench', 'servers', 'raw-echo.mjs');
       specs.push({ name, argv: [process.execPath, entry], label: `node ${path.relative(ROOT, entry)}` });
+    } else if (name === 'base') {
+      if (o.baseline === null) {
+        if (o.serversExplicit) console.log('WARNING: skipping base: give --baseline DIR');
+        continue;
+      }
+      const entry = path.join(o.baseline, 'dist', 'bench', 'servers', 'upshift-echo.js');
+      if (!fs.existsSync(entry)) fail(`--baseline: ${entry} not found (run tsc -p . in ${o.baseline})`);
+      specs.push({ name, argv: [process.execPath, entry], label: `node ${entry}` });
+    } else if (name === NET_101) {
+      const entry = path.join(ROOT, 'bench', 'servers', 'raw-101.mjs');
+      specs.push({ name, argv: [process.execPath, entry], label: `node ${path.relative(ROOT, entry)}` });
     } else if (name === 'bun') {
       if (!bun) {
         const note = `no working bun binary (${BUN_PLACES}); see "What it needs" in BENCHMARKS.md to install Bun`;
@@ -727,6 +752,13 @@ function exeName(pid: number): string | null {
   } catch {
     return null;
   }
+}
+
+/** Whether a server runs a workload: raw only where wsload --raw can drive it, net-101 only in handshakes. */
+function takesPart(server: ServerName, w: WorkloadDef): boolean {
+  if (server === 'raw') return w.rawSupported;
+  if (server === NET_101) return w.net101 === true;
+  return true;
 }
 
 // ---- one run ----------------------------------------------------------------------------------
@@ -914,7 +946,8 @@ function spreadText(c: Cell | undefined): string {
 
 function printSummary(rows: SummaryRow[], servers: ServerName[], runs: number): void {
   const has = (s: ServerName): boolean => servers.includes(s);
-  const header = ['workload', 'metric', 'better', 'upshift', 'spread', 'ws', 'spread', 'up/ws', 'raw', 'bun'];
+  const header = ['workload', 'metric', 'better', 'upshift', 'spread', 'ws', 'spread', 'up/ws', 'raw', 'bun', 'net-101'];
+  if (has('base')) header.push('base', 'spread');
   const body = rows.map((r) => [
     r.workload,
     r.metric,
@@ -926,12 +959,18 @@ function printSummary(rows: SummaryRow[], servers: ServerName[], runs: number): 
     r.ratio === null ? '-' : `${r.ratio.toFixed(2)}x`,
     has('raw') ? cellText(r.cells.raw) || '-' : 'n/a',
     has('bun') ? cellText(r.cells.bun) || '-' : 'n/a',
+    has(NET_101) ? cellText(r.cells[NET_101]) || '-' : 'n/a',
+    ...(has('base') ? [cellText(r.cells.base), spreadText(r.cells.base)] : []),
   ]);
   console.log(`\nMedians of ${runs} run(s) per cell; up/ws = Upshift median / ws median (whether >1 is good depends on "better").`);
-  console.log('spread = (max - min) / median over the runs. raw: node:net echo, no WebSocket; bun: Bun.serve (uWebSockets).');
+  console.log('spread = (max - min) / median over the runs. raw: node:net echo, no WebSocket; bun: Bun.serve (uWebSockets);');
+  console.log('net-101: node:net answering every request head with a 101 (SHA-1 of the key, nothing else), handshakes only.');
+  if (has('base')) console.log('base: the Upshift build given with --baseline (before/after in the same run).');
   console.log('Flags on a cell (any run): c = load client near 100% CPU (lower bound only), o = other CPU load during the');
   console.log('window (figure suspect), e = errors or missing connections, x = a run failed.\n');
   console.log(table(header, body, (i) => i >= 3));
+
+  printFloors(rows);
 
   const perRun: string[][] = [];
   for (const r of rows.filter((x) => x.primary)) {
@@ -946,6 +985,35 @@ function printSummary(rows: SummaryRow[], servers: ServerName[], runs: number): 
     const runCols = Array.from({ length: runs }, (_, i) => `run ${i + 1}`);
     console.log(table(['workload', 'metric', 'server', ...runCols, 'spread'], perRun, (i) => i >= 3));
   }
+}
+
+/** Issue 13 targets: Upshift against Node's own floor, measured in the same run. */
+const HANDSHAKE_TARGET = 0.9;
+const IDLE_TARGET_KB = 0.5;
+
+function printFloors(rows: SummaryRow[]): void {
+  const lines: string[] = [];
+  const hs = rows.find((r) => r.workload === 'handshakes' && r.metric === 'handshakes/s');
+  const cpu = rows.find((r) => r.workload === 'handshakes' && r.metric === 'server CPU us/handshake');
+  const idle = rows.find((r) => r.workload === 'idle-memory' && r.metric === 'KB/conn');
+  for (const server of ['upshift', 'base'] as const) {
+    const up = hs?.cells[server]?.median ?? null;
+    const floor = hs?.cells[NET_101]?.median ?? null;
+    if (up !== null && floor) {
+      const ratio = up / floor;
+      lines.push(`handshakes/s: ${server} / net-101 = ${ratio.toFixed(2)}x (target >= ${HANDSHAKE_TARGET}x: ${ratio >= HANDSHAKE_TARGET ? 'met' : 'not met'})`);
+      const upCpu = cpu?.cells[server]?.median ?? null;
+      const floorCpu = cpu?.cells[NET_101]?.median ?? null;
+      if (upCpu !== null && floorCpu !== null) lines.push(`  server CPU per handshake: ${server} ${fmt(upCpu)} us, net-101 ${fmt(floorCpu)} us (+${fmt(upCpu - floorCpu)} us)`);
+    }
+    const upKb = idle?.cells[server]?.median ?? null;
+    const rawKb = idle?.cells.raw?.median ?? null;
+    if (upKb !== null && rawKb !== null) {
+      const extra = upKb - rawKb;
+      lines.push(`idle-memory: ${server} - raw = ${extra.toFixed(2)} KB/conn (target <= ${IDLE_TARGET_KB} KB: ${extra <= IDLE_TARGET_KB ? 'met' : 'not met'})`);
+    }
+  }
+  if (lines.length) console.log(`\nAgainst Node's own floor (same run, medians)\n\n${lines.join('\n')}`);
 }
 
 // ---- main -------------------------------------------------------------------------------------
@@ -996,7 +1064,7 @@ async function main(): Promise<void> {
 
   let estimate = 0;
   for (const w of workloads) {
-    const n = specs.filter((s) => s.name !== 'raw' || w.rawSupported).length;
+    const n = specs.filter((s) => takesPart(s.name, w)).length;
     const perRun = w.serverMode !== 'echo' || w.load(o)[0] === 'echo' ? o.warmup + o.duration + 2 : w.name === 'idle-memory' ? o.duration + 5 : 3;
     estimate += n * o.runs * perRun;
   }
@@ -1007,7 +1075,7 @@ async function main(): Promise<void> {
     console.log(`[${w.name}] ${w.summary}`);
     for (let run = 1; run <= o.runs; run++) {
       for (const spec of specs) {
-        if (spec.name === 'raw' && !w.rawSupported) continue;
+        if (!takesPart(spec.name, w)) continue;
         const rec = await runOnce(o, w, spec, run, client, pin);
         if (interrupted) return new Promise<void>(() => {}); // the signal handler exits
         records.push(rec);

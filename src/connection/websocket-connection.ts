@@ -105,6 +105,9 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
   /** Connections come from WebSocketServer and connect(). */
   private constructor(transport: Duplex, options: ConnectionOptions, data: Data) {
     super();
+    // EventEmitter's own table ({ __proto__: null }) is a dictionary-mode object of ~180 bytes;
+    // this one starts in V8's fast mode, and has no Object.prototype keys either.
+    (this as unknown as { _events: object })._events = new ListenerTable();
     this.protocol = options.protocol;
     this.extensions = options.extensions;
     this.data = data;
@@ -438,26 +441,68 @@ function flushAll(): void {
   for (let i = 0; i < list.length; i++) list[i]!.flush();
 }
 
+/** The listener table of a connection (see the WebSocketConnection constructor). */
+const ListenerTable = function ListenerTable(): void {} as unknown as new () => object;
+ListenerTable.prototype = Object.create(null) as object;
+
+/** The ConnectionOptions a server gives all its connections alike, shared by them. */
+interface LinkSettings {
+  readonly closeTimeout: number;
+  readonly highWaterMark: number;
+  readonly owner: ConnectionOwner | null;
+  readonly abortTransport: ((transport: Duplex) => void) | undefined;
+  readonly topics: ConnectionTopics | null;
+}
+
+// The settings of the last connection made: the next one of the same server shares them (one
+// object per server, not five fields per connection).
+let lastSettings: LinkSettings = { closeTimeout: 0, highWaterMark: 0, owner: null, abortTransport: undefined, topics: null };
+
+function settingsFor(options: ConnectionOptions): LinkSettings {
+  const owner = options.owner ?? null;
+  const topics = options.topics ?? null;
+  const last = lastSettings;
+  if (
+    last.closeTimeout === options.closeTimeout &&
+    last.highWaterMark === options.highWaterMark &&
+    last.owner === owner &&
+    last.abortTransport === options.abortTransport &&
+    last.topics === topics
+  ) {
+    return last;
+  }
+  const { closeTimeout, highWaterMark, abortTransport } = options;
+  return (lastSettings = { closeTimeout, highWaterMark, owner, abortTransport, topics });
+}
+
+// Times kept on a connection are ms since this module loaded: small integers fit in the field
+// itself (a Smi, for the first 24 days of a process), where Date.now() needs a 16-byte box each.
+const EPOCH = Date.now();
+
+/** `time` as ms since EPOCH; an int32 (`| 0`) while it fits, which V8 keeps unboxed. */
+function sinceEpoch(time: number): number {
+  const t = time - EPOCH;
+  return t <= 0x7fffffff && t >= -0x80000000 ? t | 0 : t;
+}
+
 class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   readonly ws: WebSocketConnection<any>;
   readonly transport: TaggedDuplex;
   readonly core: WebSocketProtocol;
-  private readonly closeTimeout: number;
-  private readonly highWaterMark: number;
-  private readonly owner: ConnectionOwner | null;
-  private readonly abortTransport: ((transport: Duplex) => void) | undefined;
-  readonly topics: ConnectionTopics | null;
+  private readonly settings: LinkSettings;
   /** Published messages dropped (slow consumer). */
   dropped = 0;
   readyState: number = ReadyState.OPEN;
   closeCode: number = CloseCode.Abnormal;
   closeReason = '';
-  // Starts at Date.now(), not clock.now: the coarse clock stops while nothing is watched, and a
-  // stale start made heartbeats see a fresh connection as idle (closed at the first tick).
-  lastReceived = Date.now();
-  lastPing = 0;
-  /** When the connection opened (the close event's durationMs). */
-  private readonly openedAt = this.lastReceived;
+  // Since EPOCH. Starts at Date.now(), not clock.now: the coarse clock stops while nothing is
+  // watched, and a stale start made heartbeats see a fresh connection as idle (closed at the
+  // first tick).
+  private received = sinceEpoch(Date.now());
+  /** Since EPOCH; 0 (never) reads as EPOCH, which is as good: no connection is quiet for longer. */
+  private pinged = 0;
+  /** Since EPOCH: when the connection opened (the close event's durationMs). */
+  private readonly openedAt = this.received;
 
   // Input flow.
   /** HOLD_* bits: why input is held. */
@@ -479,6 +524,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   private queuedForFlush = false;
   private needDrain = false;
   private endPending = false;
+  /** Since EPOCH; 0: no close timer. */
   private closeDeadline = 0;
   /** Write callback for a batch written while send() had returned false (made on first need). */
   private onBatchWritten: ((error?: Error | null) => void) | null = null;
@@ -486,24 +532,46 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   constructor(ws: WebSocketConnection<any>, transport: Duplex, options: ConnectionOptions) {
     this.ws = ws;
     this.transport = transport as TaggedDuplex;
-    this.closeTimeout = options.closeTimeout;
-    this.highWaterMark = options.highWaterMark;
-    this.owner = options.owner ?? null;
-    this.abortTransport = options.abortTransport;
-    this.topics = options.topics ?? null;
-    this.core = new WebSocketProtocol(this, {
-      role: options.role,
-      maxPayload: options.maxPayload,
-      maxFragments: options.maxFragments,
-      codec: options.codec,
-      maxUnansweredPings: options.maxUnansweredPings,
-    });
+    this.settings = settingsFor(options);
+    this.core = new WebSocketProtocol(this, options);
     this.transport[kLink] = this;
     transport.on('data', onTransportData);
     transport.on('end', onTransportEnd);
     transport.on('close', onTransportClose);
     transport.on('error', onTransportError);
     transport.on('drain', onTransportDrain);
+  }
+
+  private get closeTimeout(): number {
+    return this.settings.closeTimeout;
+  }
+
+  private get highWaterMark(): number {
+    return this.settings.highWaterMark;
+  }
+
+  private get owner(): ConnectionOwner | null {
+    return this.settings.owner;
+  }
+
+  private get abortTransport(): ((transport: Duplex) => void) | undefined {
+    return this.settings.abortTransport;
+  }
+
+  get topics(): ConnectionTopics | null {
+    return this.settings.topics;
+  }
+
+  get lastReceived(): number {
+    return this.received + EPOCH;
+  }
+
+  get lastPing(): number {
+    return this.pinged + EPOCH;
+  }
+
+  set lastPing(time: number) {
+    this.pinged = sinceEpoch(time);
   }
 
   get bufferedAmount(): number {
@@ -515,7 +583,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
 
   /** Bytes from the transport, or from the handshake. */
   receive(chunk: Buffer): void {
-    this.lastReceived = clock.now;
+    this.received = sinceEpoch(clock.now);
     if (this.held !== null) {
       // Behind what is held already, in order (a transport may deliver a chunk after pause()).
       this.held = Buffer.concat([this.held, chunk]);
@@ -784,12 +852,12 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
 
   private armCloseTimer(): void {
     if (this.closeDeadline !== 0) return;
-    this.closeDeadline = Date.now() + this.closeTimeout;
+    this.closeDeadline = sinceEpoch(Date.now() + this.closeTimeout) || 1;
     watch(this);
   }
 
   tick(now: number): void {
-    if (this.closeDeadline !== 0 && now >= this.closeDeadline) {
+    if (this.closeDeadline !== 0 && now - EPOCH >= this.closeDeadline) {
       unwatch(this);
       this.abort();
     }
@@ -838,7 +906,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
         code: this.closeCode,
         reason: this.closeReason,
         wasClean: core.closeSent && core.closeReceived,
-        durationMs: Date.now() - this.openedAt,
+        durationMs: Date.now() - EPOCH - this.openedAt,
       });
     }
     this.ws.emit('close', this.closeCode, this.closeReason);

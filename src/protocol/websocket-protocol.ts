@@ -88,11 +88,36 @@ type SendItem = {
   tag: WriteTag | undefined;
 };
 
+/** The per-connection constants of ProtocolOptions, shared by the connections that have the same. */
+interface ProtocolLimits {
+  readonly isServer: boolean;
+  readonly maxPayload: number;
+  readonly maxFragments: number;
+  readonly maxUnansweredPings: number;
+}
+
+// The limits of the last connection made: a server makes all its connections with the same, so
+// they share one object rather than four fields each (and Infinity, a boxed number, once).
+let lastLimits: ProtocolLimits = { isServer: true, maxPayload: 0, maxFragments: 0, maxUnansweredPings: 0 };
+
+function limitsFor(options: ProtocolOptions): ProtocolLimits {
+  const isServer = options.role === 'server';
+  const maxUnansweredPings = options.maxUnansweredPings ?? Infinity;
+  const last = lastLimits;
+  if (
+    last.isServer === isServer &&
+    last.maxPayload === options.maxPayload &&
+    last.maxFragments === options.maxFragments &&
+    last.maxUnansweredPings === maxUnansweredPings
+  ) {
+    return last;
+  }
+  return (lastLimits = { isServer, maxPayload: options.maxPayload, maxFragments: options.maxFragments, maxUnansweredPings });
+}
+
 export class WebSocketProtocol {
   private readonly handler: ProtocolHandler;
-  private readonly isServer: boolean;
-  readonly maxPayload: number;
-  private readonly maxFragments: number;
+  private readonly limits: ProtocolLimits;
   private codec: MessageCodec | null;
 
   // Parser state (per frame).
@@ -127,7 +152,6 @@ export class WebSocketProtocol {
   private pendingPong: Buffer | null = null;
   /** Pings coalesced since the peer last read (see ProtocolOptions.maxUnansweredPings). */
   private unansweredPings = 0;
-  private readonly maxUnansweredPings: number;
   /** Bytes of the messages in sendQueue (waiting for, or behind, a message being encoded). */
   private queuedBytes = 0;
   // Prepared messages that arrived while our own fragmented message was open (§5.4).
@@ -138,11 +162,24 @@ export class WebSocketProtocol {
 
   constructor(handler: ProtocolHandler, options: ProtocolOptions) {
     this.handler = handler;
-    this.isServer = options.role === 'server';
-    this.maxPayload = options.maxPayload;
-    this.maxFragments = options.maxFragments;
+    this.limits = limitsFor(options);
     this.codec = options.codec ?? null;
-    this.maxUnansweredPings = options.maxUnansweredPings ?? Infinity;
+  }
+
+  private get isServer(): boolean {
+    return this.limits.isServer;
+  }
+
+  get maxPayload(): number {
+    return this.limits.maxPayload;
+  }
+
+  private get maxFragments(): number {
+    return this.limits.maxFragments;
+  }
+
+  private get maxUnansweredPings(): number {
+    return this.limits.maxUnansweredPings;
   }
 
   get isServerRole(): boolean {

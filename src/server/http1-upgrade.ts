@@ -5,7 +5,7 @@
 import type { Duplex } from 'node:stream';
 import { buildAcceptResponse, checkUpgradeRequest } from '../protocol/handshake.js';
 import { pathOf } from '../upgrade/router.js';
-import { refuse } from '../upgrade/respond.js';
+import { destroyOnError, refuse } from '../upgrade/respond.js';
 import type { ConnectionCallback, HandshakeEndpoint, HandshakeRequest } from './endpoint.js';
 
 export function acceptUpgrade<Data, Req extends HandshakeRequest>(
@@ -15,8 +15,9 @@ export function acceptUpgrade<Data, Req extends HandshakeRequest>(
   head: Buffer,
   callback: ConnectionCallback<Data, Req> | undefined,
 ): void {
-  // Until a connection owns the socket, an error (a reset) only destroys it.
-  socket.on('error', destroyOnError);
+  // Until a connection owns the socket, an error (a reset) only destroys it (the router may
+  // have added the same listener already).
+  if (socket.listenerCount('error', destroyOnError) === 0) socket.on('error', destroyOnError);
   const check = checkUpgradeRequest(req);
   const path = pathOf(req.url);
   if (!check.ok) {
@@ -41,15 +42,14 @@ export function acceptUpgrade<Data, Req extends HandshakeRequest>(
       endpoint.refused(socket, 500, (error as Error).message, 'response', path, req.socket?.remoteAddress);
       return refuse(socket, 500, (error as Error).message);
     }
+    // The connection handles errors from here.
     socket.removeListener('error', destroyOnError);
-    const tcp = socket as Duplex & { setNoDelay?(on: boolean): void; setTimeout?(ms: number): void };
+    const tcp = socket as Duplex & { setNoDelay?(on: boolean): void; setTimeout?(ms: number): void; timeout?: number };
     tcp.setNoDelay?.(true);
-    tcp.setTimeout?.(0);
+    // Only a socket that has an idle timeout (an HTTP server's) needs it cleared: setTimeout()
+    // adds a property to every socket it is called on.
+    if (tcp.timeout) tcp.setTimeout!(0);
     socket.write(response);
     endpoint.adopt(socket, req, decision, head, callback);
   });
-}
-
-function destroyOnError(this: Duplex): void {
-  this.destroy();
 }

@@ -11,7 +11,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import type { IncomingHttpHeaders, Server as HttpServer } from 'node:http';
 import { INCOMPLETE, NOT_MINE, TOO_LARGE, parseUpgradeRequestHead } from '../protocol/http1-request-head.js';
 import { DEFAULT_LIMITS, type ServerLimits } from '../connection/limits.js';
-import { errorResponse } from '../upgrade/respond.js';
+import { destroyOnError, errorResponse } from '../upgrade/respond.js';
 import { unwatch, watch, type Tickable } from '../util/ticker.js';
 
 /** The limits the listener applies to connections that have not sent a complete head yet. */
@@ -40,18 +40,19 @@ export class UpgradeRequest {
   }
 }
 
-/** What a connection carries while it is the listener's; dropped when it is handed on. */
+/**
+ * What a connection carries while it is the listener's, in the listener's map (not on the socket:
+ * a property added to every socket would outlive the handshake in the socket's shape).
+ */
 interface HeadState {
-  reader: HeadReader;
   /** Still reading its head (false: answered, waiting for the client to close). */
   reading: boolean;
   /** The bytes so far of a head that arrives in pieces (null until a piece falls short). */
   held: Buffer | null;
   length: number;
+  /** For a head, when it gets 408; for a connection that was answered, when it is dropped. */
+  deadline: number;
 }
-
-const kHead = Symbol('upshift.head');
-type SniffedSocket = Socket & { [kHead]?: HeadState | undefined };
 
 /** A listening socket plus the connections whose request head has not been read yet. */
 export interface UpgradeListener extends NetServer {
@@ -72,10 +73,8 @@ export function createUpgradeListener(
   refused?: RefusedListener,
 ): UpgradeListener {
   const reader = new HeadReader(http, limits, refused);
-  const server = createNetServer({ noDelay: true }, (socket: SniffedSocket) => {
-    socket[kHead] = { reader, reading: false, held: null, length: 0 };
-    socket.on('error', destroySocket);
-    socket.on('close', onSocketClose);
+  const server = createNetServer({ noDelay: true }, (socket: Socket) => {
+    reader.take(socket);
     // Connections still sending a head count against maxConnections (RFC 9110 §15.6.4: 503).
     if (reader.heads + occupied() >= limits.maxConnections) {
       reader.answer(socket, 503, 'Too many connections', { 'Retry-After': '5' });
@@ -85,7 +84,7 @@ export function createUpgradeListener(
   }) as UpgradeListener;
   Object.defineProperty(server, 'headsInProgress', { get: () => reader.heads });
   server.dropIncomplete = () => {
-    for (const socket of reader.deadlines.keys()) socket.destroy();
+    for (const socket of reader.states.keys()) socket.destroy();
   };
 
   // Connections that are not WebSocket handshakes go to Node's parser, for their first request
@@ -139,35 +138,54 @@ export type RefusedListener = (socket: Socket, status: number, reason: string) =
 /** The connections of one listener that are still sending a head, or being answered. */
 class HeadReader implements Tickable {
   /**
-   * Deadlines: for a head, when it gets 408; for a connection that was answered, when it is
-   * dropped if the client has not closed it by then. Checked by the shared ticker rather than
-   * socket.setTimeout(), whose Timeout object would stay on every socket for good.
+   * The connections still the listener's, each with its deadline. Deadlines are checked by the
+   * shared ticker rather than socket.setTimeout(), whose Timeout object would stay on every
+   * socket for good.
    */
-  readonly deadlines = new Map<Socket, number>();
+  readonly states = new Map<Socket, HeadState>();
   /** Connections still sending their head. */
   heads = 0;
+  /** The socket listeners, one pair per listener (not per connection): `this` is the socket. */
+  private readonly onData: (this: Socket, chunk: Buffer) => void;
+  private readonly onClose: (this: Socket) => void;
 
   constructor(
     readonly http: HttpServer,
     readonly limits: Readonly<HeadLimits>,
     readonly refused: RefusedListener | undefined,
-  ) {}
+  ) {
+    const reader = this;
+    this.onData = function (this: Socket, chunk: Buffer): void {
+      reader.read(this, chunk);
+    };
+    this.onClose = function (this: Socket): void {
+      reader.closed(this);
+    };
+  }
 
-  admit(socket: SniffedSocket): void {
+  /** A new connection: the listener's until its head is read (or it is answered). */
+  take(socket: Socket): void {
+    if (this.states.size === 0) watch(this);
+    this.states.set(socket, { reading: false, held: null, length: 0, deadline: Infinity });
+    socket.on('error', destroyOnError);
+    socket.on('close', this.onClose);
+  }
+
+  admit(socket: Socket): void {
+    const state = this.states.get(socket)!;
     this.heads++;
-    socket[kHead]!.reading = true;
+    state.reading = true;
     const timeout = this.limits.headersTimeout;
-    this.setDeadline(socket, timeout > 0 ? Date.now() + timeout : Infinity);
-    socket.on('data', onHeadData);
+    if (timeout > 0) state.deadline = Date.now() + timeout;
+    socket.on('data', this.onData);
   }
 
   /** The head is complete: the socket is someone else's from here. */
-  release(socket: SniffedSocket): void {
+  release(socket: Socket): void {
     this.stopReading(socket);
     this.forget(socket);
-    socket[kHead] = undefined;
-    socket.removeListener('error', destroySocket);
-    socket.removeListener('close', onSocketClose);
+    socket.removeListener('error', destroyOnError);
+    socket.removeListener('close', this.onClose);
   }
 
   /**
@@ -176,72 +194,70 @@ class HeadReader implements Tickable {
    * can destroy the answer before the client reads it. So the rest is read and discarded until
    * the client closes, for closeTimeout at most.
    */
-  answer(socket: SniffedSocket, status: number, reason: string, headers?: Record<string, string>): void {
+  answer(socket: Socket, status: number, reason: string, headers?: Record<string, string>): void {
     this.stopReading(socket);
     socket.on('data', discard);
     this.refused?.(socket, status, reason);
     socket.end(errorResponse(status, reason, headers));
-    this.setDeadline(socket, Date.now() + this.limits.closeTimeout);
+    this.states.get(socket)!.deadline = Date.now() + this.limits.closeTimeout;
   }
 
   tick(now: number): void {
-    for (const [socket, deadline] of this.deadlines) {
-      if (now < deadline) continue;
-      if ((socket as SniffedSocket)[kHead]?.reading === true) this.answer(socket, 408, 'The request head did not arrive in time.');
+    for (const [socket, state] of this.states) {
+      if (now < state.deadline) continue;
+      if (state.reading) this.answer(socket, 408, 'The request head did not arrive in time.');
       else socket.destroy();
     }
   }
 
-  forget(socket: Socket): void {
-    if (this.deadlines.delete(socket) && this.deadlines.size === 0) unwatch(this);
-  }
-
-  private setDeadline(socket: Socket, deadline: number): void {
-    if (this.deadlines.size === 0) watch(this);
-    this.deadlines.set(socket, deadline);
+  private forget(socket: Socket): void {
+    if (this.states.delete(socket) && this.states.size === 0) unwatch(this);
   }
 
   /** Stops reading the head (its buffer goes too); the socket stays the listener's. */
-  stopReading(socket: SniffedSocket): void {
-    const state = socket[kHead];
+  private stopReading(socket: Socket): void {
+    const state = this.states.get(socket);
     if (state === undefined || !state.reading) return;
     state.reading = false;
     state.held = null;
-    socket.removeListener('data', onHeadData);
+    socket.removeListener('data', this.onData);
     this.heads--;
   }
-}
 
-function onHeadData(this: SniffedSocket, chunk: Buffer): void {
-  const socket = this;
-  const state = socket[kHead]!;
-  const reader = state.reader;
-  let data = chunk;
-  // The bytes an earlier piece already showed to hold no blank line.
-  const scanned = state.length;
-  if (state.held !== null) data = hold(state, chunk);
-  const head = parseUpgradeRequestHead(data, reader.limits.maxHeaderSize, scanned);
-  if (head === INCOMPLETE) {
-    if (state.held === null) hold(state, chunk);
-    return;
+  private closed(socket: Socket): void {
+    this.stopReading(socket);
+    this.forget(socket);
   }
-  if (head === TOO_LARGE) {
-    // RFC 6585 §5, as Node's parser answers it.
-    reader.answer(socket, 431, 'Request header fields too large.');
-    return;
+
+  private read(socket: Socket, chunk: Buffer): void {
+    const state = this.states.get(socket)!;
+    let data = chunk;
+    // The bytes an earlier piece already showed to hold no blank line.
+    const scanned = state.length;
+    if (state.held !== null) data = hold(state, chunk);
+    const head = parseUpgradeRequestHead(data, this.limits.maxHeaderSize, scanned);
+    if (head === INCOMPLETE) {
+      if (state.held === null) hold(state, chunk);
+      return;
+    }
+    if (head === TOO_LARGE) {
+      // RFC 6585 §5, as Node's parser answers it.
+      this.answer(socket, 431, 'Request header fields too large.');
+      return;
+    }
+    this.release(socket);
+    const http = this.http;
+    if (head === NOT_MINE) {
+      // Node's parser takes it from the first byte: it answers, serves, or rejects (400, …).
+      socket.pause();
+      socket.unshift(data);
+      http.emit('connection', socket);
+      socket.resume();
+      return;
+    }
+    const req = new UpgradeRequest(head.url, head.headers as IncomingHttpHeaders, head.rawHeaders, socket);
+    http.emit('upgrade', req, socket, data.subarray(head.length));
   }
-  reader.release(socket);
-  const http = reader.http;
-  if (head === NOT_MINE) {
-    // Node's parser takes it from the first byte: it answers, serves, or rejects (400, …).
-    socket.pause();
-    socket.unshift(data);
-    http.emit('connection', socket);
-    socket.resume();
-    return;
-  }
-  const req = new UpgradeRequest(head.url, head.headers as IncomingHttpHeaders, head.rawHeaders, socket);
-  http.emit('upgrade', req, socket, data.subarray(head.length));
 }
 
 /**
@@ -263,18 +279,6 @@ function hold(state: HeadState, chunk: Buffer): Buffer {
   return held.subarray(0, needed);
 }
 
-function onSocketClose(this: SniffedSocket): void {
-  const state = this[kHead];
-  if (state === undefined) return;
-  state.reader.stopReading(this);
-  state.reader.forget(this);
-  this[kHead] = undefined;
-}
-
 function discard(): void {
   // Read and dropped: see HeadReader.answer().
-}
-
-function destroySocket(this: Socket): void {
-  this.destroy();
 }

@@ -98,3 +98,11 @@ export function refuse(socket: Duplex, status: number, reason: string, headers?:
 function destroySocket(this: Duplex): void {
   this.destroy();
 }
+
+/**
+ * The 'error' listener of an upgrade socket no one owns yet (an error only destroys it). One
+ * shared function, so that whoever takes the socket over can remove it, wherever it was added.
+ */
+export function destroyOnError(this: Duplex): void {
+  this.destroy();
+}

@@ -21,7 +21,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { hasToken, isToken } from '../protocol/http-tokens.js';
 import { unwatch, watch, type Tickable } from '../util/ticker.js';
-import { refuse, respondWithError } from './respond.js';
+import { destroyOnError, refuse, respondWithError } from './respond.js';
 
 export { refuse };
 import { isProtocolName, parseUpgradeHeader, type UpgradeOffer } from './upgrade-header.js';
@@ -171,7 +171,7 @@ export class UpgradeRouter {
 
   private routeUpgrade(server: UpgradeCapableServer, req: IncomingMessage, socket: Duplex, head: Buffer): void {
     // Until a handler takes over, a socket error must not crash the process.
-    socket.on('error', destroySocket);
+    socket.on('error', destroyOnError);
     const path = pathOf(req.url);
     // RFC 9110 §7.8: Upgrade is a connection option; without `Connection: upgrade` it is ignored.
     // (Node.js only emits 'upgrade' with it, but a server can be fed by hand.)
@@ -295,10 +295,6 @@ function nudge(session: ServerHttp2Session): void {
   }
 }
 
-function destroySocket(this: Duplex): void {
-  this.destroy();
-}
-
 function ignoreError(): void {
   // The stream is destroyed by Node.js after an error; nothing is left to do.
 }
@@ -337,7 +333,7 @@ export function answerNormally(server: UpgradeCapableServer, req: IncomingMessag
     else tcp.destroy();
     return;
   }
-  socket.removeListener('error', destroySocket);
+  socket.removeListener('error', destroyOnError);
   const replay = Buffer.from(requestHeadWithoutUpgrade(req), 'latin1');
   socket.unshift(head.length > 0 ? Buffer.concat([replay, head]) : replay);
   httpConnectionListener.call(server, socket);

@@ -1,0 +1,140 @@
+// What an idle connection keeps once its handshake is over (issue 13): nothing of the listener's
+// head reading on the socket, one 'error' listener (the connection's), no idle timer, a listener
+// table in V8's fast mode, and settings shared between the connections of a server without
+// one server's limits leaking into another's connections.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { connect } from '../../src/client/connect.js';
+import { activityOf, type WebSocketConnection } from '../../src/connection/websocket-connection.js';
+import { WebSocketServer } from '../../src/server/websocket-server.js';
+import { within } from '../helpers/events.js';
+import { HOST, startHttpServer, startServer, type StartedServer } from '../helpers/server.js';
+
+setFlagsFromString('--allow-natives-syntax');
+// eslint-disable-next-line @typescript-eslint/no-implied-eval -- V8's %HasFastProperties needs a function compiled after the flag.
+const hasFastProperties = new Function('object', 'return %HasFastProperties(object)') as (object: object) => boolean;
+
+async function pair(server: StartedServer<unknown>, options: Parameters<typeof connect>[1] = {}): Promise<{ server: WebSocketConnection; client: WebSocketConnection }> {
+  const accepted = server.nextConnection();
+  const client = await connect(server.url(), { handshakeTimeout: 2000, ...options });
+  return { server: await accepted, client };
+}
+
+async function closeBoth(client: WebSocketConnection): Promise<void> {
+  const closed = once(client, 'close');
+  client.close();
+  await within(closed, 2000, 'the client to close');
+}
+
+describe('an idle server connection', { timeout: 15_000 }, () => {
+  let server: StartedServer<unknown>;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => server.stop());
+
+  it('keeps nothing of the listener on its socket: no head state, one error listener, no timeout', async () => {
+    const { server: ws, client } = await pair(server);
+    const socket = ws.rawTransport as Socket;
+    const symbols = Object.getOwnPropertySymbols(socket).map((symbol) => symbol.description);
+    assert.ok(!symbols.includes('upshift.head'), `socket symbols: ${symbols.join(', ')}`);
+    // The connection's own listener only: the listener's and the router's were removed.
+    assert.equal(socket.listenerCount('error'), 1);
+    assert.equal(socket.listenerCount('data'), 1);
+    // No socket.setTimeout(0) on a socket that never had a timeout (it adds a property).
+    assert.equal(Object.hasOwn(socket, 'timeout'), false);
+    await closeBoth(client);
+  });
+
+  it('has a listener table in fast mode that behaves like EventEmitter’s', async () => {
+    const { server: ws, client } = await pair(server);
+    const table = (ws as unknown as { _events: object })._events;
+    // Any event name: the typed API only knows the connection's own events.
+    const emitter = ws as unknown as NodeJS.EventEmitter;
+    const calls: string[] = [];
+    const onMessage = (): void => void calls.push('message');
+    ws.on('message', onMessage);
+    ws.on('error', () => calls.push('error'));
+    assert.ok(hasFastProperties(table), 'the listener table is in dictionary mode');
+    // Names of Object.prototype members are ordinary event names: no listener until added.
+    assert.equal(ws.listenerCount('toString'), 0);
+    assert.equal(ws.listenerCount('constructor'), 0);
+    emitter.on('toString', () => calls.push('toString'));
+    assert.equal(emitter.emit('toString'), true);
+    assert.equal(emitter.emit('hasOwnProperty'), false);
+    assert.deepEqual(ws.eventNames(), ['message', 'error', 'toString']);
+    ws.emit('message', Buffer.alloc(0), false);
+    ws.off('message', onMessage);
+    assert.equal(ws.listenerCount('message'), 0);
+    ws.removeAllListeners('toString');
+    assert.deepEqual(ws.eventNames(), ['error']);
+    assert.deepEqual(calls, ['toString', 'message']);
+    await closeBoth(client);
+  });
+
+  it('keeps heartbeat times as they were set', async () => {
+    const before = Date.now();
+    const { server: ws, client } = await pair(server);
+    const activity = activityOf(ws);
+    assert.ok(activity.lastReceived >= before - 1 && activity.lastReceived <= Date.now() + 1, `lastReceived ${activity.lastReceived}`);
+    for (const at of [Date.now() + 12_345, Date.now() - 12_345, Date.now() + 40 * 86_400_000]) {
+      // The last one is past the small-integer range of the epoch (24.8 days): kept exactly too.
+      activity.lastPing = at;
+      assert.equal(activity.lastPing, at);
+    }
+    await closeBoth(client);
+  });
+});
+
+describe('settings shared between connections', { timeout: 15_000 }, () => {
+  it('each connection keeps its own server’s limits when two servers take turns', async () => {
+    const small = await startServer({ maxPayload: 16, highWaterMark: 64 });
+    const large = await startServer({ maxPayload: 4096, highWaterMark: 1 << 20 });
+    try {
+      const pairs: { limit: 'small' | 'large'; server: WebSocketConnection; client: WebSocketConnection }[] = [];
+      for (let i = 0; i < 4; i++) {
+        const limit = i % 2 === 0 ? 'small' : 'large';
+        pairs.push({ limit, ...(await pair(limit === 'small' ? small : large)) });
+      }
+      for (const { limit, server: ws, client } of pairs) {
+        // highWaterMark: 100 bytes buffered is over the small server's mark only.
+        assert.equal(ws.send(Buffer.alloc(100)), limit === 'large', `send() on a ${limit} connection`);
+        // maxPayload: 100 bytes is over the small server's limit only (1009, RFC 6455 §7.4.1).
+        const closed = once(client, 'close');
+        const echoed = new Promise<void>((resolve) => ws.once('message', () => resolve()));
+        client.send(Buffer.alloc(100));
+        if (limit === 'small') {
+          const [code] = (await within(closed, 2000, 'the small server to refuse')) as [number];
+          assert.equal(code, 1009);
+        } else {
+          await within(echoed, 2000, 'the large server to take the message');
+          await closeBoth(client);
+        }
+      }
+    } finally {
+      await small.stop();
+      await large.stop();
+    }
+  });
+
+  it('an attached server’s idle timeout is cleared on the upgraded socket', async () => {
+    const http = await startHttpServer();
+    http.server.setTimeout(60_000);
+    const wss = new WebSocketServer({ server: http.server });
+    try {
+      const accepted = new Promise<WebSocketConnection>((resolve) => wss.once('connection', resolve));
+      const client = await connect(`ws://${HOST}:${http.port}/`, { handshakeTimeout: 2000 });
+      const socket = (await within(accepted, 2000, 'a connection')).rawTransport as Socket;
+      assert.equal(socket.timeout, 0);
+      assert.equal(socket.listenerCount('error'), 1);
+      await closeBoth(client);
+    } finally {
+      await within(wss.close({ timeout: 200 }), 3000, 'the WebSocket server to close');
+      await http.stop();
+    }
+  });
+});
