@@ -3,15 +3,21 @@
 //
 // Memory, per connection:
 // - Our compressor: with no context takeover (ours), none — a context from the shared pool is
-//   borrowed for each message. With context takeover, one taken from the pool at the first message
-//   and given back (reset) after `contextIdleTimeout` ms of quiet; the next message then starts
-//   afresh. Dropping our own history is always allowed: nothing obliges a sender to refer back
-//   (§7.1.1), and the peer's decompressor accepts a stream that does not.
+//   borrowed for each message. With context takeover and contextIdleTimeout 0 (the default), none
+//   either: the last 2^window bytes we compressed are kept, and each message borrows a shared
+//   context seeded with them (deflateSetDictionary), so it refers back exactly as a context of its
+//   own would. With a contextIdleTimeout, one taken from the pool at the first message and given
+//   back (reset) after that many ms of quiet; the next message then starts afresh. Dropping our own
+//   history is always allowed: nothing obliges a sender to refer back (§7.1.1), and the peer's
+//   decompressor accepts a stream that does not.
 // - Our decompressor: with the peer's no context takeover, none (shared, as above). Otherwise the
 //   peer may refer back up to 2^window bytes into earlier messages, so those bytes must be kept: a
-//   context while messages flow; once quiet, the context goes and only the last
-//   min(2^window, bytes received) bytes stay, to seed a new context (as a dictionary) when the next
-//   message comes. A context seeded so is this connection's alone and is closed, never pooled.
+//   context while messages flow; once quiet (after every message with contextIdleTimeout 0), the
+//   context goes back to the pool and only the last min(2^window, bytes received) bytes stay, to
+//   seed a context (as a dictionary) when the next message comes.
+//
+// A zlib compressor costs at least ~85 KiB in Node.js whatever its settings (its zlib keeps a
+// 64 KiB hash table), so a context per connection cannot be small; the histories can.
 
 import { CloseCode } from '../../protocol/close-codes.js';
 import { connectionClosedError, WebSocketError } from '../../protocol/errors.js';
@@ -24,6 +30,7 @@ import {
   OutputCollector,
   releaseShared,
   runJob,
+  SEEDING_AVAILABLE,
   unwatchIdle,
   watchIdle,
   Z_NO_FLUSH,
@@ -84,6 +91,8 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
   private inflater: ZlibContext | null = null;
   /** The last bytes received, to seed a new decompressor after an idle release. */
   private history: History | null = null;
+  /** The last bytes we compressed, to seed a shared compressor (when `sendsSeeded`). */
+  private sendHistory: History | null = null;
   private decodeBusy = false;
   private encodeBusy = false;
   private encodeQueue: EncodeJob[] = [];
@@ -104,11 +113,16 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
     return !this.agreed.receiveNoContextTakeover && this.settings.contextIdleTimeout !== Infinity;
   }
 
-  /** Whether our compressor keeps its context between messages. */
+  /** Whether our compressor keeps a context of its own between messages. */
   private get sendsWithContext(): boolean {
     // Without a quiet period to keep it for, a context of our own would be closed after every
-    // message anyway: a shared one does the same with no allocation.
+    // message anyway: a shared one, seeded with our history, does the same with no allocation.
     return !this.agreed.sendNoContextTakeover && this.settings.contextIdleTimeout > 0;
+  }
+
+  /** Whether each message borrows a shared compressor seeded with what we sent before. */
+  private get sendsSeeded(): boolean {
+    return !this.agreed.sendNoContextTakeover && this.settings.contextIdleTimeout === 0 && SEEDING_AVAILABLE;
   }
 
   wantsToEncode(length: number): boolean {
@@ -175,13 +189,22 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
   /** @internal The compressor for one message. */
   takeDeflater(): ZlibContext {
     const kind = this.deflateKind;
+    if (this.sendsSeeded) {
+      const context = acquireShared(kind.key, kind.create);
+      context.seed(this.sendHistory?.compact());
+      return context;
+    }
     if (!this.sendsWithContext) return acquireShared(kind.key, kind.create);
     return (this.deflater ??= acquireShared(kind.key, kind.create));
   }
 
-  /** @internal */
-  giveBackDeflater(context: ZlibContext, failed: boolean): void {
-    if (!this.sendsWithContext) {
+  /** @internal `input`: the message compressed, when it was. */
+  giveBackDeflater(context: ZlibContext, failed: boolean, input: Buffer | null): void {
+    if (this.sendsSeeded) {
+      // The peer's decompressor now has this message in its window: so must our next seed.
+      if (!failed && input !== null && !this.released) (this.sendHistory ??= new History(1 << this.agreed.sendWindowBits)).append(input);
+      dispose(context, failed);
+    } else if (!this.sendsWithContext) {
       dispose(context, failed);
     } else if (failed || this.released) {
       dispose(context, failed);
@@ -195,9 +218,16 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
     if (this.inflater === null) {
       const bits = this.agreed.receiveWindowBits;
       const dictionary = this.history?.compact();
-      // Seeded with this peer's history, a context is this connection's alone (never pooled).
-      this.inflater =
-        dictionary === undefined ? acquireShared(`inflate/${bits}`, () => ZlibContext.inflate(bits)) : ZlibContext.inflate(bits, dictionary);
+      if (dictionary === undefined) {
+        this.inflater = acquireShared(`inflate/${bits}`, () => ZlibContext.inflate(bits));
+      } else if (SEEDING_AVAILABLE) {
+        // A shared context goes back to the pool without the dictionary (see ZlibContext.reset).
+        this.inflater = acquireShared(`inflate/${bits}`, () => ZlibContext.inflate(bits));
+        this.inflater.seed(dictionary);
+      } else {
+        // Seeded at creation, a context is this connection's alone (never pooled).
+        this.inflater = ZlibContext.inflate(bits, dictionary);
+      }
     }
     return this.inflater;
   }
@@ -262,6 +292,11 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
     return this.history?.capacity ?? 0;
   }
 
+  /** Bytes of our own history held to seed the compressor, for measurements. */
+  get retainedSendBytes(): number {
+    return this.sendHistory?.capacity ?? 0;
+  }
+
   /** Whether per-connection zlib contexts are currently held (for tests and measurements). */
   get holdsContexts(): boolean {
     return this.deflater !== null || this.inflater !== null;
@@ -278,6 +313,7 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
     this.inflater = null;
     this.deflater = null;
     this.history = null;
+    this.sendHistory = null;
     const queue = this.encodeQueue;
     this.encodeQueue = [];
     for (let i = this.encodeHead; i < queue.length; i++) queue[i]!.callback(connectionClosedError());
@@ -437,7 +473,7 @@ class EncodeJob implements ZlibJob {
 
   private done(failed: boolean): void {
     if (this.context !== null) {
-      this.codec.giveBackDeflater(this.context, failed);
+      this.codec.giveBackDeflater(this.context, failed, failed ? null : this.data);
       this.context = null;
     }
   }
