@@ -637,4 +637,21 @@ describe('decompressor history ring', () => {
       assert.equal(history.capacity, expected.length, 'compact() leaves an exact-size buffer');
     }
   });
+
+  it('gives the last max bytes in one piece without reallocating the ring, wrapped or not', () => {
+    const max = 1000;
+    const history = new History(max);
+    let all = Buffer.alloc(0);
+    let capacity = 0;
+    for (const size of [0, 1, 10, 300, 999, 1000, 1500, 7, 250, 640, 3, 999, 2, 500, 501]) {
+      const data = randomBytes(size);
+      history.append(data);
+      all = Buffer.concat([all, data]);
+      const expected = all.subarray(Math.max(0, all.length - max));
+      assert.deepEqual(history.contiguous() ?? Buffer.alloc(0), expected, `after appending ${size}`);
+      assert.ok(history.capacity >= capacity, 'the ring is never shrunk by contiguous()');
+      capacity = history.capacity;
+    }
+    assert.equal(capacity, max);
+  });
 });

@@ -191,7 +191,7 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
     const kind = this.deflateKind;
     if (this.sendsSeeded) {
       const context = acquireShared(kind.key, kind.create);
-      context.seed(this.sendHistory?.compact());
+      context.seed(this.sendHistory?.contiguous());
       return context;
     }
     if (!this.sendsWithContext) return acquireShared(kind.key, kind.create);
@@ -217,7 +217,7 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
     if (this.agreed.receiveNoContextTakeover) return acquireShared(SHARED_INFLATE_KEY, createSharedInflate);
     if (this.inflater === null) {
       const bits = this.agreed.receiveWindowBits;
-      const dictionary = this.history?.compact();
+      const dictionary = this.history?.contiguous();
       if (dictionary === undefined) {
         this.inflater = acquireShared(`inflate/${bits}`, () => ZlibContext.inflate(bits));
       } else if (SEEDING_AVAILABLE) {
@@ -280,7 +280,9 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
     if (this.inflater !== null && !this.decodeBusy) {
       dispose(this.inflater, false);
       this.inflater = null;
-      this.history?.compact();
+      // After a quiet period, shrink the ring to what it holds; with contextIdleTimeout 0 this runs
+      // after every message, where reallocating would only churn memory.
+      if (this.settings.contextIdleTimeout > 0) this.history?.compact();
     }
     const holding = this.deflater !== null || this.inflater !== null;
     if (!holding) this.watched = false;
@@ -488,9 +490,14 @@ class EncodeJob implements ZlibJob {
 
 // ------------------------------------------------------------------ history
 
+/** Where a wrapped history is put in order to seed a context (zlib copies it at once). */
+let dictionaryScratch: Buffer | null = null;
+
 /**
  * The last `max` bytes of what was decompressed, in a ring that grows only as far as needed.
- * compact() turns it into one exact-size buffer (the dictionary for a new decompressor).
+ * contiguous() gives it in one piece (the dictionary to seed a context with); compact() rewrites it
+ * as one exact-size buffer. Its buffers are never slices of Node's shared pool, which a long-lived
+ * slice would pin whole.
  */
 export class History {
   private readonly max: number;
@@ -515,7 +522,7 @@ export class History {
     if (n === 0) return;
     const max = this.max;
     if (n >= max) {
-      if (this.buffer === null || this.buffer.length !== max) this.buffer = Buffer.allocUnsafe(max);
+      if (this.buffer === null || this.buffer.length !== max) this.buffer = Buffer.allocUnsafeSlow(max);
       data.copy(this.buffer, 0, n - max, n);
       this.start = 0;
       this.length = max;
@@ -524,7 +531,7 @@ export class History {
     let buffer = this.buffer;
     if (buffer === null || (buffer.length < max && this.length + n > buffer.length)) {
       const capacity = Math.min(max, Math.max(this.length + n, (buffer?.length ?? 0) * 2, 256));
-      const grown = Buffer.allocUnsafe(capacity);
+      const grown = Buffer.allocUnsafeSlow(capacity);
       this.copyInto(grown);
       buffer = this.buffer = grown;
       this.start = 0;
@@ -543,6 +550,19 @@ export class History {
     }
   }
 
+  /**
+   * The bytes held, in order, in one buffer (undefined when empty): the ring itself when it does
+   * not wrap, else a copy in a scratch buffer shared by every history, valid until the next call.
+   */
+  contiguous(): Buffer | undefined {
+    if (this.length === 0) return undefined;
+    const buffer = this.buffer!;
+    if (this.start + this.length <= buffer.length) return buffer.subarray(this.start, this.start + this.length);
+    const out = (dictionaryScratch ??= Buffer.allocUnsafeSlow(1 << 15)).subarray(0, this.length);
+    this.copyInto(out);
+    return out;
+  }
+
   /** Rewrites the ring as one exact-size buffer and returns it (undefined when empty). */
   compact(): Buffer | undefined {
     if (this.length === 0) {
@@ -551,7 +571,7 @@ export class History {
       return undefined;
     }
     if (this.start !== 0 || this.buffer!.length !== this.length) {
-      const compacted = Buffer.allocUnsafe(this.length);
+      const compacted = Buffer.allocUnsafeSlow(this.length);
       this.copyInto(compacted);
       this.buffer = compacted;
       this.start = 0;
