@@ -112,6 +112,23 @@ describe('permessage-deflate: python-websockets client → Upshift server', { ti
   }
 });
 
+/** Sends every message and resolves with the echoes, in order, once all came back. */
+function echoes(client: WebSocketConnection, sent: readonly (string | Buffer)[], ms: number): Promise<Buffer[]> {
+  const received: Buffer[] = [];
+  const done = withTimeout(
+    new Promise<Buffer[]>((resolve) =>
+      client.on('message', (data: Buffer) => {
+        received.push(data);
+        if (received.length === sent.length) resolve(received);
+      }),
+    ),
+    ms,
+    'the echoes',
+  );
+  for (const message of sent) client.send(message);
+  return done;
+}
+
 interface ServerCase {
   name: string;
   /** ServerPerMessageDeflateFactory keyword arguments. */
@@ -162,19 +179,7 @@ describe('permessage-deflate: Upshift client → python-websockets server', { ti
 
         const repeated = jsonText(3000, 7);
         const sent: (string | Buffer)[] = [jsonText(10), repeated, repeated, '', binaryOfBytes(40_000), textOfBytes(5000), jsonText(300_000, 3), repeated, jsonText(1024 * 1024 + 3, 11)];
-        const received: Buffer[] = [];
-        const done = withTimeout(
-          new Promise<void>((resolve) =>
-            client!.on('message', (data: Buffer) => {
-              received.push(data);
-              if (received.length === sent.length) resolve();
-            }),
-          ),
-          30_000,
-          'the echoes',
-        );
-        for (const message of sent) client.send(message);
-        await done;
+        const received = await echoes(client, sent, 30_000);
         let bytes = 0;
         for (let i = 0; i < sent.length; i++) {
           const expected = Buffer.isBuffer(sent[i]) ? (sent[i] as Buffer) : Buffer.from(sent[i] as string);
@@ -207,19 +212,7 @@ describe('permessage-deflate: many messages with context takeover, our defaults 
         await peer.nextJson(10_000, 'the connection');
         // Messages that refer back to each other, of sizes 20 B – 3 KiB: several fit in a 12-bit window.
         const sent = Array.from({ length: 400 }, (_, i) => jsonText(20 + ((i * 2654435761) % 3000), i % 17));
-        const received: Buffer[] = [];
-        const done = withTimeout(
-          new Promise<void>((resolve) =>
-            client!.on('message', (data: Buffer) => {
-              received.push(data);
-              if (received.length === sent.length) resolve();
-            }),
-          ),
-          60_000,
-          'the echoes',
-        );
-        for (const message of sent) client.send(message);
-        await done;
+        const received = await echoes(client, sent, 60_000);
         let bytes = 0;
         for (let i = 0; i < sent.length; i++) {
           assert.equal(received[i]!.toString(), sent[i], `message ${i}`);
