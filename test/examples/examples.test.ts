@@ -39,7 +39,7 @@ const EXPECTED: Record<string, Expected> = {
   },
   'verify.js': { stdout: ['refused: 401 Bearer', 'accepted: welcome, Ada'].join('\n') },
   'compression.js': {
-    stdout: ['negotiated: permessage-deflate', 'server received 59781 bytes', 'server received 4096 bytes'].join('\n'),
+    stdout: ['negotiated: permessage-deflate; server_max_window_bits=13; client_max_window_bits=13', 'server received 59781 bytes', 'server received 4096 bytes'].join('\n'),
   },
   'http2.js': {
     stdout: ['hello over HTTP/2.0', 'hello over HTTP/2.0', 'hello over HTTP/1.1'].join('\n'),

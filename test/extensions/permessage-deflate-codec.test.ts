@@ -504,6 +504,95 @@ describe('permessage-deflate memory: contexts released when idle', () => {
     }
   });
 
+  it('with contextIdleTimeout 0, compresses with context takeover through a shared compressor seeded with what it sent', async () => {
+    const c = codec({}, { contextIdleTimeout: 0 });
+    const peer = new ReferenceInflater();
+    try {
+      const repeated = jsonText(3000, 5);
+      const first = await encode(c, repeated);
+      assert.deepEqual(await peer.inflate(first), repeated);
+      assert.equal(c.holdsContexts, false, 'no compressor of its own');
+      assert.equal(c.retainedSendBytes, 3000);
+      // The same message again refers back to the first: a few bytes, as with a context of its own.
+      const second = await encode(c, repeated);
+      assert.ok(second.length < 100, `the repeat compressed to ${second.length} bytes`);
+      assert.deepEqual(await peer.inflate(second), repeated);
+      for (let i = 0; i < 20; i++) {
+        const message = jsonText(700 + i * 300, i % 3);
+        assert.deepEqual(await peer.inflate(await encode(c, message)), message);
+      }
+      assert.equal(c.retainedSendBytes, 32 * 1024, 'at most 2^window bytes');
+      assert.equal(c.holdsContexts, false);
+    } finally {
+      c.release();
+      peer.close();
+    }
+  });
+
+  it('a seeded compressor never refers further back than the negotiated window', async () => {
+    for (const bits of [9, 10, 13]) {
+      const c = codec({ sendWindowBits: bits }, { contextIdleTimeout: 0 });
+      const peer = new ReferenceInflater(bits);
+      try {
+        // Repeats at every distance: only what the window allows may be used.
+        for (let i = 0; i < 30; i++) {
+          const message = i % 2 === 0 ? farRepeats(100 + i * 37, 3) : jsonText(200 + i * 150, i % 4);
+          assert.deepEqual(await peer.inflate(await encode(c, message)), message, `${bits} bits, message ${i}`);
+        }
+        assert.equal(c.retainedSendBytes, 1 << bits);
+      } finally {
+        c.release();
+        peer.close();
+      }
+    }
+  });
+
+  it("a pooled context holds nothing of the connection that seeded it last, either way", async () => {
+    const a = codec({}, { contextIdleTimeout: 0 });
+    const b = codec({}, { contextIdleTimeout: 0 });
+    const peerOfA = new ReferenceDeflater();
+    try {
+      const secret = randomBytes(2000);
+      // A's compressor and decompressor are seeded with the secret on their second message.
+      await encode(a, secret);
+      await encode(a, secret);
+      assert.deepEqual(await decode(a, await peerOfA.deflate(secret)), secret);
+      const refersBack = await peerOfA.deflate(secret);
+      assert.deepEqual(await decode(a, refersBack), secret);
+      // B borrows the same pooled contexts: its compressor must not refer to A's data, and its
+      // decompressor must not resolve a reference into A's history.
+      const fromB = await encode(b, secret);
+      assert.ok(fromB.length > 2000, `B compressed the random secret to ${fromB.length} bytes`);
+      const fresh = new ReferenceInflater();
+      assert.deepEqual(await fresh.inflate(fromB), secret);
+      fresh.close();
+      const error = await decodeError(b, refersBack);
+      assert.equal(error.closeCode, 1007);
+    } finally {
+      a.release();
+      b.release();
+      peerOfA.close();
+    }
+  });
+
+  it('with contextIdleTimeout 0, a decompression bomb still stops at maxSize with 1009', async () => {
+    const c = codec({}, { contextIdleTimeout: 0 });
+    const peer = new ReferenceDeflater();
+    try {
+      // A first message gives the connection a history, so the bomb goes through a seeded context.
+      const message = jsonText(2000);
+      assert.deepEqual(await decode(c, await peer.deflate(message)), message);
+      const bomb = await peer.deflate(Buffer.alloc(10 * 1024 * 1024));
+      const error = await decodeError(c, bomb, 1024 * 1024);
+      assert.equal(error.closeCode, 1009);
+      assert.equal(error.code, 'WS_ERR_MESSAGE_TOO_BIG');
+      assert.equal(pendingJobs(), 0);
+    } finally {
+      c.release();
+      peer.close();
+    }
+  });
+
   it('holds nothing at all without context takeover', async () => {
     const c = codec(NO_TAKEOVER);
     try {
@@ -547,5 +636,22 @@ describe('decompressor history ring', () => {
       assert.deepEqual(compact, expected, `after appending ${size}`);
       assert.equal(history.capacity, expected.length, 'compact() leaves an exact-size buffer');
     }
+  });
+
+  it('gives the last max bytes in one piece without reallocating the ring, wrapped or not', () => {
+    const max = 1000;
+    const history = new History(max);
+    let all = Buffer.alloc(0);
+    let capacity = 0;
+    for (const size of [0, 1, 10, 300, 999, 1000, 1500, 7, 250, 640, 3, 999, 2, 500, 501]) {
+      const data = randomBytes(size);
+      history.append(data);
+      all = Buffer.concat([all, data]);
+      const expected = all.subarray(Math.max(0, all.length - max));
+      assert.deepEqual(history.contiguous() ?? Buffer.alloc(0), expected, `after appending ${size}`);
+      assert.ok(history.capacity >= capacity, 'the ring is never shrunk by contiguous()');
+      capacity = history.capacity;
+    }
+    assert.equal(capacity, max);
   });
 });

@@ -62,7 +62,8 @@ async function readClose(client: RawClient): Promise<{ code: number; reason: str
 describe('permessage-deflate on the wire (server side)', { timeout: 60_000 }, () => {
   it('negotiates and compresses messages at or above the threshold, with RSV1 set', async () => {
     const { client, ws, answer } = await openRaw({ threshold: 100 });
-    assert.equal(answer, 'permessage-deflate; server_no_context_takeover; client_no_context_takeover');
+    // The default policy announces its 13-bit window (RFC 7692 §7.1.2.1) even when not asked.
+    assert.equal(answer, 'permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=13');
     assert.equal(ws.extensions, answer);
     const text = jsonText(5000);
     ws.send(text);
@@ -351,7 +352,7 @@ describe('permessage-deflate with the Upshift client', { timeout: 60_000 }, () =
     const socket = new WebSocket(server.url());
     await nextDomEvent(socket, 'open');
     assert.equal(requests[0]!.headers['sec-websocket-extensions'], 'permessage-deflate; client_max_window_bits');
-    assert.equal(socket.extensions, 'permessage-deflate');
+    assert.equal(socket.extensions, 'permessage-deflate; server_max_window_bits=13; client_max_window_bits=13');
     const text = jsonText(50_000);
     socket.send(text);
     const event = await nextDomEvent<MessageEvent>(socket, 'message');

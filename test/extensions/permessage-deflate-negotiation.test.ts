@@ -15,9 +15,15 @@ function offers(header: string): ExtensionOffer[] {
   return parsed;
 }
 
-/** The server's answer to a Sec-WebSocket-Extensions request header, and the codec's agreement. */
-function serverAnswer(header: string, options: PerMessageDeflateServerOptions = {}) {
-  const negotiated = negotiateExtensions(offers(header), [perMessageDeflate(options)]);
+/** The windows ws and RFC 7692 use when nothing limits them; the tests of each parameter start there. */
+const FULL_WINDOWS: PerMessageDeflateServerOptions = { serverMaxWindowBits: 15, clientMaxWindowBits: 15 };
+
+/**
+ * The server's answer to a Sec-WebSocket-Extensions request header, and the codec's agreement,
+ * with 15-bit windows unless `options` say otherwise (`defaults`: the policy's own defaults).
+ */
+function serverAnswer(header: string, options: PerMessageDeflateServerOptions = {}, defaults = false) {
+  const negotiated = negotiateExtensions(offers(header), [perMessageDeflate(defaults ? options : { ...FULL_WINDOWS, ...options })]);
   const codec = negotiated.codec as PerMessageDeflateCodec | null;
   codec?.release();
   return { header: negotiated.header, agreed: codec?.agreed ?? null };
@@ -72,6 +78,36 @@ describe('permessage-deflate parameters (RFC 7692 §7.1)', () => {
     const [element] = offers('permessage-deflate; client_max_window_bits');
     assert.equal(typeof readParameters(element!, 'offer'), 'object');
     assert.match(readParameters(element!, 'response') as string, /must have a value in a response/);
+  });
+});
+
+describe('permessage-deflate server defaults: 13-bit windows (RFC 7692 §7.1.2)', () => {
+  it("limits both windows for Chromium's default offer (client_max_window_bits without a value)", () => {
+    const { header, agreed } = serverAnswer('permessage-deflate; client_max_window_bits', {}, true);
+    assert.equal(header, 'permessage-deflate; server_max_window_bits=13; client_max_window_bits=13');
+    assert.deepEqual(agreed, { sendNoContextTakeover: false, sendWindowBits: 13, receiveNoContextTakeover: false, receiveWindowBits: 13 });
+  });
+
+  it('announces its own window to a client that did not offer client_max_window_bits, and leaves the client 15 bits (§7.1.2.2)', () => {
+    const { header, agreed } = serverAnswer('permessage-deflate', {}, true);
+    assert.equal(header, 'permessage-deflate; server_max_window_bits=13');
+    assert.deepEqual(agreed, { sendNoContextTakeover: false, sendWindowBits: 13, receiveNoContextTakeover: false, receiveWindowBits: 15 });
+  });
+
+  it('takes smaller windows offered by the client, and never answers more than it offered (§7.1.2.1)', () => {
+    const { header, agreed } = serverAnswer('permessage-deflate; server_max_window_bits=10; client_max_window_bits=11', {}, true);
+    assert.equal(header, 'permessage-deflate; server_max_window_bits=10; client_max_window_bits=11');
+    assert.equal(agreed!.sendWindowBits, 10);
+    assert.equal(agreed!.receiveWindowBits, 11);
+    const larger = serverAnswer('permessage-deflate; server_max_window_bits=15; client_max_window_bits=15', {}, true);
+    assert.equal(larger.header, 'permessage-deflate; server_max_window_bits=13; client_max_window_bits=13');
+  });
+
+  it('gives the old 15-bit behaviour back with serverMaxWindowBits / clientMaxWindowBits 15', () => {
+    const { header, agreed } = serverAnswer('permessage-deflate; client_max_window_bits', FULL_WINDOWS, true);
+    assert.equal(header, 'permessage-deflate');
+    assert.equal(agreed!.sendWindowBits, 15);
+    assert.equal(agreed!.receiveWindowBits, 15);
   });
 });
 
@@ -190,6 +226,18 @@ describe('permessage-deflate server negotiation (RFC 7692 §5, §7.1)', () => {
     assert.throws(() => perMessageDeflate({ memLevel: 0 }), /memLevel/);
     assert.throws(() => perMessageDeflate({ threshold: -1 }), /threshold/);
     assert.throws(() => perMessageDeflate({ contextIdleTimeout: Number.NaN }), /contextIdleTimeout/);
+    assert.throws(() => perMessageDeflate({ contextIdleTimeout: -1 }), RangeError);
+    assert.throws(() => perMessageDeflate({ serverMaxWindowBits: 12.5 }), RangeError);
+    assert.throws(() => perMessageDeflateClient({ serverMaxWindowBits: 16 }), RangeError);
+    assert.throws(() => perMessageDeflateClient({ clientMaxWindowBits: 7 }), RangeError);
+  });
+
+  it('refuses unknown options with a TypeError, naming ws options with what to use instead', () => {
+    const unknown = (options: object) => options as PerMessageDeflateServerOptions;
+    assert.throws(() => perMessageDeflate(unknown({ windowBits: 12 })), { name: 'TypeError', message: /unknown option "windowBits"/ });
+    assert.throws(() => perMessageDeflate(unknown({ zlibDeflateOptions: { level: 3 } })), { name: 'TypeError', message: /Use level and memLevel/ });
+    assert.throws(() => perMessageDeflateClient(unknown({ acceptOffer: () => true })), { name: 'TypeError', message: /perMessageDeflateClient\(\): unknown option "acceptOffer"/ });
+    assert.throws(() => perMessageDeflate(unknown({ concurrencyLimit: 10 })), TypeError);
   });
 });
 

@@ -476,9 +476,9 @@ describe('WebSocketServer over HTTP/2: handshakes cut short or answered wrongly'
     try {
       const socket = await RawStreamSocket.open(session, '/', { 'sec-websocket-extensions': 'permessage-deflate' });
       assert.equal(socket.status, 200);
-      assert.equal(socket.response['sec-websocket-extensions'], 'permessage-deflate');
+      assert.equal(socket.response['sec-websocket-extensions'], 'permessage-deflate; server_max_window_bits=13');
       const [ws] = await connected;
-      assert.equal(ws.extensions, 'permessage-deflate');
+      assert.equal(ws.extensions, 'permessage-deflate; server_max_window_bits=13');
     } finally {
       await stopAll(session, wss, h2);
     }

@@ -28,11 +28,22 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: 'our defaults', policy: {}, answer: 'permessage-deflate' },
+  {
+    // The server compresses with 13 bits, under the 15 the browser could take, and limits the
+    // browser to 13 (it offered client_max_window_bits); the messages below span several windows.
+    name: 'our defaults (13-bit windows both ways, seeded shared contexts)',
+    policy: {},
+    answer: 'permessage-deflate; server_max_window_bits=13; client_max_window_bits=13',
+  },
+  {
+    name: "the old defaults (15-bit windows, the connection's own contexts)",
+    policy: { serverMaxWindowBits: 15, clientMaxWindowBits: 15, contextIdleTimeout: 10_000 },
+    answer: 'permessage-deflate',
+  },
   {
     name: 'no context takeover demanded by the server',
     policy: { serverNoContextTakeover: true, clientNoContextTakeover: true },
-    answer: 'permessage-deflate; server_no_context_takeover; client_no_context_takeover',
+    answer: 'permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=13; client_max_window_bits=13',
   },
   {
     name: 'windows limited by the server (server 9, client 10)',

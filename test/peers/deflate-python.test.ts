@@ -10,6 +10,7 @@
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
+import { deflateRawSync } from 'node:zlib';
 import { connect, type WebSocketConnection, type PerMessageDeflateServerOptions, type PerMessageDeflateClientOptions } from '../../src/index.js';
 import { parseExtensionHeader } from '../../src/protocol/extension-header.js';
 import { ChildPeer, SUPPORT_DIR, binaryOfBytes, startUpshiftEcho, textOfBytes, withTimeout, nextEvent } from './support/peers.js';
@@ -42,12 +43,25 @@ interface ClientCase {
 }
 
 const CLIENT_CASES: ClientCase[] = [
-  { name: 'the default offer (client_max_window_bits)', python: {}, server: {}, expected: {} },
+  {
+    // Our default policy: 13-bit windows, and the client limited because it offered
+    // client_max_window_bits (RFC 7692 §7.1.2.2); our compressor is a seeded shared one.
+    name: 'the default offer (client_max_window_bits)',
+    python: {},
+    server: {},
+    expected: { server_max_window_bits: '13', client_max_window_bits: '13' },
+  },
+  {
+    name: "the old defaults (15-bit windows, the connection's own contexts)",
+    python: {},
+    server: { serverMaxWindowBits: 15, clientMaxWindowBits: 15, contextIdleTimeout: 10_000 },
+    expected: {},
+  },
   {
     name: 'no context takeover either way',
     python: { server_no_context_takeover: true, client_no_context_takeover: true },
     server: {},
-    expected: { server_no_context_takeover: true, client_no_context_takeover: true },
+    expected: { server_no_context_takeover: true, client_no_context_takeover: true, server_max_window_bits: '13', client_max_window_bits: '13' },
   },
   {
     name: 'windows asked by the client (server 10, client 12)',
@@ -65,7 +79,7 @@ const CLIENT_CASES: ClientCase[] = [
     name: 'no context takeover demanded by our policy',
     python: {},
     server: { serverNoContextTakeover: true, clientNoContextTakeover: true },
-    expected: { server_no_context_takeover: true, client_no_context_takeover: true },
+    expected: { server_no_context_takeover: true, client_no_context_takeover: true, server_max_window_bits: '13', client_max_window_bits: '13' },
   },
 ];
 
@@ -97,6 +111,23 @@ describe('permessage-deflate: python-websockets client → Upshift server', { ti
     });
   }
 });
+
+/** Sends every message and resolves with the echoes, in order, once all came back. */
+function echoes(client: WebSocketConnection, sent: readonly (string | Buffer)[], ms: number): Promise<Buffer[]> {
+  const received: Buffer[] = [];
+  const done = withTimeout(
+    new Promise<Buffer[]>((resolve) =>
+      client.on('message', (data: Buffer) => {
+        received.push(data);
+        if (received.length === sent.length) resolve(received);
+      }),
+    ),
+    ms,
+    'the echoes',
+  );
+  for (const message of sent) client.send(message);
+  return done;
+}
 
 interface ServerCase {
   name: string;
@@ -148,19 +179,7 @@ describe('permessage-deflate: Upshift client → python-websockets server', { ti
 
         const repeated = jsonText(3000, 7);
         const sent: (string | Buffer)[] = [jsonText(10), repeated, repeated, '', binaryOfBytes(40_000), textOfBytes(5000), jsonText(300_000, 3), repeated, jsonText(1024 * 1024 + 3, 11)];
-        const received: Buffer[] = [];
-        const done = withTimeout(
-          new Promise<void>((resolve) =>
-            client!.on('message', (data: Buffer) => {
-              received.push(data);
-              if (received.length === sent.length) resolve();
-            }),
-          ),
-          30_000,
-          'the echoes',
-        );
-        for (const message of sent) client.send(message);
-        await done;
+        const received = await echoes(client, sent, 30_000);
         let bytes = 0;
         for (let i = 0; i < sent.length; i++) {
           const expected = Buffer.isBuffer(sent[i]) ? (sent[i] as Buffer) : Buffer.from(sent[i] as string);
@@ -176,6 +195,41 @@ describe('permessage-deflate: Upshift client → python-websockets server', { ti
       } finally {
         client?.terminate();
         await python.stop();
+      }
+    });
+  }
+});
+
+describe('permessage-deflate: many messages with context takeover, our defaults against Python', { timeout: 120_000 }, () => {
+  for (const python of [{}, { server_max_window_bits: 12, client_max_window_bits: 12, compress_settings: { memLevel: 5 } }]) {
+    it(`400 related messages each way, Python server ${JSON.stringify(python)}`, async () => {
+      const peer = new ChildPeer(PYTHON, [SCRIPT, 'server', JSON.stringify(python)]);
+      let client: WebSocketConnection | undefined;
+      try {
+        const { port } = await peer.nextJson<{ port: number }>(15_000, 'the Python server to listen');
+        // Our client's defaults: seeded shared contexts (contextIdleTimeout 0) both ways.
+        client = await connect(`ws://127.0.0.1:${port}/`, { perMessageDeflate: { threshold: 0 } });
+        await peer.nextJson(10_000, 'the connection');
+        // Messages that refer back to each other, of sizes 20 B – 3 KiB: several fit in a 12-bit window.
+        const sent = Array.from({ length: 400 }, (_, i) => jsonText(20 + ((i * 2654435761) % 3000), i % 17));
+        const received = await echoes(client, sent, 60_000);
+        let bytes = 0;
+        for (let i = 0; i < sent.length; i++) {
+          assert.equal(received[i]!.toString(), sent[i], `message ${i}`);
+          bytes += sent[i]!.length;
+        }
+        const socket = client.rawTransport as Socket;
+        // Context takeover at work both ways: the stream is far smaller than the messages
+        // compressed one by one would be (with the same window, level 1, frame headers left out).
+        const alone = sent.reduce((sum, text) => sum + deflateRawSync(text, { level: 1, windowBits: 12 }).length, 0);
+        assert.ok(socket.bytesWritten < alone * 0.6, `Upshift → Python: ${socket.bytesWritten} bytes on the wire, ${alone} one by one`);
+        assert.ok(socket.bytesRead < alone * 0.6, `Python → Upshift: ${socket.bytesRead} bytes on the wire, ${alone} one by one`);
+        assert.ok(bytes > 500_000);
+        client.close(1000);
+        await nextEvent(client, 'close', 5000);
+      } finally {
+        client?.terminate();
+        await peer.stop();
       }
     });
   }

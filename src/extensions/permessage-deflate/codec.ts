@@ -3,15 +3,21 @@
 //
 // Memory, per connection:
 // - Our compressor: with no context takeover (ours), none — a context from the shared pool is
-//   borrowed for each message. With context takeover, one taken from the pool at the first message
-//   and given back (reset) after `contextIdleTimeout` ms of quiet; the next message then starts
-//   afresh. Dropping our own history is always allowed: nothing obliges a sender to refer back
-//   (§7.1.1), and the peer's decompressor accepts a stream that does not.
+//   borrowed for each message. With context takeover and contextIdleTimeout 0 (the default), none
+//   either: the last 2^window bytes we compressed are kept, and each message borrows a shared
+//   context seeded with them (deflateSetDictionary), so it refers back exactly as a context of its
+//   own would. With a contextIdleTimeout, one taken from the pool at the first message and given
+//   back (reset) after that many ms of quiet; the next message then starts afresh. Dropping our own
+//   history is always allowed: nothing obliges a sender to refer back (§7.1.1), and the peer's
+//   decompressor accepts a stream that does not.
 // - Our decompressor: with the peer's no context takeover, none (shared, as above). Otherwise the
 //   peer may refer back up to 2^window bytes into earlier messages, so those bytes must be kept: a
-//   context while messages flow; once quiet, the context goes and only the last
-//   min(2^window, bytes received) bytes stay, to seed a new context (as a dictionary) when the next
-//   message comes. A context seeded so is this connection's alone and is closed, never pooled.
+//   context while messages flow; once quiet (after every message with contextIdleTimeout 0), the
+//   context goes back to the pool and only the last min(2^window, bytes received) bytes stay, to
+//   seed a context (as a dictionary) when the next message comes.
+//
+// A zlib compressor costs at least ~85 KiB in Node.js whatever its settings (its zlib keeps a
+// 64 KiB hash table), so a context per connection cannot be small; the histories can.
 
 import { CloseCode } from '../../protocol/close-codes.js';
 import { connectionClosedError, WebSocketError } from '../../protocol/errors.js';
@@ -24,6 +30,7 @@ import {
   OutputCollector,
   releaseShared,
   runJob,
+  SEEDING_AVAILABLE,
   unwatchIdle,
   watchIdle,
   Z_NO_FLUSH,
@@ -84,6 +91,8 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
   private inflater: ZlibContext | null = null;
   /** The last bytes received, to seed a new decompressor after an idle release. */
   private history: History | null = null;
+  /** The last bytes we compressed, to seed a shared compressor (when `sendsSeeded`). */
+  private sendHistory: History | null = null;
   private decodeBusy = false;
   private encodeBusy = false;
   private encodeQueue: EncodeJob[] = [];
@@ -104,11 +113,16 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
     return !this.agreed.receiveNoContextTakeover && this.settings.contextIdleTimeout !== Infinity;
   }
 
-  /** Whether our compressor keeps its context between messages. */
+  /** Whether our compressor keeps a context of its own between messages. */
   private get sendsWithContext(): boolean {
     // Without a quiet period to keep it for, a context of our own would be closed after every
-    // message anyway: a shared one does the same with no allocation.
+    // message anyway: a shared one, seeded with our history, does the same with no allocation.
     return !this.agreed.sendNoContextTakeover && this.settings.contextIdleTimeout > 0;
+  }
+
+  /** Whether each message borrows a shared compressor seeded with what we sent before. */
+  private get sendsSeeded(): boolean {
+    return !this.agreed.sendNoContextTakeover && this.settings.contextIdleTimeout === 0 && SEEDING_AVAILABLE;
   }
 
   wantsToEncode(length: number): boolean {
@@ -175,13 +189,22 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
   /** @internal The compressor for one message. */
   takeDeflater(): ZlibContext {
     const kind = this.deflateKind;
+    if (this.sendsSeeded) {
+      const context = acquireShared(kind.key, kind.create);
+      context.seed(this.sendHistory?.contiguous());
+      return context;
+    }
     if (!this.sendsWithContext) return acquireShared(kind.key, kind.create);
     return (this.deflater ??= acquireShared(kind.key, kind.create));
   }
 
-  /** @internal */
-  giveBackDeflater(context: ZlibContext, failed: boolean): void {
-    if (!this.sendsWithContext) {
+  /** @internal `input`: the message compressed, when it was. */
+  giveBackDeflater(context: ZlibContext, failed: boolean, input: Buffer | null): void {
+    if (this.sendsSeeded) {
+      // The peer's decompressor now has this message in its window: so must our next seed.
+      if (!failed && input !== null && !this.released) (this.sendHistory ??= new History(1 << this.agreed.sendWindowBits)).append(input);
+      dispose(context, failed);
+    } else if (!this.sendsWithContext) {
       dispose(context, failed);
     } else if (failed || this.released) {
       dispose(context, failed);
@@ -194,10 +217,17 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
     if (this.agreed.receiveNoContextTakeover) return acquireShared(SHARED_INFLATE_KEY, createSharedInflate);
     if (this.inflater === null) {
       const bits = this.agreed.receiveWindowBits;
-      const dictionary = this.history?.compact();
-      // Seeded with this peer's history, a context is this connection's alone (never pooled).
-      this.inflater =
-        dictionary === undefined ? acquireShared(`inflate/${bits}`, () => ZlibContext.inflate(bits)) : ZlibContext.inflate(bits, dictionary);
+      const dictionary = this.history?.contiguous();
+      if (dictionary === undefined) {
+        this.inflater = acquireShared(`inflate/${bits}`, () => ZlibContext.inflate(bits));
+      } else if (SEEDING_AVAILABLE) {
+        // A shared context goes back to the pool without the dictionary (see ZlibContext.reset).
+        this.inflater = acquireShared(`inflate/${bits}`, () => ZlibContext.inflate(bits));
+        this.inflater.seed(dictionary);
+      } else {
+        // Seeded at creation, a context is this connection's alone (never pooled).
+        this.inflater = ZlibContext.inflate(bits, dictionary);
+      }
     }
     return this.inflater;
   }
@@ -250,7 +280,9 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
     if (this.inflater !== null && !this.decodeBusy) {
       dispose(this.inflater, false);
       this.inflater = null;
-      this.history?.compact();
+      // After a quiet period, shrink the ring to what it holds; with contextIdleTimeout 0 this runs
+      // after every message, where reallocating would only churn memory.
+      if (this.settings.contextIdleTimeout > 0) this.history?.compact();
     }
     const holding = this.deflater !== null || this.inflater !== null;
     if (!holding) this.watched = false;
@@ -260,6 +292,11 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
   /** Bytes held between messages (history kept for the decompressor), for measurements. */
   get retainedBytes(): number {
     return this.history?.capacity ?? 0;
+  }
+
+  /** Bytes of our own history held to seed the compressor, for measurements. */
+  get retainedSendBytes(): number {
+    return this.sendHistory?.capacity ?? 0;
   }
 
   /** Whether per-connection zlib contexts are currently held (for tests and measurements). */
@@ -278,6 +315,7 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
     this.inflater = null;
     this.deflater = null;
     this.history = null;
+    this.sendHistory = null;
     const queue = this.encodeQueue;
     this.encodeQueue = [];
     for (let i = this.encodeHead; i < queue.length; i++) queue[i]!.callback(connectionClosedError());
@@ -437,7 +475,7 @@ class EncodeJob implements ZlibJob {
 
   private done(failed: boolean): void {
     if (this.context !== null) {
-      this.codec.giveBackDeflater(this.context, failed);
+      this.codec.giveBackDeflater(this.context, failed, failed ? null : this.data);
       this.context = null;
     }
   }
@@ -452,9 +490,14 @@ class EncodeJob implements ZlibJob {
 
 // ------------------------------------------------------------------ history
 
+/** Where a wrapped history is put in order to seed a context (zlib copies it at once). */
+let dictionaryScratch: Buffer | null = null;
+
 /**
  * The last `max` bytes of what was decompressed, in a ring that grows only as far as needed.
- * compact() turns it into one exact-size buffer (the dictionary for a new decompressor).
+ * contiguous() gives it in one piece (the dictionary to seed a context with); compact() rewrites it
+ * as one exact-size buffer. Its buffers are never slices of Node's shared pool, which a long-lived
+ * slice would pin whole.
  */
 export class History {
   private readonly max: number;
@@ -479,7 +522,7 @@ export class History {
     if (n === 0) return;
     const max = this.max;
     if (n >= max) {
-      if (this.buffer === null || this.buffer.length !== max) this.buffer = Buffer.allocUnsafe(max);
+      if (this.buffer === null || this.buffer.length !== max) this.buffer = Buffer.allocUnsafeSlow(max);
       data.copy(this.buffer, 0, n - max, n);
       this.start = 0;
       this.length = max;
@@ -488,7 +531,7 @@ export class History {
     let buffer = this.buffer;
     if (buffer === null || (buffer.length < max && this.length + n > buffer.length)) {
       const capacity = Math.min(max, Math.max(this.length + n, (buffer?.length ?? 0) * 2, 256));
-      const grown = Buffer.allocUnsafe(capacity);
+      const grown = Buffer.allocUnsafeSlow(capacity);
       this.copyInto(grown);
       buffer = this.buffer = grown;
       this.start = 0;
@@ -507,6 +550,19 @@ export class History {
     }
   }
 
+  /**
+   * The bytes held, in order, in one buffer (undefined when empty): the ring itself when it does
+   * not wrap, else a copy in a scratch buffer shared by every history, valid until the next call.
+   */
+  contiguous(): Buffer | undefined {
+    if (this.length === 0) return undefined;
+    const buffer = this.buffer!;
+    if (this.start + this.length <= buffer.length) return buffer.subarray(this.start, this.start + this.length);
+    const out = (dictionaryScratch ??= Buffer.allocUnsafeSlow(1 << 15)).subarray(0, this.length);
+    this.copyInto(out);
+    return out;
+  }
+
   /** Rewrites the ring as one exact-size buffer and returns it (undefined when empty). */
   compact(): Buffer | undefined {
     if (this.length === 0) {
@@ -515,7 +571,7 @@ export class History {
       return undefined;
     }
     if (this.start !== 0 || this.buffer!.length !== this.length) {
-      const compacted = Buffer.allocUnsafe(this.length);
+      const compacted = Buffer.allocUnsafeSlow(this.length);
       this.copyInto(compacted);
       this.buffer = compacted;
       this.start = 0;

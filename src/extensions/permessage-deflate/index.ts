@@ -12,13 +12,13 @@ import {
   buildOffer,
   checkWindowBits,
   EXTENSION_NAME,
-  MAX_WINDOW_BITS,
   selectOffer,
   type ClientRequest,
   type DeflateParameters,
   type ServerPolicy,
 } from './negotiation.js';
 import { SYNC_ZLIB_AVAILABLE } from './zlib-pool.js';
+import { checkOptionNames } from '../../util/options.js';
 
 export type { DeflateParameters } from './negotiation.js';
 export { PerMessageDeflateCodec } from './codec.js';
@@ -30,19 +30,27 @@ export interface PerMessageDeflateOptions {
    * as level 6 for output about 10% larger.
    */
   level?: number;
-  /** zlib memLevel, 1–9: memory of a compressor with context takeover. Default 8. */
+  /**
+   * zlib memLevel, 1–9: memory of each compressor (the shared ones, or a connection's own with a
+   * contextIdleTimeout). Default 8.
+   */
   memLevel?: number;
   /** Messages shorter than this many bytes are sent uncompressed. Default 1024. */
   threshold?: number;
   /**
-   * Milliseconds without a compressed message after which a connection's zlib contexts are freed
-   * (its decompressor's history, at most 2^window bytes, is kept). 0 frees them after every
-   * message; Infinity never. Default 10 000.
+   * 0 (the default): a connection holds no zlib context of its own; with context takeover it keeps
+   * the last 2^window bytes each way and every message borrows a shared context seeded with them
+   * (same compression, more CPU per message). Otherwise: milliseconds without a compressed message
+   * after which the connection's own zlib contexts (~100–300 KiB) are freed, only the history
+   * being kept; Infinity never frees them (the behaviour of ws).
    */
   contextIdleTimeout?: number;
 }
 
-/** The server's policy. The defaults accept any valid offer and let each side use 15 bits. */
+/**
+ * The server's policy. The defaults accept any valid offer, with context takeover, and limit both
+ * windows to 13 bits (the client's only when it offers client_max_window_bits, as browsers do).
+ */
 export interface PerMessageDeflateServerOptions extends PerMessageDeflateOptions {
   /**
    * Always answer server_no_context_takeover: the server compresses every message afresh and
@@ -54,11 +62,11 @@ export interface PerMessageDeflateServerOptions extends PerMessageDeflateOptions
    * server keeps no decompressor per connection. Default false.
    */
   clientNoContextTakeover?: boolean;
-  /** Largest window for the server's compressor, 8–15. Default 15. */
+  /** Largest window for the server's compressor (announced as server_max_window_bits), 8–15. Default 13. */
   serverMaxWindowBits?: number;
   /**
    * Largest window asked of clients that offer client_max_window_bits, 8–15 (others may use 15).
-   * Default 15.
+   * Default 13.
    */
   clientMaxWindowBits?: number;
   /** Declines offers this returns false for (they are considered in the client's order). */
@@ -83,7 +91,24 @@ export interface PerMessageDeflateClientOptions extends PerMessageDeflateOptions
 const DEFAULT_LEVEL = 1;
 const DEFAULT_MEM_LEVEL = 8;
 const DEFAULT_THRESHOLD = 1024;
-const DEFAULT_CONTEXT_IDLE_TIMEOUT = 10_000;
+const DEFAULT_CONTEXT_IDLE_TIMEOUT = 0;
+/**
+ * The server's windows by default: on the JSON corpus (bench/deflate-settings.ts) 13 bits give
+ * output ~7% larger than 15, keep 8 KiB of history each way instead of 32 KiB, and seed a shared
+ * context for half the CPU (README, Compression).
+ */
+const DEFAULT_SERVER_WINDOW_BITS = 13;
+const DEFAULT_CLIENT_WINDOW_BITS = 13;
+
+const CODEC_OPTIONS = ['level', 'memLevel', 'threshold', 'contextIdleTimeout'];
+const SERVER_OPTIONS = new Set([...CODEC_OPTIONS, 'serverNoContextTakeover', 'clientNoContextTakeover', 'serverMaxWindowBits', 'clientMaxWindowBits', 'acceptOffer']);
+const CLIENT_OPTIONS = new Set([...CODEC_OPTIONS, 'serverNoContextTakeover', 'clientNoContextTakeover', 'serverMaxWindowBits', 'clientMaxWindowBits']);
+/** The options of ws's perMessageDeflate, and what to use instead. */
+const WS_HINTS: Record<string, string> = {
+  zlibDeflateOptions: 'Use level and memLevel.',
+  zlibInflateOptions: 'The decompressor needs no options.',
+  concurrencyLimit: 'zlib runs in bounded synchronous slices: there is no thread pool to limit.',
+};
 
 function codecSettings(options: PerMessageDeflateOptions): CodecSettings {
   const level = options.level ?? DEFAULT_LEVEL;
@@ -117,14 +142,19 @@ function unsupported(): boolean {
 
 /** permessage-deflate for WebSocketServer's `extensions`. */
 export function perMessageDeflate(options: PerMessageDeflateServerOptions = {}): ServerExtension {
+  checkOptionNames('perMessageDeflate()', options, SERVER_OPTIONS, WS_HINTS);
   const settings = codecSettings(options);
   const policy: ServerPolicy = {
     serverNoContextTakeover: options.serverNoContextTakeover === true,
     clientNoContextTakeover: options.clientNoContextTakeover === true,
     serverMaxWindowBits:
-      options.serverMaxWindowBits === undefined ? MAX_WINDOW_BITS : checkWindowBits('serverMaxWindowBits', options.serverMaxWindowBits),
+      options.serverMaxWindowBits === undefined
+        ? DEFAULT_SERVER_WINDOW_BITS
+        : checkWindowBits('serverMaxWindowBits', options.serverMaxWindowBits),
     clientMaxWindowBits:
-      options.clientMaxWindowBits === undefined ? MAX_WINDOW_BITS : checkWindowBits('clientMaxWindowBits', options.clientMaxWindowBits),
+      options.clientMaxWindowBits === undefined
+        ? DEFAULT_CLIENT_WINDOW_BITS
+        : checkWindowBits('clientMaxWindowBits', options.clientMaxWindowBits),
     acceptOffer: options.acceptOffer,
   };
   return {
@@ -140,6 +170,7 @@ export function perMessageDeflate(options: PerMessageDeflateServerOptions = {}):
 
 /** permessage-deflate for connect()'s `extensions`. */
 export function perMessageDeflateClient(options: PerMessageDeflateClientOptions = {}): ClientExtension {
+  checkOptionNames('perMessageDeflateClient()', options, CLIENT_OPTIONS, WS_HINTS);
   const settings = codecSettings(options);
   const bits = options.clientMaxWindowBits ?? true;
   const request: ClientRequest = {

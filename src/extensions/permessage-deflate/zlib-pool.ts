@@ -29,6 +29,16 @@ const LARGE_CHUNK = 256 * 1024;
 
 interface NativeZlibHandle {
   writeSync(flush: number, input: Buffer, inOff: number, inLen: number, out: Buffer, outOff: number, outLen: number): void;
+  /** Node's (re)configuration call; on a live stream it only replaces the dictionary used by reset(). */
+  init?(
+    windowBits: number,
+    level: number,
+    memLevel: number,
+    strategy: number,
+    writeState: Uint32Array,
+    writeCallback: () => void,
+    dictionary: Buffer | undefined,
+  ): boolean;
 }
 type ZlibStream = (zlib.DeflateRaw | zlib.InflateRaw) & {
   _handle: NativeZlibHandle | null;
@@ -62,6 +72,10 @@ export class ZlibContext {
   private readonly stream: ZlibStream;
   private readonly handle: NativeZlibHandle;
   private readonly state: Uint32Array;
+  /** What init() needs again to change the dictionary: windowBits, level, memLevel. */
+  private readonly config: readonly [number, number, number];
+  /** A dictionary was given by seed(): reset() must drop it before the context is reused. */
+  private seeded = false;
   /** Input bytes left unconsumed by the last call. */
   inputLeft = 0;
   /**
@@ -71,8 +85,9 @@ export class ZlibContext {
    */
   poolKey: string | null = null;
 
-  private constructor(stream: ZlibStream) {
+  private constructor(stream: ZlibStream, config: readonly [number, number, number]) {
     this.stream = stream;
+    this.config = config;
     this.handle = stream._handle!;
     this.state = stream._writeState;
     // Errors are read synchronously after each call; the stream's own 'error' event comes later
@@ -89,6 +104,7 @@ export class ZlibContext {
         memLevel: settings.memLevel,
         chunkSize: zlib.constants.Z_MIN_CHUNK,
       }) as ZlibStream,
+      [settings.windowBits, settings.level, settings.memLevel],
     );
   }
 
@@ -99,6 +115,8 @@ export class ZlibContext {
         chunkSize: zlib.constants.Z_MIN_CHUNK,
         ...(dictionary !== undefined && dictionary.length > 0 ? { dictionary } : {}),
       }) as ZlibStream,
+      // Node's defaults for an inflater (level and memLevel are not used by it).
+      [windowBits, zlib.constants.Z_DEFAULT_COMPRESSION, 8],
     );
   }
 
@@ -117,9 +135,29 @@ export class ZlibContext {
     return outLen - this.state[0]!;
   }
 
-  /** Starts afresh (deflateReset / inflateReset), keeping the allocated memory. */
-  reset(): void {
+  /**
+   * Starts afresh with `dictionary` as the history (deflateReset + deflateSetDictionary, or the
+   * inflate ones): a shared context then continues one connection's stream, and only that
+   * connection's last 2^window bytes have to be kept between its messages. Needs SEEDING_AVAILABLE.
+   */
+  seed(dictionary: Buffer | undefined): void {
+    const [windowBits, level, memLevel] = this.config;
+    const empty = dictionary === undefined || dictionary.length === 0;
+    if (empty && !this.seeded) {
+      this.stream.reset();
+      return;
+    }
+    this.handle.init!(windowBits, level, memLevel, zlib.constants.Z_DEFAULT_STRATEGY, this.state, noop, empty ? undefined : dictionary);
+    this.seeded = !empty;
     this.stream.reset();
+  }
+
+  /** Starts afresh (deflateReset / inflateReset) with no history, keeping the allocated memory. */
+  reset(): void {
+    // A seeded context would get its dictionary back on reset: one connection's data must never
+    // become another's history, so the dictionary is dropped first.
+    if (this.seeded) this.seed(undefined);
+    else this.stream.reset();
   }
 
   get usable(): boolean {
@@ -130,6 +168,31 @@ export class ZlibContext {
     this.stream.close();
   }
 }
+
+/**
+ * Whether a live context can be given a new dictionary (seed()): Node's handle keeps the dictionary
+ * from its last init() call and applies it on every reset (deflateSetDictionary /
+ * inflateSetDictionary). Checked once by a round trip through a seeded pair.
+ */
+export const SEEDING_AVAILABLE: boolean = SYNC_ZLIB_AVAILABLE && (() => {
+  try {
+    const dictionary = Buffer.from('{"seeded":"dictionary probe","n":12345}');
+    const deflater = ZlibContext.deflate({ windowBits: 9, level: 1, memLevel: 1 });
+    const inflater = ZlibContext.inflate(9);
+    deflater.seed(dictionary);
+    inflater.seed(dictionary);
+    const out = Buffer.alloc(256);
+    const n = deflater.call(Z_SYNC_FLUSH, dictionary, 0, dictionary.length, out, 0, out.length);
+    const back = Buffer.alloc(256);
+    const m = inflater.call(Z_SYNC_FLUSH, out, 0, n, back, 0, back.length);
+    deflater.close();
+    inflater.close();
+    // Referring back into the dictionary makes the message far smaller than itself.
+    return n < dictionary.length / 2 && back.subarray(0, m).equals(dictionary);
+  } catch {
+    return false;
+  }
+})();
 
 /**
  * Collects the output of a sequence of zlib calls. Calls write into a shared scratch buffer and
