@@ -19,7 +19,7 @@ import type { Duplex } from 'node:stream';
 import { CloseCode, isValidCloseCode } from '../protocol/close-codes.js';
 import { connectionClosedError, type WebSocketError } from '../protocol/errors.js';
 import type { MessageCodec } from '../protocol/message-codec.js';
-import { detachFromSlab, mergeAdjacent } from '../protocol/output-slab.js';
+import { detachFromSlab } from '../protocol/output-slab.js';
 import {
   MAX_CLOSE_REASON,
   ReadyState,
@@ -454,6 +454,8 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   // Output.
   private outFirst: Buffer | null = null;
   private outRest: Buffer[] | null = null;
+  /** End (byteOffset) of the run of adjacent writes that the batch's last buffer stands for. */
+  private outEnd = 0;
   private outBytes = 0;
   /** Send callbacks of the frames in the batch, in order, each with the write ending its frame. */
   private outCallbacks: BatchCallback[] | null = null;
@@ -602,20 +604,20 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
 
   write(data: Buffer, tag?: WriteTag): void {
     this.outBytes += data.length;
-    const first = this.outFirst;
-    if (first === null) {
+    const rest = this.outRest;
+    const last = rest === null ? this.outFirst : rest[rest.length - 1]!;
+    if (last === null) {
       this.outFirst = data;
+      this.outEnd = data.byteOffset + data.length;
+    } else if (data.byteOffset === this.outEnd && data.buffer === last.buffer) {
+      // Carved from the slab right after the previous write (output-slab.ts): both go out as one
+      // buffer, made once at flush() instead of once per frame.
+      this.outEnd += data.length;
     } else {
-      const rest = this.outRest;
-      if (rest === null) {
-        const merged = mergeAdjacent(first, data);
-        if (merged !== null) this.outFirst = merged;
-        else this.outRest = [data];
-      } else {
-        const merged = mergeAdjacent(rest[rest.length - 1]!, data);
-        if (merged !== null) rest[rest.length - 1] = merged;
-        else rest.push(data);
-      }
+      this.sealLast();
+      if (rest === null) this.outRest = [data];
+      else rest.push(data);
+      this.outEnd = data.byteOffset + data.length;
     }
     if (tag !== undefined) {
       // Frames go out in the order they were sent: the callback is (almost always) the first.
@@ -636,9 +638,10 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   /** Writes everything batched so far. */
   flush(): void {
     this.queuedForFlush = false;
-    const first = this.outFirst;
     const transport = this.transport;
-    if (first !== null) {
+    if (this.outFirst !== null) {
+      this.sealLast();
+      const first = this.outFirst;
       const rest = this.outRest;
       const callbacks = this.outCallbacks;
       this.outFirst = null;
@@ -675,6 +678,17 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
       this.endPending = false;
       transport.end();
     }
+  }
+
+  /** Makes the batch's last buffer span the run of adjacent writes it stands for. */
+  private sealLast(): void {
+    const rest = this.outRest;
+    const last = rest === null ? this.outFirst! : rest[rest.length - 1]!;
+    const start = last.byteOffset;
+    if (this.outEnd === start + last.length) return;
+    const run = Buffer.from(last.buffer, start, this.outEnd - start);
+    if (rest === null) this.outFirst = run;
+    else rest[rest.length - 1] = run;
   }
 
   /** flush() for a batch with send callbacks: each goes with the write that ends its frame. */

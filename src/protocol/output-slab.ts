@@ -1,6 +1,7 @@
 // Small output buffers (frame headers, small frames) are carved out of a shared slab, like Node's
 // own Buffer pool but larger and ours alone: consecutive allocations for one connection are then
-// adjacent in memory and the writer can merge them into a single socket write (see mergeAdjacent).
+// adjacent in memory and the writer merges them into a single socket write (Link.write in
+// connection/websocket-connection.ts).
 //
 // A slice keeps its whole slab alive. That is harmless for output written at once, but a slice
 // waiting in a stalled transport's write queue would pin a slab per frame while other traffic
@@ -39,13 +40,4 @@ export function detachFromSlab(data: Buffer): Buffer {
   const copy = Buffer.allocUnsafeSlow(data.length);
   data.copy(copy);
   return copy;
-}
-
-/**
- * If `b` starts exactly where `a` ends in the same memory, returns one buffer spanning both;
- * otherwise null.
- */
-export function mergeAdjacent(a: Buffer, b: Buffer): Buffer | null {
-  if (a.buffer !== b.buffer || a.byteOffset + a.length !== b.byteOffset) return null;
-  return Buffer.from(a.buffer, a.byteOffset, a.length + b.length);
 }
