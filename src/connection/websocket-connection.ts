@@ -456,6 +456,8 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   private outRest: Buffer[] | null = null;
   /** End (byteOffset) of the run of adjacent writes that the batch's last buffer stands for. */
   private outEnd = 0;
+  /** The output slab that the batch's last buffer is a slice of, if writeSlab() made it. */
+  private outSlab: Buffer | null = null;
   private outBytes = 0;
   /** Send callbacks of the frames in the batch, in order, each with the write ending its frame. */
   private outCallbacks: BatchCallback[] | null = null;
@@ -609,24 +611,42 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
     if (last === null) {
       this.outFirst = data;
       this.outEnd = data.byteOffset + data.length;
+      this.outSlab = null;
     } else if (data.byteOffset === this.outEnd && data.buffer === last.buffer) {
-      // Carved from the slab right after the previous write (output-slab.ts): both go out as one
-      // buffer, made once at flush() instead of once per frame.
+      // Right after the previous write in the same memory (a slab, output-slab.ts): both go out
+      // as one buffer, made once at flush() instead of once per frame.
       this.outEnd += data.length;
     } else {
       this.sealLast();
       if (rest === null) this.outRest = [data];
       else rest.push(data);
       this.outEnd = data.byteOffset + data.length;
+      this.outSlab = null;
     }
-    if (tag !== undefined) {
-      // Frames go out in the order they were sent: the callback is (almost always) the first.
-      const unwritten = this.unwritten!;
-      unwritten.splice(unwritten.indexOf(tag), 1);
-      if (unwritten.length === 0) this.unwritten = null;
-      (this.outCallbacks ??= []).push({ tag, at: this.outRest === null ? 0 : this.outRest.length });
-    }
+    if (tag !== undefined) this.tagLast(tag);
     this.flushSoon();
+  }
+
+  writeSlab(slab: Buffer, start: number, end: number, tag?: WriteTag): void {
+    if (slab === this.outSlab && start === this.outEnd && this.outFirst !== null) {
+      // The common case in a burst of small frames: no Buffer for this one at all.
+      this.outBytes += end - start;
+      this.outEnd = end;
+      if (tag !== undefined) this.tagLast(tag);
+      this.flushSoon();
+      return;
+    }
+    this.write(slab.subarray(start, end), tag);
+    this.outSlab = slab;
+  }
+
+  /** `tag` goes with the batch's last buffer, which ends its frame. */
+  private tagLast(tag: WriteTag): void {
+    // Frames go out in the order they were sent: the callback is (almost always) the first.
+    const unwritten = this.unwritten!;
+    unwritten.splice(unwritten.indexOf(tag), 1);
+    if (unwritten.length === 0) this.unwritten = null;
+    (this.outCallbacks ??= []).push({ tag, at: this.outRest === null ? 0 : this.outRest.length });
   }
 
   isWriteBackedUp(): boolean {

@@ -20,15 +20,30 @@ const slabs = new WeakSet<ArrayBufferLike>([slab.buffer]);
 /** An uninitialised buffer of `size` bytes; the caller fills all of it. */
 export function allocOutput(size: number): Buffer {
   if (size > SLAB_MAX_ALLOCATION) return Buffer.allocUnsafeSlow(size);
+  const start = reserveOutput(size);
+  return slab.subarray(start, start + size);
+}
+
+/**
+ * Reserves `size` bytes (at most SLAB_MAX_ALLOCATION) of outputSlab() and returns their offset;
+ * the caller fills all of them. For writers that hand on the range rather than a Buffer over it:
+ * creating a view costs about as much as framing a small message.
+ */
+export function reserveOutput(size: number): number {
   if (slabOffset + size > SLAB_SIZE) {
     // The old slab lives on while writes still reference slices of it.
     slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
     slabs.add(slab.buffer);
     slabOffset = 0;
   }
-  const out = slab.subarray(slabOffset, slabOffset + size);
+  const start = slabOffset;
   slabOffset += size;
-  return out;
+  return start;
+}
+
+/** The slab that the last reserveOutput() call reserved from (its byteOffset is 0). */
+export function outputSlab(): Buffer {
+  return slab;
 }
 
 /**

@@ -1,7 +1,15 @@
 // Frame header serialisation (RFC 6455 §5.2), checked against the independent test-side builder.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { COPY_PAYLOAD_LIMIT, frameHeaderSize, maskPool, takeMask, unmaskedFrame, writeFrameHeader } from '../../src/protocol/frame-writer.js';
+import {
+  COPY_PAYLOAD_LIMIT,
+  frameHeaderSize,
+  maskPool,
+  takeMask,
+  unmaskedFrame,
+  writeFrameHeader,
+  writeUnmaskedFrame,
+} from '../../src/protocol/frame-writer.js';
 import { OP, frame, parseFrames } from './support/frames.js';
 
 const BOUNDARY_LENGTHS = [0, 1, 125, 126, 127, 65535, 65536, 65537, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, Number.MAX_SAFE_INTEGER];
@@ -118,6 +126,19 @@ describe('unmaskedFrame (RFC 6455 §5.1, §5.2)', () => {
       assert.deepEqual(out, referenceHeader(true, false, OP.Binary, length, null));
     });
   }
+
+  it('writeUnmaskedFrame writes the whole frame at an offset, leaving the bytes around it', () => {
+    for (const length of [0, 125, 126, 300]) {
+      const payload = bytes(length);
+      const out = Buffer.alloc(20 + length, 0xee);
+      const end = writeUnmaskedFrame(out, 5, OP.Text, payload, false, true);
+      const expected = frame({ opcode: OP.Text, payload, fin: false, rsv1: true });
+      assert.equal(end, 5 + expected.length);
+      assert.deepEqual(out.subarray(5, end), expected);
+      assert.deepEqual(out.subarray(0, 5), Buffer.alloc(5, 0xee));
+      assert.deepEqual(out.subarray(end), Buffer.alloc(out.length - end, 0xee));
+    }
+  });
 
   it('defaults to a final frame without RSV1', () => {
     assert.deepEqual(unmaskedFrame(OP.Text, Buffer.from('hi')), frame({ opcode: OP.Text, payload: 'hi' }));

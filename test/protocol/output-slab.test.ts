@@ -2,7 +2,7 @@
 // writer can merge a connection's frames into one write), and copied out when they must wait.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SLAB_MAX_ALLOCATION, allocOutput, detachFromSlab } from '../../src/protocol/output-slab.js';
+import { SLAB_MAX_ALLOCATION, allocOutput, detachFromSlab, outputSlab, reserveOutput } from '../../src/protocol/output-slab.js';
 
 describe('allocOutput', () => {
   it('carves consecutive allocations from one slab, adjacent, then starts a new slab at 0', () => {
@@ -33,6 +33,30 @@ describe('allocOutput', () => {
     assert.equal(big.length, SLAB_MAX_ALLOCATION + 1);
     assert.equal(big.byteOffset, 0);
     assert.equal(big.buffer.byteLength, SLAB_MAX_ALLOCATION + 1);
+  });
+});
+
+describe('reserveOutput', () => {
+  it('hands out ranges of outputSlab() one after another, shared with allocOutput', () => {
+    const a = allocOutput(10);
+    const start = reserveOutput(20);
+    const slab = outputSlab();
+    if (slab.buffer === a.buffer) assert.equal(start, a.byteOffset + 10, 'right after the allocation');
+    assert.equal(slab.byteOffset, 0);
+    const b = allocOutput(5);
+    assert.equal(b.buffer, slab.buffer);
+    assert.equal(b.byteOffset, start + 20, 'the next allocation comes after the range');
+  });
+
+  it('starts a new slab, at 0, when the range does not fit', () => {
+    let slab = outputSlab();
+    let start = reserveOutput(SLAB_MAX_ALLOCATION);
+    for (let i = 0; i < 4 && outputSlab() === slab; i++) start = reserveOutput(SLAB_MAX_ALLOCATION);
+    assert.notEqual(outputSlab(), slab);
+    assert.equal(start, 0);
+    // Ranges of the new slab count as slab memory: a slice of it is detached when it must wait.
+    slab = outputSlab();
+    assert.notEqual(detachFromSlab(slab.subarray(0, 8)).buffer, slab.buffer);
   });
 });
 
