@@ -113,6 +113,40 @@ describe('the send path', { timeout: 30_000 }, () => {
     assert.equal(spy.writes.length, 1);
   });
 
+  it('calls the send callbacks of a burst in send order, each once its frame is written', async () => {
+    const { client, ws } = await openRaw();
+    const lengths = [1, 2, COPY_PAYLOAD_LIMIT + 1, 3, 4, 200_000, 5];
+    const order: number[] = [];
+    const all = new Promise<void>((resolve, reject) => {
+      lengths.forEach((length, i) =>
+        ws.send(payload(i, length), (error) => {
+          if (error) reject(error);
+          order.push(i);
+          if (order.length === lengths.length) resolve();
+        }),
+      );
+    });
+    for (let i = 0; i < lengths.length; i++) {
+      assert.ok((await client.readFrame(5000)).payload.equals(payload(i, lengths[i]!)), `message ${i}`);
+    }
+    await all;
+    assert.deepEqual(order, [0, 1, 2, 3, 4, 5, 6]);
+  });
+
+  it("merges a client's small masked frames of one turn into one write, in order", async () => {
+    server = await startServer();
+    const accepted = server.nextConnection();
+    const client = await connect(server.url());
+    clients.push(client);
+    const ws = (await accepted) as WebSocketConnection;
+    const received = collectEvents<Buffer>(ws, 'message', 30, 5000);
+    const spy = spyOnWrites(client.rawTransport as Socket);
+    for (let i = 0; i < 30; i++) client.send(payload(i, 20 + i * 10));
+    const messages = await received;
+    for (let i = 0; i < 30; i++) assert.ok(messages[i]!.equals(payload(i, 20 + i * 10)), `message ${i}`);
+    assert.equal(spy.writes.length, 1);
+  });
+
   it('keeps small and large messages in send order, on an idle socket', async () => {
     const { client, ws } = await openRaw();
     for (let i = 0; i < LENGTHS.length; i++) ws.send(payload(i, LENGTHS[i]!));
