@@ -11,15 +11,7 @@
 import { CloseCode, isValidCloseCode } from './close-codes.js';
 import { WebSocketError, type WebSocketErrorCode } from './errors.js';
 import { outputSlab, reserveOutput, SLAB_MAX_ALLOCATION } from './output-slab.js';
-import {
-  COPY_PAYLOAD_LIMIT,
-  frameHeaderSize,
-  maskPool,
-  takeMask,
-  unmaskedFrame,
-  writeFrameHeader,
-  writeUnmaskedFrame,
-} from './frame-writer.js';
+import { COPY_PAYLOAD_LIMIT, frameHeaderSize, maskPool, takeMask, unmaskedFrame, writeFrameHeader, writeUnmaskedFrame } from './frame-writer.js';
 import { maskInto, unmask } from './mask.js';
 import { MessageBuffer } from './message-buffer.js';
 import type { MessageCodec } from './message-codec.js';
@@ -662,19 +654,13 @@ export class WebSocketProtocol {
     }
     // §5.3: every client frame gets a fresh mask; the caller's buffer is never modified.
     const total = frameHeaderSize(length, true) + length;
-    const maskOffset = takeMask();
-    if (total > SLAB_MAX_ALLOCATION) {
-      const out = Buffer.allocUnsafe(total);
-      const p = writeFrameHeader(out, 0, fin, rsv1, opcode, length, maskPool, maskOffset);
-      maskInto(payload, 0, length, out, p, out.subarray(p - 4, p));
-      this.handler.write(out, tag);
-      return;
-    }
-    const start = reserveOutput(total);
-    const slab = outputSlab();
-    const p = writeFrameHeader(slab, start, fin, rsv1, opcode, length, maskPool, maskOffset);
-    maskInto(payload, 0, length, slab, p, slab.subarray(p - 4, p));
-    this.handler.writeSlab(slab, start, p + length, tag);
+    const inSlab = total <= SLAB_MAX_ALLOCATION;
+    const start = inSlab ? reserveOutput(total) : 0;
+    const out = inSlab ? outputSlab() : Buffer.allocUnsafe(total);
+    const p = writeFrameHeader(out, start, fin, rsv1, opcode, length, maskPool, takeMask());
+    maskInto(payload, 0, length, out, p, out.subarray(p - 4, p));
+    if (inSlab) this.handler.writeSlab(out, start, p + length, tag);
+    else this.handler.write(out, tag);
   }
 }
 

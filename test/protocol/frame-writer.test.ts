@@ -1,15 +1,7 @@
 // Frame header serialisation (RFC 6455 §5.2), checked against the independent test-side builder.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  COPY_PAYLOAD_LIMIT,
-  frameHeaderSize,
-  maskPool,
-  takeMask,
-  unmaskedFrame,
-  writeFrameHeader,
-  writeUnmaskedFrame,
-} from '../../src/protocol/frame-writer.js';
+import { COPY_PAYLOAD_LIMIT, frameHeaderSize, maskPool, takeMask, unmaskedFrame, writeFrameHeader, writeUnmaskedFrame } from '../../src/protocol/frame-writer.js';
 import { OP, frame, parseFrames } from './support/frames.js';
 
 const BOUNDARY_LENGTHS = [0, 1, 125, 126, 127, 65535, 65536, 65537, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, Number.MAX_SAFE_INTEGER];
