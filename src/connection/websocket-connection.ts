@@ -19,7 +19,7 @@ import type { Duplex } from 'node:stream';
 import { CloseCode, isValidCloseCode } from '../protocol/close-codes.js';
 import { connectionClosedError, type WebSocketError } from '../protocol/errors.js';
 import type { MessageCodec } from '../protocol/message-codec.js';
-import { detachFromSlab, mergeAdjacent } from '../protocol/output-slab.js';
+import { detachFromSlab } from '../protocol/output-slab.js';
 import {
   MAX_CLOSE_REASON,
   ReadyState,
@@ -516,6 +516,10 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   // Output.
   private outFirst: Buffer | null = null;
   private outRest: Buffer[] | null = null;
+  /** End (byteOffset) of the run of adjacent writes that the batch's last buffer stands for. */
+  private outEnd = 0;
+  /** The output slab that the batch's last buffer is a slice of, if writeSlab() made it. */
+  private outSlab: Buffer | null = null;
   private outBytes = 0;
   /** Send callbacks of the frames in the batch, in order, each with the write ending its frame. */
   private outCallbacks: BatchCallback[] | null = null;
@@ -694,29 +698,47 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
 
   write(data: Buffer, tag?: WriteTag): void {
     this.outBytes += data.length;
-    const first = this.outFirst;
-    if (first === null) {
+    const rest = this.outRest;
+    const last = rest === null ? this.outFirst : rest[rest.length - 1]!;
+    if (last === null) {
       this.outFirst = data;
+      this.outEnd = data.byteOffset + data.length;
+      this.outSlab = null;
+    } else if (data.byteOffset === this.outEnd && data.buffer === last.buffer) {
+      // Right after the previous write in the same memory (a slab, output-slab.ts): both go out
+      // as one buffer, made once at flush() instead of once per frame.
+      this.outEnd += data.length;
     } else {
-      const rest = this.outRest;
-      if (rest === null) {
-        const merged = mergeAdjacent(first, data);
-        if (merged !== null) this.outFirst = merged;
-        else this.outRest = [data];
-      } else {
-        const merged = mergeAdjacent(rest[rest.length - 1]!, data);
-        if (merged !== null) rest[rest.length - 1] = merged;
-        else rest.push(data);
-      }
+      this.sealLast();
+      if (rest === null) this.outRest = [data];
+      else rest.push(data);
+      this.outEnd = data.byteOffset + data.length;
+      this.outSlab = null;
     }
-    if (tag !== undefined) {
-      // Frames go out in the order they were sent: the callback is (almost always) the first.
-      const unwritten = this.unwritten!;
-      unwritten.splice(unwritten.indexOf(tag), 1);
-      if (unwritten.length === 0) this.unwritten = null;
-      (this.outCallbacks ??= []).push({ tag, at: this.outRest === null ? 0 : this.outRest.length });
-    }
+    if (tag !== undefined) this.tagLast(tag);
     this.flushSoon();
+  }
+
+  writeSlab(slab: Buffer, start: number, end: number, tag?: WriteTag): void {
+    if (slab === this.outSlab && start === this.outEnd && this.outFirst !== null) {
+      // The common case in a burst of small frames: no Buffer for this one at all.
+      this.outBytes += end - start;
+      this.outEnd = end;
+      if (tag !== undefined) this.tagLast(tag);
+      this.flushSoon();
+      return;
+    }
+    this.write(slab.subarray(start, end), tag);
+    this.outSlab = slab;
+  }
+
+  /** `tag` goes with the batch's last buffer, which ends its frame. */
+  private tagLast(tag: WriteTag): void {
+    // Frames go out in the order they were sent: the callback is (almost always) the first.
+    const unwritten = this.unwritten!;
+    unwritten.splice(unwritten.indexOf(tag), 1);
+    if (unwritten.length === 0) this.unwritten = null;
+    (this.outCallbacks ??= []).push({ tag, at: this.outRest === null ? 0 : this.outRest.length });
   }
 
   isWriteBackedUp(): boolean {
@@ -728,9 +750,10 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   /** Writes everything batched so far. */
   flush(): void {
     this.queuedForFlush = false;
-    const first = this.outFirst;
     const transport = this.transport;
-    if (first !== null) {
+    if (this.outFirst !== null) {
+      this.sealLast();
+      const first = this.outFirst;
       const rest = this.outRest;
       const callbacks = this.outCallbacks;
       this.outFirst = null;
@@ -767,6 +790,17 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
       this.endPending = false;
       transport.end();
     }
+  }
+
+  /** Makes the batch's last buffer span the run of adjacent writes it stands for. */
+  private sealLast(): void {
+    const rest = this.outRest;
+    const last = rest === null ? this.outFirst! : rest[rest.length - 1]!;
+    const start = last.byteOffset;
+    if (this.outEnd === start + last.length) return;
+    const run = Buffer.from(last.buffer, start, this.outEnd - start);
+    if (rest === null) this.outFirst = run;
+    else rest[rest.length - 1] = run;
   }
 
   /** flush() for a batch with send callbacks: each goes with the write that ends its frame. */

@@ -74,8 +74,16 @@ export function unmaskedFrame(opcode: number, payload: Buffer, fin = true, rsv1 
     return header;
   }
   const out = allocOutput(headerLength + length);
-  payload.copy(out, writeFrameHeader(out, 0, fin, rsv1, opcode, length, null));
+  writeUnmaskedFrame(out, 0, opcode, payload, fin, rsv1);
   return out;
+}
+
+/** Writes a whole unmasked frame, header and payload, at target[offset]; returns the offset after it. */
+export function writeUnmaskedFrame(target: Uint8Array, offset: number, opcode: number, payload: Uint8Array, fin: boolean, rsv1: boolean): number {
+  const p = writeFrameHeader(target, offset, fin, rsv1, opcode, payload.length, null);
+  // TypedArray set: none of Buffer.copy's argument handling, which shows for 32-byte payloads.
+  target.set(payload, p);
+  return p + payload.length;
 }
 
 // RFC 6455 §5.3 / §10.3: client masks must be unpredictable, so they come from the CSPRNG,

@@ -1,6 +1,7 @@
 // Small output buffers (frame headers, small frames) are carved out of a shared slab, like Node's
 // own Buffer pool but larger and ours alone: consecutive allocations for one connection are then
-// adjacent in memory and the writer can merge them into a single socket write (see mergeAdjacent).
+// adjacent in memory and the writer merges them into a single socket write (Link.write in
+// connection/websocket-connection.ts).
 //
 // A slice keeps its whole slab alive. That is harmless for output written at once, but a slice
 // waiting in a stalled transport's write queue would pin a slab per frame while other traffic
@@ -19,15 +20,30 @@ const slabs = new WeakSet<ArrayBufferLike>([slab.buffer]);
 /** An uninitialised buffer of `size` bytes; the caller fills all of it. */
 export function allocOutput(size: number): Buffer {
   if (size > SLAB_MAX_ALLOCATION) return Buffer.allocUnsafeSlow(size);
+  const start = reserveOutput(size);
+  return slab.subarray(start, start + size);
+}
+
+/**
+ * Reserves `size` bytes (at most SLAB_MAX_ALLOCATION) of outputSlab() and returns their offset;
+ * the caller fills all of them. For writers that hand on the range rather than a Buffer over it:
+ * creating a view costs about as much as framing a small message.
+ */
+export function reserveOutput(size: number): number {
   if (slabOffset + size > SLAB_SIZE) {
     // The old slab lives on while writes still reference slices of it.
     slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
     slabs.add(slab.buffer);
     slabOffset = 0;
   }
-  const out = slab.subarray(slabOffset, slabOffset + size);
+  const start = slabOffset;
   slabOffset += size;
-  return out;
+  return start;
+}
+
+/** The slab that the last reserveOutput() call reserved from (its byteOffset is 0). */
+export function outputSlab(): Buffer {
+  return slab;
 }
 
 /**
@@ -39,13 +55,4 @@ export function detachFromSlab(data: Buffer): Buffer {
   const copy = Buffer.allocUnsafeSlow(data.length);
   data.copy(copy);
   return copy;
-}
-
-/**
- * If `b` starts exactly where `a` ends in the same memory, returns one buffer spanning both;
- * otherwise null.
- */
-export function mergeAdjacent(a: Buffer, b: Buffer): Buffer | null {
-  if (a.buffer !== b.buffer || a.byteOffset + a.length !== b.byteOffset) return null;
-  return Buffer.from(a.buffer, a.byteOffset, a.length + b.length);
 }

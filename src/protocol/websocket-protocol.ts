@@ -10,8 +10,8 @@
 
 import { CloseCode, isValidCloseCode } from './close-codes.js';
 import { WebSocketError, type WebSocketErrorCode } from './errors.js';
-import { allocOutput, SLAB_MAX_ALLOCATION } from './output-slab.js';
-import { frameHeaderSize, maskPool, takeMask, unmaskedFrame, writeFrameHeader } from './frame-writer.js';
+import { outputSlab, reserveOutput, SLAB_MAX_ALLOCATION } from './output-slab.js';
+import { COPY_PAYLOAD_LIMIT, frameHeaderSize, maskPool, takeMask, unmaskedFrame, writeFrameHeader, writeUnmaskedFrame } from './frame-writer.js';
 import { maskInto, unmask } from './mask.js';
 import { MessageBuffer } from './message-buffer.js';
 import type { MessageCodec } from './message-codec.js';
@@ -37,6 +37,11 @@ export interface ProtocolHandler {
   onProtocolError(error: WebSocketError): void;
   /** Bytes to send, in order. `tag` comes with the last bytes of a frame sent with one. */
   write(data: Buffer, tag?: WriteTag): void;
+  /**
+   * Like write(), for the bytes [start, end) of an output slab (output-slab.ts): small frames are
+   * built there, and a handler that merges adjacent ranges needs no Buffer per frame.
+   */
+  writeSlab(slab: Buffer, start: number, end: number, tag?: WriteTag): void;
   /** True while the peer is not reading what we send; automatic pongs are then coalesced. */
   isWriteBackedUp(): boolean;
   /**
@@ -667,27 +672,32 @@ export class WebSocketProtocol {
     this.writeFrame(opcode, payload, true, false);
   }
 
-  /** Serialises one frame into handler.write() calls: one for small frames, two for large. */
+  /**
+   * Serialises one frame: small frames whole into the output slab (one handler.writeSlab()), a
+   * large unmasked one as its header and the payload itself (two handler.write() calls, no copy).
+   */
   private writeFrame(opcode: number, payload: Buffer, fin: boolean, rsv1: boolean, tag?: WriteTag): void {
     const length = payload.length;
     if (this.isServer) {
-      const head = unmaskedFrame(opcode, payload, fin, rsv1);
-      if (head.length === frameHeaderSize(length, false) + length) {
-        this.handler.write(head, tag);
-      } else {
-        this.handler.write(head);
+      if (length > COPY_PAYLOAD_LIMIT) {
+        this.handler.write(unmaskedFrame(opcode, payload, fin, rsv1));
         this.handler.write(payload, tag);
+        return;
       }
+      const start = reserveOutput(frameHeaderSize(length, false) + length);
+      const slab = outputSlab();
+      this.handler.writeSlab(slab, start, writeUnmaskedFrame(slab, start, opcode, payload, fin, rsv1), tag);
       return;
     }
     // §5.3: every client frame gets a fresh mask; the caller's buffer is never modified.
-    const headerLength = frameHeaderSize(length, true);
-    const total = headerLength + length;
-    const out = total <= SLAB_MAX_ALLOCATION ? allocOutput(total) : Buffer.allocUnsafe(total);
-    const maskOffset = takeMask();
-    const p = writeFrameHeader(out, 0, fin, rsv1, opcode, length, maskPool, maskOffset);
+    const total = frameHeaderSize(length, true) + length;
+    const inSlab = total <= SLAB_MAX_ALLOCATION;
+    const start = inSlab ? reserveOutput(total) : 0;
+    const out = inSlab ? outputSlab() : Buffer.allocUnsafe(total);
+    const p = writeFrameHeader(out, start, fin, rsv1, opcode, length, maskPool, takeMask());
     maskInto(payload, 0, length, out, p, out.subarray(p - 4, p));
-    this.handler.write(out, tag);
+    if (inSlab) this.handler.writeSlab(out, start, p + length, tag);
+    else this.handler.write(out, tag);
   }
 }
 

@@ -1,7 +1,7 @@
 // Frame header serialisation (RFC 6455 §5.2), checked against the independent test-side builder.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { frameHeaderSize, maskPool, takeMask, writeFrameHeader } from '../../src/protocol/frame-writer.js';
+import { COPY_PAYLOAD_LIMIT, frameHeaderSize, maskPool, takeMask, unmaskedFrame, writeFrameHeader, writeUnmaskedFrame } from '../../src/protocol/frame-writer.js';
 import { OP, frame, parseFrames } from './support/frames.js';
 
 const BOUNDARY_LENGTHS = [0, 1, 125, 126, 127, 65535, 65536, 65537, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, Number.MAX_SAFE_INTEGER];
@@ -90,6 +90,50 @@ describe('writeFrameHeader (RFC 6455 §5.2)', () => {
       { fin: f!.fin, rsv1: f!.rsv1, opcode: f!.opcode, masked: f!.masked, key: f!.maskKey, payload: f!.payload },
       { fin: false, rsv1: true, opcode: OP.Text, masked: true, key: mask, payload },
     );
+  });
+});
+
+describe('unmaskedFrame (RFC 6455 §5.1, §5.2)', () => {
+  function bytes(length: number): Buffer {
+    const out = Buffer.allocUnsafe(length);
+    for (let i = 0; i < length; i++) out[i] = (i * 13) & 0xff;
+    return out;
+  }
+
+  for (const length of [0, 1, 125, 126, COPY_PAYLOAD_LIMIT]) {
+    it(`copies a ${length}-byte payload next to its header: the whole frame`, () => {
+      const payload = bytes(length);
+      for (const [fin, rsv1, opcode] of [[true, false, OP.Binary], [false, true, OP.Text], [true, false, OP.Ping]] as const) {
+        const out = unmaskedFrame(opcode, payload, fin, rsv1);
+        assert.deepEqual(out, frame({ opcode, payload, fin, rsv1 }));
+        assert.notEqual(out.buffer, payload.buffer, 'a copy: the caller may reuse its buffer');
+      }
+    });
+  }
+
+  for (const length of [COPY_PAYLOAD_LIMIT + 1, 65535, 65536, 1 << 20]) {
+    it(`returns only the header for a ${length}-byte payload, which goes out as is`, () => {
+      const out = unmaskedFrame(OP.Binary, bytes(length));
+      assert.equal(out.length, frameHeaderSize(length, false));
+      assert.deepEqual(out, referenceHeader(true, false, OP.Binary, length, null));
+    });
+  }
+
+  it('writeUnmaskedFrame writes the whole frame at an offset, leaving the bytes around it', () => {
+    for (const length of [0, 125, 126, 300]) {
+      const payload = bytes(length);
+      const out = Buffer.alloc(20 + length, 0xee);
+      const end = writeUnmaskedFrame(out, 5, OP.Text, payload, false, true);
+      const expected = frame({ opcode: OP.Text, payload, fin: false, rsv1: true });
+      assert.equal(end, 5 + expected.length);
+      assert.deepEqual(out.subarray(5, end), expected);
+      assert.deepEqual(out.subarray(0, 5), Buffer.alloc(5, 0xee));
+      assert.deepEqual(out.subarray(end), Buffer.alloc(out.length - end, 0xee));
+    }
+  });
+
+  it('defaults to a final frame without RSV1', () => {
+    assert.deepEqual(unmaskedFrame(OP.Text, Buffer.from('hi')), frame({ opcode: OP.Text, payload: 'hi' }));
   });
 });
 

@@ -66,6 +66,9 @@ export class RecordingHandler implements ProtocolHandler {
     this.writeTags.push(tag);
     this.record({ type: 'write', length: data.length });
   }
+  writeSlab(slab: Buffer, start: number, end: number, tag?: WriteTag): void {
+    this.write(slab.subarray(start, end), tag);
+  }
   isWriteBackedUp(): boolean {
     return this.backedUp;
   }
