@@ -6,13 +6,15 @@
 //
 // The parser is a streaming state machine over whatever chunks arrive (RFC 6455 §5.2): a header
 // split across chunks waits in a 14-byte buffer, payload is consumed as it comes, and a message
-// that arrives whole in one chunk is delivered as a zero-copy slice of it.
+// that arrives whole in one chunk is delivered as a zero-copy slice of it. An uncompressed message
+// spread over chunks is unmasked while it is copied into a buffer of its own (one pass over the
+// bytes); a compressed one is collected as it came, for the decoder.
 
 import { CloseCode, isValidCloseCode } from './close-codes.js';
 import { WebSocketError, type WebSocketErrorCode } from './errors.js';
 import { allocOutput, SLAB_MAX_ALLOCATION } from './output-slab.js';
 import { frameHeaderSize, maskPool, takeMask, unmaskedFrame, writeFrameHeader } from './frame-writer.js';
-import { maskInto, unmask } from './mask.js';
+import { maskInto, unmask, unmaskInto } from './mask.js';
 import { MessageBuffer } from './message-buffer.js';
 import type { MessageCodec } from './message-codec.js';
 import { isControlOpcode, Opcode } from './opcodes.js';
@@ -113,7 +115,12 @@ export class WebSocketProtocol {
   private messageCompressed = false;
   private messageLength = 0;
   private fragments = 0;
+  /** The compressed message's pieces, as they came (the decoder takes them). */
   private pieces: MessageBuffer | null = null;
+  /** The uncompressed message's bytes, unmasked, at [0, messageLength); see reserve(). */
+  private body: Buffer | null = null;
+  /** The uncompressed message arrived whole in one chunk after its header: a slice of that chunk. */
+  private whole: Buffer | null = null;
   private utf8: Utf8Validator | null = null;
 
   /** A compressed message is being decoded asynchronously: parsing waits, to keep order. */
@@ -331,22 +338,57 @@ export class WebSocketProtocol {
   private readPayload(chunk: Buffer, pos: number, end: number): number {
     const take = Math.min(this.remaining, end - pos);
     const stop = pos + take;
-    if (this.masked) this.maskPhase = unmask(chunk, pos, stop, this.mask!, this.maskPhase);
-    this.remaining -= take;
     if (isControlOpcode(this.opcode)) {
+      if (this.masked) this.maskPhase = unmask(chunk, pos, stop, this.mask!, this.maskPhase);
       if (this.control !== null) chunk.copy(this.control, this.controlLength, pos, stop);
       this.controlLength += take;
+    } else if (this.messageCompressed) {
+      if (this.masked) this.maskPhase = unmask(chunk, pos, stop, this.mask!, this.maskPhase);
+      this.messageLength += take;
+      (this.pieces ??= new MessageBuffer()).append(chunk, pos, stop);
     } else {
+      const at = this.messageLength;
+      let data: Buffer;
+      let from: number;
+      if (at === 0 && this.fin && take === this.remaining) {
+        // The whole message is in this chunk (its header came in an earlier one): no copy.
+        if (this.masked) unmask(chunk, pos, stop, this.mask!, this.maskPhase);
+        data = this.whole = chunk.subarray(pos, stop);
+        from = 0;
+      } else {
+        data = this.reserve(at + take);
+        from = at;
+        if (this.masked) this.maskPhase = unmaskInto(chunk, pos, stop, data, at, this.mask!, this.maskPhase);
+        else chunk.copy(data, at, pos, stop);
+      }
       // §8.1: fail on invalid UTF-8 as soon as it is seen, not at the end of the message.
-      if (this.messageOpcode === Opcode.Text && !this.messageCompressed && !this.utf8!.write(chunk, pos, stop)) {
+      if (this.messageOpcode === Opcode.Text && !this.utf8!.write(data, from, from + take)) {
         this.fail('Invalid UTF-8 in text message', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
         return end;
       }
-      this.messageLength += take;
-      (this.pieces ??= new MessageBuffer()).append(chunk, pos, stop);
+      this.messageLength = at + take;
     }
+    this.remaining -= take;
     if (this.remaining === 0) this.endFrame();
     return stop;
+  }
+
+  /**
+   * The message buffer, with room for `upTo` bytes. It is allocated once the limits were checked
+   * (readHeader), at the message's final size when that is known (its last frame), otherwise
+   * doubling (never past maxPayload), so many small fragments cost amortised O(n) copies. A
+   * claimed length is not memory to spend up front: past PRESIZE_MAX it grows as bytes arrive.
+   */
+  private reserve(upTo: number): Buffer {
+    const body = this.body;
+    const have = body === null ? 0 : body.length;
+    if (upTo <= have) return body!;
+    const frameEnd = this.messageLength + this.remaining;
+    let size = this.fin ? frameEnd : Math.min(Math.max(frameEnd, 2 * have), this.maxPayload);
+    if (size > PRESIZE_MAX) size = Math.max(upTo, Math.min(size, Math.max(PRESIZE_MAX, 2 * have)));
+    const grown = Buffer.allocUnsafe(size);
+    if (body !== null) body.copy(grown, 0, 0, this.messageLength);
+    return (this.body = grown);
   }
 
   private endFrame(): void {
@@ -362,7 +404,19 @@ export class WebSocketProtocol {
 
     const isBinary = this.messageOpcode === Opcode.Binary;
     const compressed = this.messageCompressed;
-    const data = this.pieces === null || this.pieces.length === 0 ? EMPTY : this.pieces.take();
+    let data: Buffer;
+    if (compressed) {
+      data = this.pieces === null || this.pieces.length === 0 ? EMPTY : this.pieces.take();
+    } else if (this.whole !== null) {
+      data = this.whole;
+      this.whole = null;
+    } else if (this.body !== null) {
+      const body = this.body;
+      data = body.length === this.messageLength ? body : body.subarray(0, this.messageLength);
+      this.body = null;
+    } else {
+      data = EMPTY;
+    }
     this.messageOpcode = 0;
     this.messageCompressed = false;
     this.messageLength = 0;
@@ -493,6 +547,8 @@ export class WebSocketProtocol {
   private dropMessage(): void {
     this.pieces?.clear();
     this.pieces = null;
+    this.body = null;
+    this.whole = null;
     this.control = null;
     this.holding = false;
     this.messageOpcode = 0;
@@ -655,6 +711,9 @@ export class WebSocketProtocol {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Largest message buffer allocated ahead of the bytes that fill it (see reserve()). */
+const PRESIZE_MAX = 8 * 1024 * 1024;
 
 /** Total header size given the second header byte (§5.2). */
 function headerSize(b1: number): number {
