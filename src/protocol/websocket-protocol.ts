@@ -6,9 +6,9 @@
 //
 // The parser is a streaming state machine over whatever chunks arrive (RFC 6455 §5.2): a header
 // split across chunks waits in a 14-byte buffer, payload is consumed as it comes, and a message
-// that arrives whole in one chunk is delivered as a zero-copy slice of it. An uncompressed message
-// spread over chunks is unmasked while it is copied into a buffer of its own (one pass over the
-// bytes); a compressed one is collected as it came, for the decoder.
+// that arrives whole in one chunk is delivered as a zero-copy slice of it. An unfragmented,
+// uncompressed message spread over chunks is unmasked while it is copied into a buffer of its
+// own (one pass over the bytes); fragmented and compressed ones are collected as they came.
 
 import { CloseCode, isValidCloseCode } from './close-codes.js';
 import { WebSocketError, type WebSocketErrorCode } from './errors.js';
@@ -115,9 +115,9 @@ export class WebSocketProtocol {
   private messageCompressed = false;
   private messageLength = 0;
   private fragments = 0;
-  /** The compressed message's pieces, as they came (the decoder takes them). */
+  /** A fragmented or compressed message's pieces, as they came. */
   private pieces: MessageBuffer | null = null;
-  /** The uncompressed message's bytes, unmasked, at [0, messageLength); see reserve(). */
+  /** An unfragmented, uncompressed message's bytes, unmasked, at [0, messageLength); see reserve(). */
   private body: Buffer | null = null;
   /** The uncompressed message arrived whole in one chunk after its header: a slice of that chunk. */
   private whole: Buffer | null = null;
@@ -342,30 +342,32 @@ export class WebSocketProtocol {
       if (this.masked) this.maskPhase = unmask(chunk, pos, stop, this.mask!, this.maskPhase);
       if (this.control !== null) chunk.copy(this.control, this.controlLength, pos, stop);
       this.controlLength += take;
-    } else if (this.messageCompressed) {
+    } else if (this.messageCompressed || !this.fin || this.opcode === Opcode.Continuation) {
+      // Compressed (the decoder takes the pieces) or fragmented (§5.4: the total is unknown):
+      // the pieces are unmasked in place and joined at the end. Growing one buffer instead
+      // measured slower: each doubling is fresh memory, which the kernel maps in page by page.
       if (this.masked) this.maskPhase = unmask(chunk, pos, stop, this.mask!, this.maskPhase);
+      if (!this.validText(chunk, pos, stop)) return end;
       this.messageLength += take;
       (this.pieces ??= new MessageBuffer()).append(chunk, pos, stop);
     } else {
+      // One uncompressed frame: its length is the message's.
       const at = this.messageLength;
       let data: Buffer;
       let from: number;
-      if (at === 0 && this.fin && take === this.remaining) {
-        // The whole message is in this chunk (its header came in an earlier one): no copy.
+      if (at === 0 && take === this.remaining) {
+        // All of it is in this chunk (its header came in an earlier one): no copy.
         if (this.masked) unmask(chunk, pos, stop, this.mask!, this.maskPhase);
         data = this.whole = chunk.subarray(pos, stop);
         from = 0;
       } else {
+        // Unmasked while copied into the message's own buffer: one pass over the bytes.
         data = this.reserve(at + take);
         from = at;
         if (this.masked) this.maskPhase = unmaskInto(chunk, pos, stop, data, at, this.mask!, this.maskPhase);
         else chunk.copy(data, at, pos, stop);
       }
-      // §8.1: fail on invalid UTF-8 as soon as it is seen, not at the end of the message.
-      if (this.messageOpcode === Opcode.Text && !this.utf8!.write(data, from, from + take)) {
-        this.fail('Invalid UTF-8 in text message', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
-        return end;
-      }
+      if (!this.validText(data, from, from + take)) return end;
       this.messageLength = at + take;
     }
     this.remaining -= take;
@@ -373,19 +375,24 @@ export class WebSocketProtocol {
     return stop;
   }
 
+  /** §8.1: fails on invalid UTF-8 as soon as it is seen, not at the end of the message. */
+  private validText(data: Buffer, start: number, end: number): boolean {
+    if (this.messageOpcode !== Opcode.Text || this.messageCompressed || this.utf8!.write(data, start, end)) return true;
+    this.fail('Invalid UTF-8 in text message', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
+    return false;
+  }
+
   /**
-   * The message buffer, with room for `upTo` bytes. It is allocated once the limits were checked
-   * (readHeader), at the message's final size when that is known (its last frame), otherwise
-   * doubling (never past maxPayload), so many small fragments cost amortised O(n) copies. A
-   * claimed length is not memory to spend up front: past PRESIZE_MAX it grows as bytes arrive.
+   * The buffer of an unfragmented message, with room for `upTo` bytes. It is allocated once the
+   * limits were checked (readHeader), at the message's size; but a claimed length is not memory
+   * to spend up front: past PRESIZE_MAX it grows as the bytes arrive, doubling.
    */
   private reserve(upTo: number): Buffer {
     const body = this.body;
     const have = body === null ? 0 : body.length;
     if (upTo <= have) return body!;
-    const frameEnd = this.messageLength + this.remaining;
-    let size = this.fin ? frameEnd : Math.min(Math.max(frameEnd, 2 * have), this.maxPayload);
-    if (size > PRESIZE_MAX) size = Math.max(upTo, Math.min(size, Math.max(PRESIZE_MAX, 2 * have)));
+    const total = this.messageLength + this.remaining;
+    const size = total <= PRESIZE_MAX ? total : Math.max(upTo, Math.min(total, Math.max(PRESIZE_MAX, 2 * have)));
     const grown = Buffer.allocUnsafe(size);
     if (body !== null) body.copy(grown, 0, 0, this.messageLength);
     return (this.body = grown);
@@ -405,14 +412,13 @@ export class WebSocketProtocol {
     const isBinary = this.messageOpcode === Opcode.Binary;
     const compressed = this.messageCompressed;
     let data: Buffer;
-    if (compressed) {
-      data = this.pieces === null || this.pieces.length === 0 ? EMPTY : this.pieces.take();
+    if (this.pieces !== null && this.pieces.length > 0) {
+      data = this.pieces.take();
     } else if (this.whole !== null) {
       data = this.whole;
       this.whole = null;
     } else if (this.body !== null) {
-      const body = this.body;
-      data = body.length === this.messageLength ? body : body.subarray(0, this.messageLength);
+      data = this.body; // reserve() never allocates past the message's length
       this.body = null;
     } else {
       data = EMPTY;

@@ -1,8 +1,9 @@
-// The receive path for messages spread over several chunks (RFC 6455 §5.2–§5.4): an uncompressed
-// message is unmasked (§5.3) while it is copied into a buffer of its own, the mask phase carried
-// across pieces that end at any byte; limits are checked before that buffer is allocated; text is
-// still validated as it arrives (§8.1). Every case runs over both masking paths (the bufferutil
-// add-on and JavaScript alone) and both roles (masked towards a server, unmasked towards a client).
+// The receive path for messages spread over several chunks (RFC 6455 §5.2–§5.4): an unfragmented,
+// uncompressed message is unmasked (§5.3) while it is copied into a buffer of its own, the mask
+// phase carried across pieces that end at any byte; fragmented ones are collected piece by piece.
+// Limits are checked before memory is spent; text is still validated as it arrives (§8.1). Every
+// case runs over both masking paths (the bufferutil add-on and JavaScript alone) and both roles
+// (masked towards a server, unmasked towards a client).
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { nativeMasking, useNativeMasking } from '../../src/protocol/mask.js';
@@ -154,7 +155,7 @@ for (const [path, native] of PATHS) {
         }
       });
 
-      it(`${masked}: many small fragments grow the message buffer by doubling (amortised), never past maxPayload`, () => {
+      it(`${masked}: many small fragments cost no buffer each: they are collected in a shared tail`, () => {
         const payload = randomBytes(4000, prng(6));
         const frames: Buffer[] = [];
         for (let k = 0; k < 1000; k++) {
@@ -166,9 +167,7 @@ for (const [path, native] of PATHS) {
         const sizes = allocations(() => ({ h, payloads } = receive(role, frames, { maxPayload: 4000 })));
         assertNoFailure(h);
         assert.ok(payloads[0]!.equals(payload));
-        const grown = sizes.filter((n) => n > 64);
-        assert.ok(grown.length <= 12, `grew ${grown.length} times: ${grown.join(' ')}`);
-        assert.ok(Math.max(...sizes) <= 4000, `largest allocation ${Math.max(...sizes)}`);
+        assert.ok(sizes.length <= 4, `allocated ${sizes.join(' ')}`);
       });
 
       it(`${masked}: valid text with multi-byte characters split at every position passes, in one frame and in fragments`, () => {
