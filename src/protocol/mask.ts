@@ -10,20 +10,24 @@ import { createRequire } from 'node:module';
 
 // Optional native acceleration: when the `bufferutil` add-on is installed (an optional peer
 // dependency, the one `ws` uses), large pieces are unmasked by it — about 3× faster than the
-// word loop below. Without it everything runs in JavaScript, with the same results.
+// word loop below — and copied while unmasked in one pass. Without it everything runs in
+// JavaScript, with the same results.
 type NativeUnmask = (buffer: Uint8Array, mask: Uint8Array) => void;
+/** output[offset + i] = source[i] ^ mask[i & 3] for i in [0, length). */
+type NativeMask = (source: Uint8Array, mask: Uint8Array, output: Uint8Array, offset: number, length: number) => void;
+type Native = { unmask: NativeUnmask; mask: NativeMask };
 const NATIVE_MIN = 1024;
-const loadedUnmask: NativeUnmask | null = loadNativeUnmask();
-let nativeUnmask: NativeUnmask | null = loadedUnmask;
+const loaded: Native | null = loadNative();
+let native: Native | null = loaded;
 const nativeMask = new Uint8Array(4);
 
-function loadNativeUnmask(): NativeUnmask | null {
+function loadNative(): Native | null {
   if (process.env.UPSHIFT_NO_NATIVE === '1') return null;
   try {
-    const addon = createRequire(import.meta.url)('bufferutil') as { unmask?: unknown };
+    const addon = createRequire(import.meta.url)('bufferutil') as { unmask?: unknown; mask?: unknown };
     // Its JavaScript fallback is no faster than ours: only take the compiled add-on.
-    if (typeof addon.unmask === 'function' && /\[native code\]/.test(Function.prototype.toString.call(addon.unmask))) {
-      return addon.unmask as NativeUnmask;
+    if (isNative(addon.unmask) && isNative(addon.mask)) {
+      return { unmask: addon.unmask as NativeUnmask, mask: addon.mask as NativeMask };
     }
   } catch {
     // Not installed: the JavaScript path serves.
@@ -31,8 +35,12 @@ function loadNativeUnmask(): NativeUnmask | null {
   return null;
 }
 
+function isNative(f: unknown): boolean {
+  return typeof f === 'function' && /\[native code\]/.test(Function.prototype.toString.call(f));
+}
+
 /** Whether the native unmask add-on was loaded (for diagnostics and benchmarks). */
-export const nativeMasking = loadedUnmask !== null;
+export const nativeMasking = loaded !== null;
 
 /**
  * Internal, for the tests, which run every case over both paths: false makes everything run in
@@ -40,8 +48,17 @@ export const nativeMasking = loadedUnmask !== null;
  * whether the add-on is now in use.
  */
 export function useNativeMasking(on: boolean): boolean {
-  nativeUnmask = on ? loadedUnmask : null;
-  return nativeUnmask !== null;
+  native = on ? loaded : null;
+  return native !== null;
+}
+
+/** The key rotated to start at `phase`, in nativeMask (what the add-on takes). */
+function rotatedMask(mask: Uint8Array, phase: number): Uint8Array {
+  nativeMask[0] = mask[phase]!;
+  nativeMask[1] = mask[(phase + 1) & 3]!;
+  nativeMask[2] = mask[(phase + 2) & 3]!;
+  nativeMask[3] = mask[(phase + 3) & 3]!;
+  return nativeMask;
 }
 
 /** Below this many bytes the byte loop wins (creating a typed-array view costs ~100 ns). Must be >= 4. */
@@ -138,12 +155,8 @@ export function unmask(bytes: Uint8Array, start: number, end: number, mask: Uint
     xorBytes(bytes, start, end, mask, phase);
     return after;
   }
-  if (nativeUnmask !== null && end - start >= NATIVE_MIN) {
-    nativeMask[0] = mask[phase]!;
-    nativeMask[1] = mask[(phase + 1) & 3]!;
-    nativeMask[2] = mask[(phase + 2) & 3]!;
-    nativeMask[3] = mask[(phase + 3) & 3]!;
-    nativeUnmask(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), nativeMask);
+  if (native !== null && end - start >= NATIVE_MIN) {
+    native.unmask(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), rotatedMask(mask, phase));
     return after;
   }
   // Head: bytes until the absolute address is 4-byte aligned.
@@ -197,4 +210,37 @@ export function maskInto(
   // aligned words: measured faster than XORing word by word while copying.
   target.set(source.subarray(sourceStart, sourceEnd), targetOffset);
   unmask(target, targetOffset, targetOffset + n, mask, 0);
+}
+
+/**
+ * Writes source[start, end) XOR mask into target at targetOffset, the mask starting at phase
+ * `phase` (0..3), and returns the phase after the piece: a received payload is unmasked while it
+ * is copied into its message, one pass over the bytes. The source is not modified; source and
+ * target must not overlap.
+ */
+export function unmaskInto(
+  source: Uint8Array,
+  start: number,
+  end: number,
+  target: Uint8Array,
+  targetOffset: number,
+  mask: Uint8Array,
+  phase: number,
+): number {
+  checkRange(source, start, end);
+  const n = end - start;
+  checkRange(target, targetOffset, targetOffset + n);
+  phase &= 3;
+  if (n < WORD_MIN) {
+    for (let k = 0; k < n; k++) target[targetOffset + k] = source[start + k]! ^ mask[(phase + k) & 3]!;
+    return (phase + n) & 3;
+  }
+  if (native !== null && n >= NATIVE_MIN) {
+    native.mask(source.subarray(start, end), rotatedMask(mask, phase), target, targetOffset, n);
+    return (phase + n) & 3;
+  }
+  // Without the add-on: memcpy, then XOR in place while the bytes are still in cache (the word
+  // loop needs aligned words, which a copy at an arbitrary offset would not give both sides).
+  target.set(n === source.length ? source : source.subarray(start, end), targetOffset);
+  return unmask(target, targetOffset, targetOffset + n, mask, phase);
 }

@@ -6,13 +6,15 @@
 //
 // The parser is a streaming state machine over whatever chunks arrive (RFC 6455 §5.2): a header
 // split across chunks waits in a 14-byte buffer, payload is consumed as it comes, and a message
-// that arrives whole in one chunk is delivered as a zero-copy slice of it.
+// that arrives whole in one chunk is delivered as a zero-copy slice of it. An unfragmented,
+// uncompressed message spread over chunks is unmasked while it is copied into a buffer of its
+// own (one pass over the bytes); fragmented and compressed ones are collected as they came.
 
 import { CloseCode, isValidCloseCode } from './close-codes.js';
 import { WebSocketError, type WebSocketErrorCode } from './errors.js';
 import { outputSlab, reserveOutput, SLAB_MAX_ALLOCATION } from './output-slab.js';
 import { COPY_PAYLOAD_LIMIT, frameHeaderSize, maskPool, takeMask, unmaskedFrame, writeFrameHeader, writeUnmaskedFrame } from './frame-writer.js';
-import { maskInto, unmask } from './mask.js';
+import { maskInto, unmask, unmaskInto } from './mask.js';
 import { MessageBuffer } from './message-buffer.js';
 import type { MessageCodec } from './message-codec.js';
 import { isControlOpcode, Opcode } from './opcodes.js';
@@ -143,7 +145,12 @@ export class WebSocketProtocol {
   private messageCompressed = false;
   private messageLength = 0;
   private fragments = 0;
+  /** A fragmented or compressed message's pieces, as they came. */
   private pieces: MessageBuffer | null = null;
+  /** An unfragmented, uncompressed message's bytes, unmasked, at [0, messageLength); see reserve(). */
+  private body: Buffer | null = null;
+  /** The uncompressed message arrived whole in one chunk after its header: a slice of that chunk. */
+  private whole: Buffer | null = null;
   private utf8: Utf8Validator | null = null;
 
   /** A compressed message is being decoded asynchronously: parsing waits, to keep order. */
@@ -373,22 +380,64 @@ export class WebSocketProtocol {
   private readPayload(chunk: Buffer, pos: number, end: number): number {
     const take = Math.min(this.remaining, end - pos);
     const stop = pos + take;
-    if (this.masked) this.maskPhase = unmask(chunk, pos, stop, this.mask!, this.maskPhase);
-    this.remaining -= take;
     if (isControlOpcode(this.opcode)) {
+      if (this.masked) this.maskPhase = unmask(chunk, pos, stop, this.mask!, this.maskPhase);
       if (this.control !== null) chunk.copy(this.control, this.controlLength, pos, stop);
       this.controlLength += take;
-    } else {
-      // §8.1: fail on invalid UTF-8 as soon as it is seen, not at the end of the message.
-      if (this.messageOpcode === Opcode.Text && !this.messageCompressed && !this.utf8!.write(chunk, pos, stop)) {
-        this.fail('Invalid UTF-8 in text message', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
-        return end;
-      }
+    } else if (this.messageCompressed || !this.fin || this.opcode === Opcode.Continuation) {
+      // Compressed (the decoder takes the pieces) or fragmented (§5.4: the total is unknown):
+      // the pieces are unmasked in place and joined at the end. Growing one buffer instead
+      // measured slower: each doubling is fresh memory, which the kernel maps in page by page.
+      if (this.masked) this.maskPhase = unmask(chunk, pos, stop, this.mask!, this.maskPhase);
+      if (!this.validText(chunk, pos, stop)) return end;
       this.messageLength += take;
       (this.pieces ??= new MessageBuffer()).append(chunk, pos, stop);
+    } else {
+      // One uncompressed frame: its length is the message's.
+      const at = this.messageLength;
+      let data: Buffer;
+      let from: number;
+      if (at === 0 && take === this.remaining) {
+        // All of it is in this chunk (its header came in an earlier one): no copy.
+        if (this.masked) unmask(chunk, pos, stop, this.mask!, this.maskPhase);
+        data = this.whole = chunk.subarray(pos, stop);
+        from = 0;
+      } else {
+        // Unmasked while copied into the message's own buffer: one pass over the bytes.
+        data = this.reserve(at + take);
+        from = at;
+        if (this.masked) this.maskPhase = unmaskInto(chunk, pos, stop, data, at, this.mask!, this.maskPhase);
+        else chunk.copy(data, at, pos, stop);
+      }
+      if (!this.validText(data, from, from + take)) return end;
+      this.messageLength = at + take;
     }
+    this.remaining -= take;
     if (this.remaining === 0) this.endFrame();
     return stop;
+  }
+
+  /** §8.1: fails on invalid UTF-8 as soon as it is seen, not at the end of the message. */
+  private validText(data: Buffer, start: number, end: number): boolean {
+    if (this.messageOpcode !== Opcode.Text || this.messageCompressed || this.utf8!.write(data, start, end)) return true;
+    this.fail('Invalid UTF-8 in text message', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
+    return false;
+  }
+
+  /**
+   * The buffer of an unfragmented message, with room for `upTo` bytes. It is allocated once the
+   * limits were checked (readHeader), at the message's size; but a claimed length is not memory
+   * to spend up front: past PRESIZE_MAX it grows as the bytes arrive, doubling.
+   */
+  private reserve(upTo: number): Buffer {
+    const body = this.body;
+    const have = body === null ? 0 : body.length;
+    if (upTo <= have) return body!;
+    const total = this.messageLength + this.remaining;
+    const size = total <= PRESIZE_MAX ? total : Math.max(upTo, Math.min(total, Math.max(PRESIZE_MAX, 2 * have)));
+    const grown = Buffer.allocUnsafe(size);
+    if (body !== null) body.copy(grown, 0, 0, this.messageLength);
+    return (this.body = grown);
   }
 
   private endFrame(): void {
@@ -404,7 +453,18 @@ export class WebSocketProtocol {
 
     const isBinary = this.messageOpcode === Opcode.Binary;
     const compressed = this.messageCompressed;
-    const data = this.pieces === null || this.pieces.length === 0 ? EMPTY : this.pieces.take();
+    let data: Buffer;
+    if (this.pieces !== null && this.pieces.length > 0) {
+      data = this.pieces.take();
+    } else if (this.whole !== null) {
+      data = this.whole;
+      this.whole = null;
+    } else if (this.body !== null) {
+      data = this.body; // reserve() never allocates past the message's length
+      this.body = null;
+    } else {
+      data = EMPTY;
+    }
     this.messageOpcode = 0;
     this.messageCompressed = false;
     this.messageLength = 0;
@@ -535,6 +595,8 @@ export class WebSocketProtocol {
   private dropMessage(): void {
     this.pieces?.clear();
     this.pieces = null;
+    this.body = null;
+    this.whole = null;
     this.control = null;
     this.holding = false;
     this.messageOpcode = 0;
@@ -702,6 +764,9 @@ export class WebSocketProtocol {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Largest message buffer allocated ahead of the bytes that fill it (see reserve()). */
+const PRESIZE_MAX = 8 * 1024 * 1024;
 
 /** Total header size given the second header byte (§5.2). */
 function headerSize(b1: number): number {

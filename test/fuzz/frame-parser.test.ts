@@ -3,11 +3,12 @@
 // events whatever the chunking; frame sequences generated from a model (fragmentation, control
 // frames interleaved, masking in both roles, an RSV1 codec) round-trip exactly, both through the
 // test-side frame builder and through the core's own sender.
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeProtocol, type ProtocolEvent } from '../protocol/support/fake-handler.js';
 import { FakeCodec, type Timing } from '../protocol/support/fake-codec.js';
 import { OP, closePayload, frame, parseFrames, type FrameSpec } from '../protocol/support/frames.js';
+import { useNativeMasking } from '../../src/protocol/mask.js';
 import { byteChunks, check, chunksAt, cutPoints, fc } from './support/fuzz.js';
 
 // ------------------------------------------------------------------ adapter (the core's API)
@@ -49,16 +50,17 @@ function runCore(setup: CoreSetup, chunks: readonly Buffer[], decodeAfter: reado
     headerLength: number;
     control: Buffer | null;
     pieces: { length: number } | null;
+    body: Buffer | null;
   };
   // If the core's internals change, fail here rather than check nothing.
-  for (const field of ['headerLength', 'control', 'pieces']) {
+  for (const field of ['headerLength', 'control', 'pieces', 'body']) {
     assert.ok(field in protocol, `runCore(): WebSocketProtocol has no '${field}' any more; update the adapter`);
   }
   const peak = { header: 0, control: 0, message: 0 };
   const observe = (): void => {
     peak.header = Math.max(peak.header, state.headerLength);
     peak.control = Math.max(peak.control, state.control?.length ?? 0);
-    peak.message = Math.max(peak.message, state.pieces?.length ?? 0);
+    peak.message = Math.max(peak.message, state.pieces?.length ?? 0, state.body?.length ?? 0);
   };
   const runDecodes = (): void => {
     while (codec !== null && codec.pending > 0) {
@@ -518,6 +520,55 @@ describe('frame parser fuzz: model round trips', () => {
         // §5.1/§5.3: a client masks every frame, a server none.
         for (const f of parseFrames(stream)) assert.equal(f.masked, peer === 'client');
         assertRoundTrip(receiver, codec, stream, cuts, m);
+      }),
+      200,
+    );
+  });
+});
+
+describe('frame parser fuzz: messages spread over chunks', () => {
+  after(() => useNativeMasking(true));
+
+  // Payloads past the sizes where masking changes method (192: word loop, 1024: the add-on), in
+  // fragments and chunks cut anywhere, so pieces start and end at every mask phase.
+  const spread = fc.record({
+    receiver: role,
+    native: fc.boolean(),
+    isBinary: fc.boolean(),
+    size: fc.integer({ min: 0, max: 6000 }),
+    seed: fc.nat(),
+    fragmentCuts: fc.array(fc.nat(), { maxLength: 4 }),
+    cuts: cutPoints,
+    mask: maskKey,
+  });
+
+  it('an uncompressed message of up to 6000 bytes, any fragmentation and chunking, both masking paths, arrives exactly', () => {
+    check(
+      fc.property(spread, ({ receiver, native, isBinary, size, seed, fragmentCuts, cuts, mask }) => {
+        useNativeMasking(native);
+        // Text: multi-byte characters, so UTF-8 sequences straddle fragments and chunks.
+        const unit = Buffer.from(isBinary ? [seed & 0xff, 0x80, 0xff, 0x00, 0x7f] : [0x61, 0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xf0, 0x9f, 0x98, 0x80]);
+        const payload = Buffer.alloc(size - (size % unit.length), unit);
+        const points = [...new Set(fragmentCuts.map((c) => c % (payload.length + 1)))].sort((a, b) => a - b);
+        const bounds = [0, ...points, payload.length];
+        const frames: Buffer[] = [];
+        for (let k = 0; k + 1 < bounds.length; k++) {
+          frames.push(
+            frame({
+              opcode: k === 0 ? (isBinary ? OP.Binary : OP.Text) : OP.Continuation,
+              fin: k + 2 === bounds.length,
+              payload: payload.subarray(bounds[k], bounds[k + 1]),
+              mask: receiver === 'server' ? mask : null,
+            }),
+          );
+        }
+        const setup: CoreSetup = { role: receiver, maxPayload: 1 << 20, maxFragments: 16, codec: 'none' };
+        const run = runOn(setup, Buffer.concat(frames), (data) => chunksAt(data, cuts));
+        assertWithinLimits(setup, run);
+        assert.deepEqual(
+          run.events.filter((e) => !e.startsWith('write ')),
+          [`message ${isBinary ? 'binary' : 'text'} ${payload.toString('hex')}`],
+        );
       }),
       200,
     );

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { endianness } from 'node:os';
-import { maskInto, nativeMasking, unmask, useNativeMasking } from '../../src/protocol/mask.js';
+import { maskInto, nativeMasking, unmask, unmaskInto, useNativeMasking } from '../../src/protocol/mask.js';
 import { prng } from './support/frames.js';
 
 // Naive reference (RFC 6455 §5.3): octet j of the payload ^= key[j mod 4].
@@ -257,6 +257,60 @@ for (const [path, native] of PATHS) {
       // Must not spill into the parent buffer past the target view.
       const host = new Uint8Array(600);
       assert.throws(() => maskInto(src.fill(1), 0, 300, host.subarray(4, 204), 0, MASKS[0]), RangeError);
+      assert.ok(host.every((x) => x === 0));
+    });
+  });
+
+  describe(`unmaskInto: ${path}`, () => {
+    before(() => useNativeMasking(native));
+    after(() => useNativeMasking(true));
+
+    it('matches the reference for every phase, source start, target offset and length, and returns the next phase', () => {
+      const rnd = prng(8);
+      for (const mask of MASKS) {
+        for (const len of LENGTHS) {
+          for (let phase = 0; phase < 4; phase++) {
+            for (const [sStart, tOff] of [[0, 0], [1, 3], [2, 1], [3, 2], [5, 4], [7, 7]] as const) {
+              const src = randomBytes(sStart + len + 3, rnd);
+              const srcCopy = Buffer.from(src);
+              const targetHost = randomBytes(tOff + len + 6, rnd);
+              const target = targetHost.subarray(1, tOff + len + 2);
+              const expected = Buffer.from(targetHost);
+              for (let k = 0; k < len; k++) expected[1 + tOff + k] = src[sStart + k]! ^ mask[(phase + k) % 4]!;
+              const next = unmaskInto(src, sStart, sStart + len, target, tOff, mask, phase);
+              if (next !== (phase + len) % 4) assert.fail(`phase ${next}: len ${len} phase ${phase}`);
+              if (!targetHost.equals(expected)) assert.fail(`len ${len} phase ${phase} sStart ${sStart} tOff ${tOff}`);
+              if (!src.equals(srcCopy)) assert.fail(`source modified: len ${len} phase ${phase}`);
+            }
+          }
+        }
+      }
+    });
+
+    it('a payload cut into pieces at any byte unmasks as a whole, the phase carried over', () => {
+      const rnd = prng(9);
+      const payload = randomBytes(5000, rnd);
+      const mask = MASKS[0];
+      const expected = Buffer.from(payload);
+      refUnmask(expected, 0, expected.length, mask, 0);
+      for (let run = 0; run < 50; run++) {
+        const target = Buffer.alloc(payload.length);
+        let phase = 0;
+        for (let at = 0; at < payload.length; ) {
+          const n = Math.min(payload.length - at, 1 + Math.floor(rnd() * (run % 2 ? 50 : 2500)));
+          phase = unmaskInto(payload, at, at + n, target, at, mask, phase);
+          at += n;
+        }
+        assert.ok(target.equals(expected), `run ${run}`);
+      }
+    });
+
+    it('throws RangeError when the source range or the target is too small', () => {
+      const src = new Uint8Array(2000);
+      assert.throws(() => unmaskInto(src, 0, 2001, new Uint8Array(3000), 0, MASKS[0], 0), RangeError);
+      assert.throws(() => unmaskInto(src, 5, 4, new Uint8Array(3000), 0, MASKS[0], 0), RangeError);
+      const host = new Uint8Array(3000);
+      assert.throws(() => unmaskInto(src.fill(1), 0, 2000, host.subarray(4, 1504), 0, MASKS[0], 1), RangeError);
       assert.ok(host.every((x) => x === 0));
     });
   });
