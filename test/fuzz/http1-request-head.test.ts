@@ -241,9 +241,14 @@ describe('request-head parser fuzz', () => {
     for (const [name, make] of Object.entries(shapes)) {
       const small = Buffer.from(make(2 * 1024), 'latin1');
       const large = Buffer.from(make(8 * 2 * 1024), 'latin1');
-      const ratio = bestTime(() => parseUpgradeRequestHead(large, Infinity)) / bestTime(() => parseUpgradeRequestHead(small, Infinity));
-      // Linear: about 8x. Quadratic would be 64x; allow noise and fixed costs well below that.
-      assert.ok(ratio < 24, `${name}: 8x the input took ${ratio.toFixed(1)}x the time`);
+      // Linear: about 8x. Quadratic would be 64x every time; a GC or a busy machine can spoil one
+      // measurement, so it counts as linear if one of three attempts is well below that.
+      const ratios: number[] = [];
+      for (let attempt = 0; attempt < 3; attempt++) {
+        ratios.push(bestTime(() => parseUpgradeRequestHead(large, Infinity)) / bestTime(() => parseUpgradeRequestHead(small, Infinity)));
+        if (ratios.at(-1)! < 24) break;
+      }
+      assert.ok(Math.min(...ratios) < 24, `${name}: 8x the input took ${ratios.map((r) => r.toFixed(1)).join('x, ')}x the time`);
     }
   });
 });
