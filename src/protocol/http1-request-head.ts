@@ -43,6 +43,38 @@ const LIST_FIELDS = new Set([
   'cookie',
 ]);
 
+// The names an opening handshake usually carries, lowercase, by length: a name read from the
+// head that is one of these (in any case) is this constant string, not two new strings (the
+// slice and its lowercase copy) per field per request.
+const KNOWN_NAMES: readonly (readonly string[])[] = (() => {
+  const byLength: string[][] = [];
+  for (const name of [
+    'host', 'upgrade', 'connection', 'origin', 'cookie', 'pragma', 'user-agent', 'cache-control',
+    'accept-encoding', 'accept-language', 'sec-websocket-key', 'sec-websocket-version',
+    'sec-websocket-protocol', 'sec-websocket-extensions',
+  ]) {
+    (byLength[name.length] ??= []).push(name);
+  }
+  return byLength;
+})();
+
+/**
+ * `text[start, end)` lowercased. The range holds tchars only (checked by the caller), so `| 0x20`
+ * equals a lowercase letter or "-" only for that letter in either case, or for "-" itself.
+ */
+function fieldName(text: string, start: number, end: number): string {
+  const candidates = KNOWN_NAMES[end - start];
+  if (candidates !== undefined) {
+    next: for (const name of candidates) {
+      for (let i = 0; i < name.length; i++) {
+        if ((text.charCodeAt(start + i) | 0x20) !== name.charCodeAt(i)) continue next;
+      }
+      return name;
+    }
+  }
+  return text.slice(start, end).toLowerCase();
+}
+
 /**
  * Parses a request head from the start of `data`, looking at most `maxSize` bytes. `scanned`:
  * how many bytes an earlier call already saw without finding the blank line (a head arriving in
@@ -93,7 +125,7 @@ export function parseUpgradeRequestHead(
       if ((c < 0x20 && c !== 0x09) || c === 0x7f) return NOT_MINE;
     }
     const value = text.slice(start, stop);
-    const name = text.slice(pos, colon).toLowerCase();
+    const name = fieldName(text, pos, colon);
     const previous = headers[name];
     if (previous === undefined) headers[name] = value;
     // RFC 6265 §5.4: cookie-pairs are separated by "; " (node:http joins Cookie the same way).

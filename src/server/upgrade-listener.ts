@@ -21,6 +21,8 @@ export type HeadLimits = Pick<ServerLimits, 'maxHeaderSize' | 'headersTimeout' |
 const NODE_HEADERS_TIMEOUT = 60_000;
 /** The first buffer for a head that arrives in pieces; most handshakes fit (it grows by doubling). */
 const FIRST_HOLD = 1024;
+/** What follows a head that came alone; empty, so nobody can change it. */
+const NOTHING_AFTER = Buffer.alloc(0);
 
 /** The request object of a fast-path handshake: the fields of IncomingMessage a handshake uses. */
 export class UpgradeRequest {
@@ -266,7 +268,8 @@ class HeadReader implements Tickable {
       return;
     }
     const req = new UpgradeRequest(head.url, head.headers as IncomingHttpHeaders, head.text, socket);
-    http.emit('upgrade', req, socket, data.subarray(head.length));
+    // Most heads come alone: no new (empty) Buffer for what follows them then.
+    http.emit('upgrade', req, socket, head.length === data.length ? NOTHING_AFTER : data.subarray(head.length));
   }
 }
 

@@ -92,4 +92,32 @@ describe('parseUpgradeRequestHead (the upgrade fast path)', () => {
     assert.equal(parseUpgradeRequestHead(Buffer.from(exact), size - 1), TOO_LARGE);
     assert.equal(parse(upgrade('X-A: 1\r\n'.repeat(100))), NOT_MINE);
   });
+
+  it('lowercases field names in any case, the handshake\'s common names included', () => {
+    const text =
+      'GET / HTTP/1.1\r\nHOST: a.test\r\nuPgRaDe: websocket\r\nCONNECTION: Upgrade\r\n' +
+      'sec-websocket-KEY: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-Websocket-Version: 13\r\nHast: near\r\n' +
+      'Sec-WebSocket-Kez: near\r\nX-Host: other\r\nORIGIN: https://a.test\r\nCookie: a=1\r\ncookie: b=2\r\n' +
+      'Sec-WebSocket-Protocol: p\r\nsec-websocket-protocol: q\r\n\r\n';
+    const head = parse(text);
+    assert.ok(typeof head === 'object');
+    assert.deepEqual(Object.entries(head.headers), [
+      ['host', 'a.test'],
+      ['upgrade', 'websocket'],
+      ['connection', 'Upgrade'],
+      ['sec-websocket-key', 'dGhlIHNhbXBsZSBub25jZQ=='],
+      ['sec-websocket-version', '13'],
+      ['hast', 'near'],
+      ['sec-websocket-kez', 'near'],
+      ['x-host', 'other'],
+      ['origin', 'https://a.test'],
+      ['cookie', 'a=1; b=2'],
+      ['sec-websocket-protocol', 'p, q'],
+    ]);
+    assert.deepEqual(rawHeadersOf(head.text).filter((_, i) => i % 2 === 0), [
+      'HOST', 'uPgRaDe', 'CONNECTION', 'sec-websocket-KEY', 'Sec-Websocket-Version', 'Hast',
+      'Sec-WebSocket-Kez', 'X-Host', 'ORIGIN', 'Cookie', 'cookie', 'Sec-WebSocket-Protocol', 'sec-websocket-protocol',
+    ]);
+    assert.equal(parse(text.replace('\r\n\r\n', '\r\nHOST: b.test\r\n\r\n')), NOT_MINE, 'a repeated Host, whatever its case');
+  });
 });
