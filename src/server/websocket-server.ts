@@ -352,8 +352,15 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     acceptWebSocketStream(this.#endpoint, stream, headers, callback);
   }
 
+  /** The state a decision reads, in one object refreshed per read: the policy keeps none of it. */
+  readonly #stateNow: EndpointState = { closing: false, connections: 0, handshakes: 0 };
+
   #state(): EndpointState {
-    return { closing: this.#closing !== null, connections: this.clients.size, handshakes: this.#handshakes };
+    const state = this.#stateNow;
+    state.closing = this.#closing !== null;
+    state.connections = this.clients.size;
+    state.handshakes = this.#handshakes;
+    return state;
   }
 
   #decide(transport: Duplex, offer: HandshakeOffer, req: HandshakeRequest, decided: (decision: HandshakeDecision<Data>) => void): void {
