@@ -167,6 +167,9 @@ const ACCEPT_RESERVED: ReadonlySet<string> = new Set([
   'sec-websocket-extensions',
 ]);
 
+// The fixed start of every 101 (RFC 6455 §4.2.2 item 5), one string built once.
+const ACCEPT_HEAD = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ';
+
 /**
  * Serialises the server's 101 response (RFC 6455 §4.2.2 item 5). `key` is the
  * client's Sec-WebSocket-Key; `protocol` / `extensions` are omitted when undefined
@@ -178,11 +181,7 @@ export function buildAcceptResponse(
   extensions: string | undefined,
   extraHeaders?: Record<string, string | string[]>,
 ): string {
-  let out =
-    'HTTP/1.1 101 Switching Protocols\r\n' +
-    'Upgrade: websocket\r\n' +
-    'Connection: Upgrade\r\n' +
-    `Sec-WebSocket-Accept: ${acceptKey(key)}\r\n`;
+  let out = ACCEPT_HEAD + acceptKey(key) + '\r\n';
   if (protocol !== undefined && protocol !== '') {
     if (!isToken(protocol)) throw new TypeError(`Invalid subprotocol: ${JSON.stringify(protocol)}`);
     out += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
@@ -190,7 +189,7 @@ export function buildAcceptResponse(
   if (extensions !== undefined && extensions !== '') {
     out += `Sec-WebSocket-Extensions: ${assertFieldValue('Sec-WebSocket-Extensions', extensions)}\r\n`;
   }
-  return out + serializeHeaders(extraHeaders, ACCEPT_RESERVED) + '\r\n';
+  return extraHeaders === undefined ? out + '\r\n' : out + serializeHeaders(extraHeaders, ACCEPT_RESERVED) + '\r\n';
 }
 
 const ERROR_RESERVED: ReadonlySet<string> = new Set([

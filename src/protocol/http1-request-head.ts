@@ -10,8 +10,11 @@ export interface RequestHead {
   url: string;
   /** Lowercase names; repeated list-valued fields joined with ", " as Node does. */
   headers: Record<string, string>;
-  /** Names and values as received, alternating, as Node's `rawHeaders`. */
-  rawHeaders: string[];
+  /**
+   * The head as latin1 text, request line and field lines (CRLF-terminated), without the blank
+   * line: rawHeadersOf() reads the fields as received from it, when someone asks.
+   */
+  text: string;
   /** Bytes of the head, CRLFCRLF included; what follows belongs to the upgraded protocol. */
   length: number;
 }
@@ -39,6 +42,38 @@ const LIST_FIELDS = new Set([
   'accept-language',
   'cookie',
 ]);
+
+// The names an opening handshake usually carries, lowercase, by length: a name read from the
+// head that is one of these (in any case) is this constant string, not two new strings (the
+// slice and its lowercase copy) per field per request.
+const KNOWN_NAMES: readonly (readonly string[])[] = (() => {
+  const byLength: string[][] = [];
+  for (const name of [
+    'host', 'upgrade', 'connection', 'origin', 'cookie', 'pragma', 'user-agent', 'cache-control',
+    'accept-encoding', 'accept-language', 'sec-websocket-key', 'sec-websocket-version',
+    'sec-websocket-protocol', 'sec-websocket-extensions',
+  ]) {
+    (byLength[name.length] ??= []).push(name);
+  }
+  return byLength;
+})();
+
+/**
+ * `text[start, end)` lowercased. The range holds tchars only (checked by the caller), so `| 0x20`
+ * equals a lowercase letter or "-" only for that letter in either case, or for "-" itself.
+ */
+function fieldName(text: string, start: number, end: number): string {
+  const candidates = KNOWN_NAMES[end - start];
+  if (candidates !== undefined) {
+    next: for (const name of candidates) {
+      for (let i = 0; i < name.length; i++) {
+        if ((text.charCodeAt(start + i) | 0x20) !== name.charCodeAt(i)) continue next;
+      }
+      return name;
+    }
+  }
+  return text.slice(start, end).toLowerCase();
+}
 
 /**
  * Parses a request head from the start of `data`, looking at most `maxSize` bytes. `scanned`:
@@ -71,7 +106,6 @@ export function parseUpgradeRequestHead(
   // name it inherits (__proto__, constructor, …) reads as a repeated field below, so such heads go
   // to node:http, which knows what to do with them.
   const headers: Record<string, string> = {};
-  const rawHeaders: string[] = [];
   let pos = lineEnd + 2;
   let count = 0;
   while (pos < text.length) {
@@ -90,10 +124,8 @@ export function parseUpgradeRequestHead(
       // Field values: VCHAR, obs-text, SP, HTAB; no CTLs (a bare CR or LF lands here too).
       if ((c < 0x20 && c !== 0x09) || c === 0x7f) return NOT_MINE;
     }
-    const rawName = text.slice(pos, colon);
     const value = text.slice(start, stop);
-    const name = rawName.toLowerCase();
-    rawHeaders.push(rawName, value);
+    const name = fieldName(text, pos, colon);
     const previous = headers[name];
     if (previous === undefined) headers[name] = value;
     // RFC 6265 §5.4: cookie-pairs are separated by "; " (node:http joins Cookie the same way).
@@ -108,5 +140,26 @@ export function parseUpgradeRequestHead(
   // Other upgrades (h2c, a user's own) take the general router's path through Node's parser.
   if (!hasToken(headers['upgrade'], 'websocket') || !hasToken(headers['connection'], 'upgrade')) return NOT_MINE;
   if (headers['host'] === undefined) return NOT_MINE;
-  return { method: 'GET', url, headers, rawHeaders, length: end + 4 };
+  return { method: 'GET', url, headers, text, length: end + 4 };
+}
+
+/**
+ * Names and values as received, alternating, as Node's `rawHeaders`, from the text of a head
+ * parseUpgradeRequestHead() accepted (so every field line is well-formed). Built on demand: a
+ * handshake rarely needs it, and the list costs two strings per field.
+ */
+export function rawHeadersOf(text: string): string[] {
+  const raw: string[] = [];
+  let pos = text.indexOf('\r\n') + 2;
+  while (pos < text.length) {
+    const eol = text.indexOf('\r\n', pos);
+    const colon = text.indexOf(':', pos);
+    let start = colon + 1;
+    let stop = eol;
+    while (start < stop && isOWS(text.charCodeAt(start))) start++;
+    while (stop > start && isOWS(text.charCodeAt(stop - 1))) stop--;
+    raw.push(text.slice(pos, colon), text.slice(start, stop));
+    pos = eol + 2;
+  }
+  return raw;
 }

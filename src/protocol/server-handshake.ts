@@ -63,7 +63,7 @@ export interface HandshakePolicy<Req> {
   maxConnections: number;
 }
 
-/** The endpoint's state, read when a decision is taken. */
+/** The endpoint's state, read when a decision is taken (during the call only: the caller may reuse it). */
 export interface EndpointState {
   /** Shutdown has begun. */
   closing: boolean;
@@ -105,6 +105,9 @@ const FORBIDDEN = Object.freeze(refusal(403, 'Forbidden'));
 /** A verify hook that threw or whose promise rejected; its message stays on the server. */
 export const VERIFY_FAILED: Refusal = Object.freeze(refusal(500, 'Handshake verification failed'));
 
+/** Admitted without a subprotocol, the common case: one shared (read-only) result. */
+const NO_SUBPROTOCOL: { readonly ok: true; readonly protocol: string } = Object.freeze({ ok: true, protocol: '' });
+
 /** RFC 6455 §10.2: whether a browser's Origin may open a connection here. */
 export function processOrigin<Req>(policy: HandshakePolicy<Req>, origin: string | undefined): boolean {
   const origins = policy.origins;
@@ -136,7 +139,7 @@ export function processSubprotocol<Req>(policy: HandshakePolicy<Req>, offered: s
  * The decisions taken before the verify hook: shutdown, the connection limit, origin and
  * subprotocol. A selector that throws is a 500 whose body is its message.
  */
-export function admit<Req>(policy: HandshakePolicy<Req>, state: EndpointState, offer: HandshakeOffer, req: Req): { ok: true; protocol: string } | Refusal {
+export function admit<Req>(policy: HandshakePolicy<Req>, state: EndpointState, offer: HandshakeOffer, req: Req): { readonly ok: true; readonly protocol: string } | Refusal {
   if (state.closing) return SHUTTING_DOWN;
   if (state.connections + state.handshakes >= policy.maxConnections) return TOO_MANY;
   if (!processOrigin(policy, offer.origin)) return ORIGIN_REFUSED;
@@ -146,7 +149,8 @@ export function admit<Req>(policy: HandshakePolicy<Req>, state: EndpointState, o
   } catch (error) {
     return refusal(500, error instanceof Error ? error.message : 'Subprotocol selection failed');
   }
-  return typeof protocol === 'string' ? { ok: true, protocol } : protocol;
+  if (typeof protocol !== 'string') return protocol;
+  return protocol === '' ? NO_SUBPROTOCOL : { ok: true, protocol };
 }
 
 /** What the verify hook is given besides the request. */

@@ -9,7 +9,7 @@
 
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { IncomingHttpHeaders, Server as HttpServer } from 'node:http';
-import { INCOMPLETE, NOT_MINE, TOO_LARGE, parseUpgradeRequestHead } from '../protocol/http1-request-head.js';
+import { INCOMPLETE, NOT_MINE, TOO_LARGE, parseUpgradeRequestHead, rawHeadersOf } from '../protocol/http1-request-head.js';
 import { DEFAULT_LIMITS, type ServerLimits } from '../connection/limits.js';
 import { destroyOnError, errorResponse } from '../upgrade/respond.js';
 import { unwatch, watch, type Tickable } from '../util/ticker.js';
@@ -21,6 +21,8 @@ export type HeadLimits = Pick<ServerLimits, 'maxHeaderSize' | 'headersTimeout' |
 const NODE_HEADERS_TIMEOUT = 60_000;
 /** The first buffer for a head that arrives in pieces; most handshakes fit (it grows by doubling). */
 const FIRST_HOLD = 1024;
+/** What follows a head that came alone; empty, so nobody can change it. */
+const NOTHING_AFTER = Buffer.alloc(0);
 
 /** The request object of a fast-path handshake: the fields of IncomingMessage a handshake uses. */
 export class UpgradeRequest {
@@ -28,12 +30,22 @@ export class UpgradeRequest {
   readonly httpVersion = '1.1';
   readonly httpVersionMajor = 1;
   readonly httpVersionMinor = 1;
+  /** The head's text until rawHeaders is first read; then the list. */
+  #raw: string | string[];
   constructor(
     readonly url: string,
     readonly headers: IncomingHttpHeaders,
-    readonly rawHeaders: string[],
+    head: string,
     readonly socket: Socket,
-  ) {}
+  ) {
+    this.#raw = head;
+  }
+  /** The fields as received, as IncomingMessage.rawHeaders; built on first use (most handshakes never read it). */
+  get rawHeaders(): string[] {
+    const raw = this.#raw;
+    if (typeof raw !== 'string') return raw;
+    return (this.#raw = rawHeadersOf(raw));
+  }
   /** Alias of `socket`, as on IncomingMessage. */
   get connection(): Socket {
     return this.socket;
@@ -255,8 +267,9 @@ class HeadReader implements Tickable {
       socket.resume();
       return;
     }
-    const req = new UpgradeRequest(head.url, head.headers as IncomingHttpHeaders, head.rawHeaders, socket);
-    http.emit('upgrade', req, socket, data.subarray(head.length));
+    const req = new UpgradeRequest(head.url, head.headers as IncomingHttpHeaders, head.text, socket);
+    // Most heads come alone: no new (empty) Buffer for what follows them then.
+    http.emit('upgrade', req, socket, head.length === data.length ? NOTHING_AFTER : data.subarray(head.length));
   }
 }
 

@@ -352,23 +352,28 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     acceptWebSocketStream(this.#endpoint, stream, headers, callback);
   }
 
+  /** The state a decision reads, in one object refreshed per read: the policy keeps none of it. */
+  readonly #stateNow: EndpointState = { closing: false, connections: 0, handshakes: 0 };
+
   #state(): EndpointState {
-    return { closing: this.#closing !== null, connections: this.clients.size, handshakes: this.#handshakes };
+    const state = this.#stateNow;
+    state.closing = this.#closing !== null;
+    state.connections = this.clients.size;
+    state.handshakes = this.#handshakes;
+    return state;
   }
 
   #decide(transport: Duplex, offer: HandshakeOffer, req: HandshakeRequest, decided: (decision: HandshakeDecision<Data>) => void): void {
-    const refuse = (refusal: Refusal, stage: RefusalStage): void => {
-      this.#refused(transportKind(transport), refusal.status, refusal.reason, stage, offer.path, req.socket?.remoteAddress);
-      decided(refusal);
-    };
+    // Refusals go through a method: the handshakes without a verify hook allocate no closure.
     const admitted = admit(this.#policy, this.#state(), offer, req);
-    if (!admitted.ok) return refuse(admitted, 'policy');
+    if (!admitted.ok) return this.#refuseHandshake(transport, offer, req, decided, admitted, 'policy');
     const { protocol } = admitted;
     const verify = this.#verify;
     if (verify === undefined) {
       const decision = conclude(this.#policy, this.#state(), offer, protocol, PLAIN_VERDICT);
-      return decision.ok ? decided(decision) : refuse(decision, 'policy');
+      return decision.ok ? decided(decision) : this.#refuseHandshake(transport, offer, req, decided, decision, 'policy');
     }
+    const refuse = (refusal: Refusal, stage: RefusalStage): void => this.#refuseHandshake(transport, offer, req, decided, refusal, stage);
     // The handshake holds a slot (maxConnections) and a place in the shutdown until it settles.
     this.#handshakes++;
     this.#undecided.add(transport);
@@ -396,6 +401,11 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     } else {
       settle(readVerifyResult<Data>(result));
     }
+  }
+
+  #refuseHandshake<D>(transport: Duplex, offer: HandshakeOffer, req: HandshakeRequest, decided: (decision: D | Refusal) => void, refusal: Refusal, stage: RefusalStage): void {
+    this.#refused(transportKind(transport), refusal.status, refusal.reason, stage, offer.path, req.socket?.remoteAddress);
+    decided(refusal);
   }
 
   #adopt<Req extends HandshakeRequest>(

@@ -30,24 +30,35 @@ function isTokenRange(s: string, start: number, end: number): boolean {
 export function parseUpgradeHeader(value: string | string[] | undefined): UpgradeOffer[] {
   if (value === undefined) return [];
   const out: UpgradeOffer[] = [];
-  const seen = new Set<string>();
-  for (const line of typeof value === 'string' ? [value] : value) {
-    for (const part of line.split(',')) {
-      const raw = trimOWS(part);
-      if (raw === '') continue; // RFC 9110 §5.6.1: empty list elements are ignored
-      const slash = raw.indexOf('/');
-      const nameEnd = slash === -1 ? raw.length : slash;
-      if (!isTokenRange(raw, 0, nameEnd)) continue;
-      if (slash !== -1 && !isTokenRange(raw, slash + 1, raw.length)) continue;
-      const name = raw.slice(0, nameEnd).toLowerCase();
-      const version = slash === -1 ? '' : raw.slice(slash + 1);
-      const key = `${name}/${version}`;
-      if (seen.has(key)) continue;
-      seen.add(key);
-      out.push({ name, version, raw });
-    }
-  }
+  if (typeof value === 'string') addOffers(out, value);
+  else for (const line of value) addOffers(out, line);
   return out;
+}
+
+/** Appends the valid, new offers of one header line to `out`. */
+function addOffers(out: UpgradeOffer[], line: string): void {
+  let from = 0;
+  while (from <= line.length) {
+    let comma = line.indexOf(',', from);
+    if (comma === -1) comma = line.length;
+    const raw = trimOWS(line.slice(from, comma));
+    from = comma + 1;
+    if (raw === '') continue; // RFC 9110 §5.6.1: empty list elements are ignored
+    const slash = raw.indexOf('/');
+    const nameEnd = slash === -1 ? raw.length : slash;
+    if (!isTokenRange(raw, 0, nameEnd)) continue;
+    if (slash !== -1 && !isTokenRange(raw, slash + 1, raw.length)) continue;
+    const name = raw.slice(0, nameEnd).toLowerCase();
+    const version = slash === -1 ? '' : raw.slice(slash + 1);
+    // A repeat is dropped; offers are few, so a scan beats a Set built per request.
+    if (isRepeat(out, name, version)) continue;
+    out.push({ name, version, raw });
+  }
+}
+
+function isRepeat(offers: readonly UpgradeOffer[], name: string, version: string): boolean {
+  for (const offer of offers) if (offer.name === name && offer.version === version) return true;
+  return false;
 }
 
 /** True if `token` can name an upgrade protocol (a token without "/"). */

@@ -362,6 +362,14 @@ describe('buildAcceptResponse (RFC 6455 §4.2.2)', () => {
     assert.equal(buildAcceptResponse(KEY, '', ''), buildAcceptResponse(KEY, undefined, undefined));
   });
 
+  it('adds each optional part alone, in its place', () => {
+    const head = `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${ACCEPT}\r\n`;
+    assert.equal(buildAcceptResponse(KEY, 'chat', undefined), `${head}Sec-WebSocket-Protocol: chat\r\n\r\n`);
+    assert.equal(buildAcceptResponse(KEY, undefined, 'permessage-deflate'), `${head}Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n`);
+    assert.equal(buildAcceptResponse(KEY, undefined, undefined, { 'X-Id': '7' }), `${head}X-Id: 7\r\n\r\n`);
+    assert.equal(buildAcceptResponse(KEY, undefined, undefined, {}), `${head}\r\n`);
+  });
+
   it('throws TypeError for an invalid protocol', () => {
     for (const p of ['a b', 'a,b', 'chat\r\nX-Evil: 1', 'caf\u00e9']) {
       assert.throws(() => buildAcceptResponse(KEY, p, undefined), TypeError, p);

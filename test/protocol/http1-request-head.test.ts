@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { INCOMPLETE, NOT_MINE, parseUpgradeRequestHead, TOO_LARGE } from '../../src/protocol/http1-request-head.js';
+import { INCOMPLETE, NOT_MINE, parseUpgradeRequestHead, rawHeadersOf, TOO_LARGE } from '../../src/protocol/http1-request-head.js';
 
 const MAX = 16 * 1024;
 const upgrade = (extra = '', line = 'GET /chat?x=1 HTTP/1.1') =>
@@ -20,7 +20,10 @@ describe('parseUpgradeRequestHead (the upgrade fast path)', () => {
     assert.equal(head.headers['host'], 'example.test');
     assert.equal(head.headers['sec-websocket-key'], 'dGhlIHNhbXBsZSBub25jZQ==');
     assert.equal(head.headers['x-custom'], 'a value', 'OWS trimmed on both sides');
-    assert.deepEqual(head.rawHeaders.slice(0, 2), ['Host', 'example.test']);
+    assert.deepEqual(rawHeadersOf(head.text), [
+      'Host', 'example.test', 'Upgrade', 'websocket', 'Connection', 'Upgrade',
+      'Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version', '13', 'X-Custom', 'a value',
+    ], 'rawHeaders: names as sent, values OWS-trimmed, in order');
     assert.equal(head.length, Buffer.byteLength(upgrade('X-Custom:  a value \t\r\n')));
   });
 
@@ -88,5 +91,33 @@ describe('parseUpgradeRequestHead (the upgrade fast path)', () => {
     assert.notEqual(parseUpgradeRequestHead(Buffer.from(exact), size), TOO_LARGE, 'a head of exactly the limit');
     assert.equal(parseUpgradeRequestHead(Buffer.from(exact), size - 1), TOO_LARGE);
     assert.equal(parse(upgrade('X-A: 1\r\n'.repeat(100))), NOT_MINE);
+  });
+
+  it('lowercases field names in any case, the handshake\'s common names included', () => {
+    const text =
+      'GET / HTTP/1.1\r\nHOST: a.test\r\nuPgRaDe: websocket\r\nCONNECTION: Upgrade\r\n' +
+      'sec-websocket-KEY: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-Websocket-Version: 13\r\nHast: near\r\n' +
+      'Sec-WebSocket-Kez: near\r\nX-Host: other\r\nORIGIN: https://a.test\r\nCookie: a=1\r\ncookie: b=2\r\n' +
+      'Sec-WebSocket-Protocol: p\r\nsec-websocket-protocol: q\r\n\r\n';
+    const head = parse(text);
+    assert.ok(typeof head === 'object');
+    assert.deepEqual(Object.entries(head.headers), [
+      ['host', 'a.test'],
+      ['upgrade', 'websocket'],
+      ['connection', 'Upgrade'],
+      ['sec-websocket-key', 'dGhlIHNhbXBsZSBub25jZQ=='],
+      ['sec-websocket-version', '13'],
+      ['hast', 'near'],
+      ['sec-websocket-kez', 'near'],
+      ['x-host', 'other'],
+      ['origin', 'https://a.test'],
+      ['cookie', 'a=1; b=2'],
+      ['sec-websocket-protocol', 'p, q'],
+    ]);
+    assert.deepEqual(rawHeadersOf(head.text).filter((_, i) => i % 2 === 0), [
+      'HOST', 'uPgRaDe', 'CONNECTION', 'sec-websocket-KEY', 'Sec-Websocket-Version', 'Hast',
+      'Sec-WebSocket-Kez', 'X-Host', 'ORIGIN', 'Cookie', 'cookie', 'Sec-WebSocket-Protocol', 'sec-websocket-protocol',
+    ]);
+    assert.equal(parse(text.replace('\r\n\r\n', '\r\nHOST: b.test\r\n\r\n')), NOT_MINE, 'a repeated Host, whatever its case');
   });
 });

@@ -123,6 +123,83 @@ describe('upgrade fast path on a server Upshift creates', { timeout: 15_000 }, (
   });
 });
 
+describe('the fast path request reads like an IncomingMessage', { timeout: 15_000 }, () => {
+  // The same head to a server Upshift created (fast path) and to one attached to node:http
+  // (IncomingMessage): verify and 'connection' must see the same fields either way.
+  const head =
+    'GET /echo?x=1 HTTP/1.1\r\nHOST: 127.0.0.1\r\nupgrade: WebSocket\r\nConnection: keep-alive\r\nCONNECTION: Upgrade\r\n' +
+    `Sec-WebSocket-Key: ${'dGhlIHNhbXBsZSBub25jZQ=='}\r\nsec-websocket-version:13  \r\nCookie: a=1\r\ncookie: b=2\r\n` +
+    'Sec-WebSocket-Protocol: chat\r\nSEC-WEBSOCKET-PROTOCOL: superchat\r\nAccept-Language: en\r\nAccept-Language: fr\r\n' +
+    'X-Custom:  spaced\t\r\nOrigin: https://example.test\r\n\r\n';
+
+  async function seen(options: { attached: boolean }): Promise<{ verify: unknown[]; connection: unknown[]; fast: boolean; cached: boolean }> {
+    let verifyView: unknown[] = [];
+    const verify = (req: { headers: object; rawHeaders: string[] }): boolean => {
+      verifyView = [Object.entries(req.headers), req.rawHeaders];
+      return true;
+    };
+    const http = options.attached ? createServer() : null;
+    let wss: WebSocketServer;
+    let port: number;
+    if (http !== null) {
+      wss = new WebSocketServer({ server: http, path: '/echo', protocols: ['superchat'], verify });
+      http.listen(0, HOST);
+      await within(once(http, 'listening'), 2000, 'listening');
+      port = (http.address() as AddressInfo).port;
+    } else {
+      wss = new WebSocketServer({ port: 0, host: HOST, path: '/echo', protocols: ['superchat'], verify });
+      await within(once(wss, 'listening'), 2000, 'listening');
+      port = (wss.address() as AddressInfo).port;
+    }
+    try {
+      const connected = within(once(wss, 'connection'), 2000, 'a connection');
+      const client = await RawClient.connect(port);
+      await client.write(head);
+      assert.equal((await client.readResponse()).status, 101);
+      const [, req] = (await connected) as [unknown, { headers: object; rawHeaders: string[] }];
+      const first = req.rawHeaders;
+      return {
+        verify: verifyView,
+        connection: [Object.entries(req.headers), first],
+        fast: req instanceof UpgradeRequest,
+        cached: req.rawHeaders === first,
+      };
+    } finally {
+      await stopServer(wss);
+      if (http !== null) {
+        http.closeAllConnections();
+        http.close();
+      }
+    }
+  }
+
+  it('headers (lists joined with ", ", Cookie with "; ", names lowercased) and rawHeaders as Node has them', async () => {
+    const fast = await seen({ attached: false });
+    const node = await seen({ attached: true });
+    assert.equal(fast.fast, true, 'the fast path took it');
+    assert.equal(node.fast, false, 'node:http took it');
+    assert.deepEqual(fast.verify, node.verify);
+    assert.deepEqual(fast.connection, node.connection);
+    assert.deepEqual(fast.verify, fast.connection);
+    const [headers, rawHeaders] = fast.connection as [[string, string][], string[]];
+    assert.deepEqual(Object.fromEntries(headers), {
+      host: '127.0.0.1',
+      upgrade: 'WebSocket',
+      connection: 'keep-alive, Upgrade',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      'sec-websocket-version': '13',
+      cookie: 'a=1; b=2',
+      'sec-websocket-protocol': 'chat, superchat',
+      'accept-language': 'en, fr',
+      'x-custom': 'spaced',
+      origin: 'https://example.test',
+    });
+    assert.deepEqual(rawHeaders.slice(0, 4), ['HOST', '127.0.0.1', 'upgrade', 'WebSocket']);
+    assert.equal(rawHeaders.length, 28);
+    assert.ok(fast.cached, 'rawHeaders is built once, then the same array');
+  });
+});
+
 describe('a head that arrives in pieces', { timeout: 15_000 }, () => {
   it('is assembled from many reads, 7 bytes each, and the connection goes on', async () => {
     const server = await startListener();
