@@ -164,6 +164,29 @@ class Receiving {
   utf8: Utf8Validator | null = null;
 }
 
+// Receiving objects are only held while something spans reads: the connections that need one
+// share these (with their header buffer and UTF-8 validator) instead of allocating each time.
+const rxPool: Receiving[] = [];
+const RX_POOL_MAX = 64;
+
+function takeReceiving(): Receiving {
+  return rxPool.pop() ?? new Receiving();
+}
+
+/** Back to the pool, emptied: the caller holds no message of it any more. */
+function recycle(rx: Receiving): void {
+  rx.headerLength = 0;
+  rx.control = null;
+  rx.messageOpcode = 0;
+  rx.messageCompressed = false;
+  rx.messageLength = 0;
+  rx.fragments = 0;
+  if (rx.pieces !== null && rx.pieces.length > 0) rx.pieces.clear();
+  rx.body = null;
+  rx.whole = null;
+  if (rxPool.length < RX_POOL_MAX) rxPool.push(rx);
+}
+
 /** What send() keeps only while something waits (made on first need, dropped once empty). */
 class Sending {
   queue: SendItem[] | null = null;
@@ -306,7 +329,7 @@ export class WebSocketProtocol {
       source = chunk;
       at = pos;
     } else {
-      rx ??= this.rx = new Receiving();
+      rx ??= this.rx = takeReceiving();
       pos = bufferHeader(rx, chunk, pos, end);
       const header = rx.header!;
       if (rx.headerLength < 2 || rx.headerLength < headerSize(header[1]!)) return pos;
@@ -376,7 +399,7 @@ export class WebSocketProtocol {
           CloseCode.MessageTooBig,
         );
       }
-      if (!(fin && opcode !== Opcode.Continuation) && ++(rx ??= this.rx = new Receiving()).fragments > this.maxFragments) {
+      if (!(fin && opcode !== Opcode.Continuation) && ++(rx ??= this.rx = takeReceiving()).fragments > this.maxFragments) {
         return this.fail(
           `Message uses more than ${this.maxFragments} frames`,
           'WS_ERR_TOO_MANY_FRAGMENTS',
@@ -398,7 +421,10 @@ export class WebSocketProtocol {
       // The hot path: a whole unfragmented, uncompressed data message in this chunk.
       if (fin && !rsv1 && opcode !== Opcode.Continuation && !isControlOpcode(opcode)) {
         // A new message: none is in progress (checked above), so nothing spans reads now.
-        if (rx !== null) this.rx = null;
+        if (rx !== null) {
+          this.rx = null;
+          recycle(rx);
+        }
         const stop = pos + length;
         if (masked) unmask(chunk, pos, stop, MASK, 0);
         if (opcode === Opcode.Text && !isValidUtf8(chunk, pos, stop)) {
@@ -410,7 +436,7 @@ export class WebSocketProtocol {
       if (isControlOpcode(opcode)) return this.wholeControl(opcode, masked, chunk, pos, pos + length);
     }
 
-    rx ??= this.rx = new Receiving();
+    rx ??= this.rx = takeReceiving();
     rx.fin = fin;
     rx.opcode = opcode;
     rx.remaining = length;
@@ -424,7 +450,7 @@ export class WebSocketProtocol {
       rx.messageOpcode = opcode;
       rx.messageCompressed = rsv1;
       rx.messageLength = 0;
-      if (opcode === Opcode.Text && !rsv1) (rx.utf8 = new Utf8Validator()).reset();
+      if (opcode === Opcode.Text && !rsv1) (rx.utf8 ??= new Utf8Validator()).reset();
     }
     this.setState(PAYLOAD);
     if (length === 0) this.endFrame(rx);
@@ -434,7 +460,10 @@ export class WebSocketProtocol {
   /** A whole control frame in the chunk (a heartbeat's ping or pong, a close frame): its own copy. */
   private wholeControl(opcode: number, masked: boolean, chunk: Buffer, pos: number, stop: number): number {
     const rx = this.rx;
-    if (rx !== null && rx.messageOpcode === 0) this.rx = null;
+    if (rx !== null && rx.messageOpcode === 0) {
+      this.rx = null;
+      recycle(rx);
+    }
     let payload = EMPTY;
     if (stop > pos) {
       if (masked) unmask(chunk, pos, stop, MASK, 0);
@@ -499,7 +528,10 @@ export class WebSocketProtocol {
       const payload = rx.control!;
       rx.control = null;
       // Nothing spans reads any more unless a fragmented message is still open.
-      if (rx.messageOpcode === 0) this.rx = null;
+      if (rx.messageOpcode === 0) {
+        this.rx = null;
+        recycle(rx);
+      }
       this.handleControl(opcode, payload);
       return;
     }
@@ -517,12 +549,15 @@ export class WebSocketProtocol {
     } else {
       data = EMPTY;
     }
+    const compressed = rx.messageCompressed;
+    const validText = isBinary || compressed || rx.utf8!.end();
+    recycle(rx);
 
-    if (rx.messageCompressed) {
+    if (compressed) {
       this.decodeMessage(data, isBinary);
       return;
     }
-    if (!isBinary && !rx.utf8!.end()) {
+    if (!validText) {
       this.fail('Invalid UTF-8 in text message', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
       return;
     }
@@ -645,8 +680,11 @@ export class WebSocketProtocol {
   }
 
   private dropMessage(): void {
-    this.rx?.pieces?.clear();
-    this.rx = null;
+    const rx = this.rx;
+    if (rx !== null) {
+      this.rx = null;
+      recycle(rx);
+    }
     this.flags &= ~HOLDING;
   }
 
