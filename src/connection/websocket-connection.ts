@@ -485,14 +485,16 @@ function sinceEpoch(time: number): number {
   return t <= 0x7fffffff && t >= -0x80000000 ? t | 0 : t;
 }
 
-// Link.flags.
+// Link.flags: the ready state in bits 0-1, the HOLD_* reasons in bits 2-5, then booleans.
+const READY_STATE = 3;
+const HOLDS_SHIFT = 2;
 /** We paused the transport (and resume it when nothing holds input). */
-const TRANSPORT_STOPPED = 1;
-const PARSING = 2;
-const QUEUED_FOR_FLUSH = 4;
+const TRANSPORT_STOPPED = 64;
+const PARSING = 128;
+const QUEUED_FOR_FLUSH = 256;
 /** send() returned false: 'drain' is owed. */
-const NEED_DRAIN = 8;
-const END_PENDING = 16;
+const NEED_DRAIN = 512;
+const END_PENDING = 1024;
 
 /** The frames written since the last flush (Link.out), merged into as few buffers as can be. */
 class Batch {
@@ -531,9 +533,8 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   readonly transport: TaggedDuplex;
   readonly core: WebSocketProtocol;
   private readonly settings: LinkSettings;
-  readyState: number = ReadyState.OPEN;
-  /** TRANSPORT_STOPPED, PARSING, ... */
-  private flags = 0;
+  /** The ready state, the reasons to hold input, TRANSPORT_STOPPED, PARSING, ... */
+  private flags: number = ReadyState.OPEN;
   private extra: LinkExtra | null = null;
   // Since EPOCH. Starts at Date.now(), not clock.now: the coarse clock stops while nothing is
   // watched, and a stale start made heartbeats see a fresh connection as idle (closed at the
@@ -545,8 +546,6 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   private readonly openedAt = this.received;
 
   // Input flow.
-  /** HOLD_* bits: why input is held. */
-  holds = 0;
   /** Bytes read but not parsed, kept while input is held. */
   private held: Buffer | null = null;
   /** Output not yet written to the transport; null when there is none. */
@@ -559,10 +558,23 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
     this.core = new WebSocketProtocol(this, options);
     this.transport[kLink] = this;
     transport.on('data', onTransportData);
-    transport.on('end', onTransportEnd);
+    if (needsEndListener(transport)) transport.on('end', onTransportEnd);
     transport.on('close', onTransportClose);
     transport.on('error', onTransportError);
     transport.on('drain', onTransportDrain);
+  }
+
+  get readyState(): number {
+    return this.flags & READY_STATE;
+  }
+
+  set readyState(state: number) {
+    this.flags = (this.flags & ~READY_STATE) | state;
+  }
+
+  /** HOLD_* bits: why input is held. */
+  get holds(): number {
+    return (this.flags >> HOLDS_SHIFT) & 15;
   }
 
   private extras(): LinkExtra {
@@ -646,13 +658,13 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   }
 
   hold(reason: number): void {
-    this.holds |= reason;
+    this.flags |= reason << HOLDS_SHIFT;
     this.stopTransport();
   }
 
   release(reason: number): void {
     if ((this.holds & reason) === 0) return;
-    this.holds &= ~reason;
+    this.flags &= ~(reason << HOLDS_SHIFT);
     // Inside a handler, the parse under way goes on by itself (the handler returns true).
     if (this.holds === 0 && (this.flags & PARSING) === 0) this.pump();
   }
@@ -672,7 +684,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
       }
       if (used < chunk.length) {
         this.held = used === 0 ? chunk : chunk.subarray(used);
-        if (this.core.decodePending) this.holds |= HOLD_DECODER;
+        if (this.core.decodePending) this.flags |= HOLD_DECODER << HOLDS_SHIFT;
       }
     }
     if (this.held === null && this.holds === 0) this.startTransport();
@@ -1052,6 +1064,22 @@ function controlPayload(data: SendableData): Buffer {
   // RFC 6455 §5.5: control frames carry at most 125 bytes.
   if (payload.length > 125) throw new RangeError('Ping and pong payloads are at most 125 bytes');
   return payload;
+}
+
+/**
+ * Whether the link must listen to 'end' (the peer's FIN) to end our side. A net.Socket listens
+ * itself, to refuse writes after the FIN when half-open connections are not allowed; stream.Readable
+ * then ends the socket by itself: nothing left for us to do. When they are allowed (sockets from an
+ * HTTP server), net's listener does nothing: ours replaces it, and EventEmitter keeps a lone
+ * listener without an array (64 bytes less per connection, issue 13).
+ */
+function needsEndListener(transport: Duplex): boolean {
+  if (transport.listenerCount('end') !== 1) return true;
+  const [listener] = transport.rawListeners('end') as ((...args: unknown[]) => void)[];
+  if (listener!.name !== 'onReadableStreamEnd') return true;
+  if (transport.allowHalfOpen === false) return false;
+  transport.removeListener('end', listener!);
+  return true;
 }
 
 // Listeners shared by every connection: the transport carries its link, so no closure is

@@ -103,6 +103,39 @@ describe('an idle server connection', { timeout: 15_000 }, () => {
     assert.equal(link.out, null);
   });
 
+  it("has one 'end' listener on its socket, and still closes at the peer's FIN", async () => {
+    const http = await startHttpServer();
+    const attached = new WebSocketServer({ server: http.server });
+    try {
+      // A standalone server's socket refuses half-open connections, an HTTP server's allows them.
+      for (const kind of ['standalone', 'attached'] as const) {
+        let ws: WebSocketConnection;
+        let client: WebSocketConnection;
+        if (kind === 'standalone') {
+          ({ server: ws, client } = await pair(server));
+        } else {
+          const accepted = new Promise<WebSocketConnection>((resolve) => attached.once('connection', resolve));
+          client = await connect(`ws://${HOST}:${http.port}/`, { handshakeTimeout: 2000 });
+          ws = await within(accepted, 2000, 'a connection');
+        }
+        const socket = ws.rawTransport as Socket;
+        assert.equal(socket.allowHalfOpen, kind === 'attached');
+        // One listener, no array: net's own (which ends our side) or ours in place of net's no-op.
+        assert.equal(socket.listenerCount('end'), 1, `${kind}: 'end' listeners`);
+        const closed = once(ws, 'close');
+        // The peer half-closes without a close frame: the server ends its side too (no lingering
+        // half-open socket) and the connection closes abnormally (RFC 6455 §7.1.5).
+        (client.rawTransport as Socket).end();
+        const [code] = (await within(closed, 2000, `${kind}: the server side to close`)) as [number];
+        assert.equal(code, 1006);
+        await within(once(client, 'close'), 2000, `${kind}: the client to see the close`);
+      }
+    } finally {
+      await within(attached.close({ timeout: 200 }), 3000, 'the WebSocket server to close');
+      await http.stop();
+    }
+  });
+
   it('keeps heartbeat times as they were set', async () => {
     const before = Date.now();
     const { server: ws, client } = await pair(server);
