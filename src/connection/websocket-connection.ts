@@ -205,7 +205,7 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
     }
     const payload = toBuffer(data);
     const isBinary = options?.binary ?? typeof data !== 'string';
-    if (callback !== undefined) (link.unwritten ??= []).push(callback);
+    if (callback !== undefined) link.addUnwritten(callback);
     link.core.send(payload, isBinary, options?.fin ?? true, options?.compress, callback);
     link.sent(payload.length);
     return link.checkBuffered();
@@ -394,7 +394,7 @@ export function deliverPublished(ws: WebSocketConnection<any>, message: Publishe
   const topics = link.topics!;
   const payload = message.payload;
   if (link.bufferedAmount + payload.length > topics.maxPublishBuffer) {
-    link.dropped++;
+    link.dropOne();
     topics.dropped(ws, message);
     if (topics.policy === 'close') ws.close(CloseCode.TryAgainLater, 'Slow consumer');
     return false;
@@ -485,16 +485,57 @@ function sinceEpoch(time: number): number {
   return t <= 0x7fffffff && t >= -0x80000000 ? t | 0 : t;
 }
 
+// Link.flags: the ready state in bits 0-1, the HOLD_* reasons in bits 2-5, then booleans.
+const READY_STATE = 3;
+const HOLDS_SHIFT = 2;
+/** We paused the transport (and resume it when nothing holds input). */
+const TRANSPORT_STOPPED = 64;
+const PARSING = 128;
+const QUEUED_FOR_FLUSH = 256;
+/** send() returned false: 'drain' is owed. */
+const NEED_DRAIN = 512;
+const END_PENDING = 1024;
+
+/** The frames written since the last flush (Link.out), merged into as few buffers as can be. */
+class Batch {
+  first: Buffer | null = null;
+  rest: Buffer[] | null = null;
+  /** End (byteOffset) of the run of adjacent writes that the batch's last buffer stands for. */
+  end = 0;
+  /** The output slab that the batch's last buffer is a slice of, if writeSlab() made it. */
+  slab: Buffer | null = null;
+  bytes = 0;
+  /** Send callbacks of the frames in the batch, in order, each with the write ending its frame. */
+  callbacks: BatchCallback[] | null = null;
+}
+
+// Batches are only held between a write and its flush (one microtask turn at most): the links
+// with output pending share these rather than each keeping one (issue 13).
+const batchPool: Batch[] = [];
+const BATCH_POOL_MAX = 1024;
+
+/** What few connections ever need: made on first need (Link.extra). */
+class LinkExtra {
+  /** Published messages dropped (slow consumer). */
+  dropped = 0;
+  closeCode: number = CloseCode.Abnormal;
+  closeReason = '';
+  /** Since EPOCH; 0: no close timer. */
+  closeDeadline = 0;
+  /** Send callbacks whose frames the core has not written yet (waiting for compression). */
+  unwritten: WriteTag[] | null = null;
+  /** Write callback for a batch written while send() had returned false. */
+  onBatchWritten: ((error?: Error | null) => void) | null = null;
+}
+
 class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   readonly ws: WebSocketConnection<any>;
   readonly transport: TaggedDuplex;
   readonly core: WebSocketProtocol;
   private readonly settings: LinkSettings;
-  /** Published messages dropped (slow consumer). */
-  dropped = 0;
-  readyState: number = ReadyState.OPEN;
-  closeCode: number = CloseCode.Abnormal;
-  closeReason = '';
+  /** The ready state, the reasons to hold input, TRANSPORT_STOPPED, PARSING, ... */
+  private flags: number = ReadyState.OPEN;
+  private extra: LinkExtra | null = null;
   // Since EPOCH. Starts at Date.now(), not clock.now: the coarse clock stops while nothing is
   // watched, and a stale start made heartbeats see a fresh connection as idle (closed at the
   // first tick).
@@ -505,33 +546,10 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   private readonly openedAt = this.received;
 
   // Input flow.
-  /** HOLD_* bits: why input is held. */
-  holds = 0;
   /** Bytes read but not parsed, kept while input is held. */
   private held: Buffer | null = null;
-  /** We paused the transport (and resume it when nothing holds input). */
-  private transportStopped = false;
-  private parsing = false;
-
-  // Output.
-  private outFirst: Buffer | null = null;
-  private outRest: Buffer[] | null = null;
-  /** End (byteOffset) of the run of adjacent writes that the batch's last buffer stands for. */
-  private outEnd = 0;
-  /** The output slab that the batch's last buffer is a slice of, if writeSlab() made it. */
-  private outSlab: Buffer | null = null;
-  private outBytes = 0;
-  /** Send callbacks of the frames in the batch, in order, each with the write ending its frame. */
-  private outCallbacks: BatchCallback[] | null = null;
-  /** Send callbacks whose frames the core has not written yet (waiting for compression). */
-  unwritten: WriteTag[] | null = null;
-  private queuedForFlush = false;
-  private needDrain = false;
-  private endPending = false;
-  /** Since EPOCH; 0: no close timer. */
-  private closeDeadline = 0;
-  /** Write callback for a batch written while send() had returned false (made on first need). */
-  private onBatchWritten: ((error?: Error | null) => void) | null = null;
+  /** Output not yet written to the transport; null when there is none. */
+  private out: Batch | null = null;
 
   constructor(ws: WebSocketConnection<any>, transport: Duplex, options: ConnectionOptions) {
     this.ws = ws;
@@ -540,10 +558,49 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
     this.core = new WebSocketProtocol(this, options);
     this.transport[kLink] = this;
     transport.on('data', onTransportData);
-    transport.on('end', onTransportEnd);
+    if (needsEndListener(transport)) transport.on('end', onTransportEnd);
     transport.on('close', onTransportClose);
     transport.on('error', onTransportError);
     transport.on('drain', onTransportDrain);
+  }
+
+  get readyState(): number {
+    return this.flags & READY_STATE;
+  }
+
+  set readyState(state: number) {
+    this.flags = (this.flags & ~READY_STATE) | state;
+  }
+
+  /** HOLD_* bits: why input is held. */
+  get holds(): number {
+    return (this.flags >> HOLDS_SHIFT) & 15;
+  }
+
+  private extras(): LinkExtra {
+    return (this.extra ??= new LinkExtra());
+  }
+
+  get closeCode(): number {
+    return this.extra === null ? CloseCode.Abnormal : this.extra.closeCode;
+  }
+
+  get closeReason(): string {
+    return this.extra === null ? '' : this.extra.closeReason;
+  }
+
+  get dropped(): number {
+    return this.extra === null ? 0 : this.extra.dropped;
+  }
+
+  /** Counts a published message dropped (slow consumer). */
+  dropOne(): void {
+    this.extras().dropped++;
+  }
+
+  /** Remembers a send callback until the core writes its frame. */
+  addUnwritten(callback: WriteTag): void {
+    (this.extras().unwritten ??= []).push(callback);
   }
 
   private get closeTimeout(): number {
@@ -580,7 +637,8 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
 
   get bufferedAmount(): number {
     // Messages waiting for compression count too: a burst of sends meets backpressure.
-    return this.transport.writableLength + this.outBytes + this.core.queuedSendBytes;
+    const out = this.out;
+    return this.transport.writableLength + (out === null ? 0 : out.bytes) + this.core.queuedSendBytes;
   }
 
   // ------------------------------------------------------------ input flow
@@ -600,15 +658,15 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   }
 
   hold(reason: number): void {
-    this.holds |= reason;
+    this.flags |= reason << HOLDS_SHIFT;
     this.stopTransport();
   }
 
   release(reason: number): void {
     if ((this.holds & reason) === 0) return;
-    this.holds &= ~reason;
+    this.flags &= ~(reason << HOLDS_SHIFT);
     // Inside a handler, the parse under way goes on by itself (the handler returns true).
-    if (this.holds === 0 && !this.parsing) this.pump();
+    if (this.holds === 0 && (this.flags & PARSING) === 0) this.pump();
   }
 
   /** Parses held bytes while nothing holds input; then reads from the transport again. */
@@ -617,16 +675,16 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
       const chunk = this.held;
       this.held = null;
       let used: number;
-      this.parsing = true;
+      this.flags |= PARSING;
       try {
         used = this.core.receive(chunk);
       } finally {
         // A handler that throws must not leave output unflushed for good.
-        this.parsing = false;
+        this.flags &= ~PARSING;
       }
       if (used < chunk.length) {
         this.held = used === 0 ? chunk : chunk.subarray(used);
-        if (this.core.decodePending) this.holds |= HOLD_DECODER;
+        if (this.core.decodePending) this.flags |= HOLD_DECODER << HOLDS_SHIFT;
       }
     }
     if (this.held === null && this.holds === 0) this.startTransport();
@@ -635,14 +693,14 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   }
 
   private stopTransport(): void {
-    if (this.transportStopped || this.readyState === ReadyState.CLOSED) return;
-    this.transportStopped = true;
+    if ((this.flags & TRANSPORT_STOPPED) !== 0 || this.readyState === ReadyState.CLOSED) return;
+    this.flags |= TRANSPORT_STOPPED;
     this.transport.pause();
   }
 
   private startTransport(): void {
-    if (!this.transportStopped) return;
-    this.transportStopped = false;
+    if ((this.flags & TRANSPORT_STOPPED) === 0) return;
+    this.flags &= ~TRANSPORT_STOPPED;
     this.transport.resume();
   }
 
@@ -670,8 +728,9 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   }
 
   onCloseFrame(code: number, reason: string): void {
-    this.closeCode = code;
-    this.closeReason = reason;
+    const extra = this.extras();
+    extra.closeCode = code;
+    extra.closeReason = reason;
     this.readyState = ReadyState.CLOSING;
     // The core ends a server's transport now; a client waits for the server, bounded (§7.1.1).
     this.armCloseTimer();
@@ -690,55 +749,62 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   }
 
   endTransport(): void {
-    this.endPending = true;
+    this.flags |= END_PENDING;
     // Bounds the wait for the peer to close its side too.
     this.armCloseTimer();
     this.flushSoon();
   }
 
   write(data: Buffer, tag?: WriteTag): void {
-    this.outBytes += data.length;
-    const rest = this.outRest;
-    const last = rest === null ? this.outFirst : rest[rest.length - 1]!;
-    if (last === null) {
-      this.outFirst = data;
-      this.outEnd = data.byteOffset + data.length;
-      this.outSlab = null;
-    } else if (data.byteOffset === this.outEnd && data.buffer === last.buffer) {
-      // Right after the previous write in the same memory (a slab, output-slab.ts): both go out
-      // as one buffer, made once at flush() instead of once per frame.
-      this.outEnd += data.length;
+    const out = this.out;
+    if (out === null) {
+      const batch = (this.out = batchPool.pop() ?? new Batch());
+      batch.first = data;
+      batch.bytes = data.length;
+      batch.end = data.byteOffset + data.length;
     } else {
-      this.sealLast();
-      if (rest === null) this.outRest = [data];
-      else rest.push(data);
-      this.outEnd = data.byteOffset + data.length;
-      this.outSlab = null;
+      out.bytes += data.length;
+      const rest = out.rest;
+      const last = rest === null ? out.first! : rest[rest.length - 1]!;
+      if (data.byteOffset === out.end && data.buffer === last.buffer) {
+        // Right after the previous write in the same memory (a slab, output-slab.ts): both go
+        // out as one buffer, made once at flush() instead of once per frame.
+        out.end += data.length;
+      } else {
+        sealLast(out);
+        if (rest === null) out.rest = [data];
+        else rest.push(data);
+        out.end = data.byteOffset + data.length;
+        out.slab = null;
+      }
     }
     if (tag !== undefined) this.tagLast(tag);
     this.flushSoon();
   }
 
   writeSlab(slab: Buffer, start: number, end: number, tag?: WriteTag): void {
-    if (slab === this.outSlab && start === this.outEnd && this.outFirst !== null) {
+    const out = this.out;
+    if (out !== null && slab === out.slab && start === out.end) {
       // The common case in a burst of small frames: no Buffer for this one at all.
-      this.outBytes += end - start;
-      this.outEnd = end;
+      out.bytes += end - start;
+      out.end = end;
       if (tag !== undefined) this.tagLast(tag);
       this.flushSoon();
       return;
     }
     this.write(slab.subarray(start, end), tag);
-    this.outSlab = slab;
+    this.out!.slab = slab;
   }
 
   /** `tag` goes with the batch's last buffer, which ends its frame. */
   private tagLast(tag: WriteTag): void {
     // Frames go out in the order they were sent: the callback is (almost always) the first.
-    const unwritten = this.unwritten!;
+    const extra = this.extra!;
+    const unwritten = extra.unwritten!;
     unwritten.splice(unwritten.indexOf(tag), 1);
-    if (unwritten.length === 0) this.unwritten = null;
-    (this.outCallbacks ??= []).push({ tag, at: this.outRest === null ? 0 : this.outRest.length });
+    if (unwritten.length === 0) extra.unwritten = null;
+    const out = this.out!;
+    (out.callbacks ??= []).push({ tag, at: out.rest === null ? 0 : out.rest.length });
   }
 
   isWriteBackedUp(): boolean {
@@ -749,17 +815,16 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
 
   /** Writes everything batched so far. */
   flush(): void {
-    this.queuedForFlush = false;
+    this.flags &= ~QUEUED_FOR_FLUSH;
     const transport = this.transport;
-    if (this.outFirst !== null) {
-      this.sealLast();
-      const first = this.outFirst;
-      const rest = this.outRest;
-      const callbacks = this.outCallbacks;
-      this.outFirst = null;
-      this.outRest = null;
-      this.outCallbacks = null;
-      this.outBytes = 0;
+    const out = this.out;
+    if (out !== null) {
+      sealLast(out);
+      const first = out.first!;
+      const rest = out.rest;
+      const callbacks = out.callbacks;
+      this.out = null;
+      releaseBatch(out);
       if (transport.destroyed) {
         if (callbacks !== null) settleLater(callbacks.map((c) => c.tag), connectionClosedError());
         return;
@@ -771,7 +836,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
       const queued = transport.writableLength > 0;
       // The transport only emits 'drain' after a write crossed *its* high-water mark (16 KiB for
       // a socket); ours may be lower, so when send() said "wait", ask for a callback instead.
-      const written = this.needDrain ? (this.onBatchWritten ??= this.makeBatchWritten()) : undefined;
+      const written = (this.flags & NEED_DRAIN) !== 0 ? (this.extras().onBatchWritten ??= this.makeBatchWritten()) : undefined;
       if (callbacks !== null) {
         this.writeWithCallbacks(first, rest, callbacks, queued, written);
       } else if (rest === null) {
@@ -786,21 +851,10 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
         transport.uncork();
       }
     }
-    if (this.endPending && !transport.destroyed) {
-      this.endPending = false;
+    if ((this.flags & END_PENDING) !== 0 && !transport.destroyed) {
+      this.flags &= ~END_PENDING;
       transport.end();
     }
-  }
-
-  /** Makes the batch's last buffer span the run of adjacent writes it stands for. */
-  private sealLast(): void {
-    const rest = this.outRest;
-    const last = rest === null ? this.outFirst! : rest[rest.length - 1]!;
-    const start = last.byteOffset;
-    if (this.outEnd === start + last.length) return;
-    const run = Buffer.from(last.buffer, start, this.outEnd - start);
-    if (rest === null) this.outFirst = run;
-    else rest[rest.length - 1] = run;
   }
 
   /** flush() for a batch with send callbacks: each goes with the write that ends its frame. */
@@ -833,8 +887,8 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   }
 
   private flushSoon(): void {
-    if (this.parsing || this.queuedForFlush) return;
-    this.queuedForFlush = true;
+    if ((this.flags & (PARSING | QUEUED_FOR_FLUSH)) !== 0) return;
+    this.flags |= QUEUED_FOR_FLUSH;
     flushList.push(this);
     if (!flushQueued) {
       flushQueued = true;
@@ -844,8 +898,8 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
 
   checkBuffered(): boolean {
     if (this.bufferedAmount < this.highWaterMark) return true;
-    if (!this.needDrain) {
-      this.needDrain = true;
+    if ((this.flags & NEED_DRAIN) === 0) {
+      this.flags |= NEED_DRAIN;
       if (backpressureHighChannel.hasSubscribers) this.publishBackpressure(backpressureHighChannel);
     }
     return false;
@@ -885,13 +939,15 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   }
 
   private armCloseTimer(): void {
-    if (this.closeDeadline !== 0) return;
-    this.closeDeadline = sinceEpoch(Date.now() + this.closeTimeout) || 1;
+    const extra = this.extras();
+    if (extra.closeDeadline !== 0) return;
+    extra.closeDeadline = sinceEpoch(Date.now() + this.closeTimeout) || 1;
     watch(this);
   }
 
   tick(now: number): void {
-    if (this.closeDeadline !== 0 && now - EPOCH >= this.closeDeadline) {
+    const deadline = this.extra === null ? 0 : this.extra.closeDeadline;
+    if (deadline !== 0 && now - EPOCH >= deadline) {
       unwatch(this);
       this.abort();
     }
@@ -912,22 +968,22 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   }
 
   handleTransportClose(): void {
-    if (this.closeDeadline !== 0) unwatch(this);
+    const extra = this.extra;
+    if (extra !== null && extra.closeDeadline !== 0) unwatch(this);
     this.readyState = ReadyState.CLOSED;
     this.core.shutdown();
     this.held = null;
-    this.outFirst = null;
-    this.outRest = null;
-    this.outBytes = 0;
-    if (!this.core.closeReceived) {
-      this.closeCode = CloseCode.Abnormal;
-      this.closeReason = '';
+    const out = this.out;
+    this.out = null;
+    if (extra !== null && !this.core.closeReceived) {
+      extra.closeCode = CloseCode.Abnormal;
+      extra.closeReason = '';
     }
     // Messages never handed to the transport: their callbacks learn it before 'close'.
-    const callbacks = this.outCallbacks;
-    const unwritten = this.unwritten;
-    this.outCallbacks = null;
-    this.unwritten = null;
+    const callbacks = out === null ? null : out.callbacks;
+    const unwritten = extra === null ? null : extra.unwritten;
+    if (out !== null) releaseBatch(out);
+    if (extra !== null) extra.unwritten = null;
     if (callbacks !== null) settle(callbacks.map((c) => c.tag), connectionClosedError());
     if (unwritten !== null) settle(unwritten, connectionClosedError());
     this.topics?.hub.unsubscribeAll(this.ws);
@@ -953,8 +1009,8 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
 
   handleTransportDrain(): void {
     this.core.flushPendingPong();
-    if (this.needDrain && this.bufferedAmount < this.highWaterMark) {
-      this.needDrain = false;
+    if ((this.flags & NEED_DRAIN) !== 0 && this.bufferedAmount < this.highWaterMark) {
+      this.flags &= ~NEED_DRAIN;
       if (backpressureLowChannel.hasSubscribers) this.publishBackpressure(backpressureLowChannel);
       this.ws.emit('drain');
     }
@@ -963,8 +1019,28 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
 
 interface BatchCallback {
   tag: WriteTag;
-  /** Index of the write in the batch that ends the frame (0: outFirst, i: outRest[i - 1]). */
+  /** Index of the write in the batch that ends the frame (0: first, i: rest[i - 1]). */
   at: number;
+}
+
+/** Makes the batch's last buffer span the run of adjacent writes it stands for. */
+function sealLast(out: Batch): void {
+  const rest = out.rest;
+  const last = rest === null ? out.first! : rest[rest.length - 1]!;
+  const start = last.byteOffset;
+  if (out.end === start + last.length) return;
+  const run = Buffer.from(last.buffer, start, out.end - start);
+  if (rest === null) out.first = run;
+  else rest[rest.length - 1] = run;
+}
+
+/** Empties a batch (its buffers and callbacks were taken) and keeps it for the next one. */
+function releaseBatch(out: Batch): void {
+  out.first = null;
+  out.rest = null;
+  out.slab = null;
+  out.callbacks = null;
+  if (batchPool.length < BATCH_POOL_MAX) batchPool.push(out);
 }
 
 /** The write callback of a write that ends frames sent with callbacks; `last` in its batch. */
@@ -988,6 +1064,22 @@ function controlPayload(data: SendableData): Buffer {
   // RFC 6455 §5.5: control frames carry at most 125 bytes.
   if (payload.length > 125) throw new RangeError('Ping and pong payloads are at most 125 bytes');
   return payload;
+}
+
+/**
+ * Whether the link must listen to 'end' (the peer's FIN) to end our side. A net.Socket listens
+ * itself, to refuse writes after the FIN when half-open connections are not allowed; stream.Readable
+ * then ends the socket by itself: nothing left for us to do. When they are allowed (sockets from an
+ * HTTP server), net's listener does nothing: ours replaces it, and EventEmitter keeps a lone
+ * listener without an array (64 bytes less per connection, issue 13).
+ */
+function needsEndListener(transport: Duplex): boolean {
+  if (transport.listenerCount('end') !== 1) return true;
+  const [listener] = transport.rawListeners('end') as ((...args: unknown[]) => void)[];
+  if (listener!.name !== 'onReadableStreamEnd') return true;
+  if (transport.allowHalfOpen === false) return false;
+  transport.removeListener('end', listener!);
+  return true;
 }
 
 // Listeners shared by every connection: the transport carries its link, so no closure is

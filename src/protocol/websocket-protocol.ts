@@ -78,9 +78,19 @@ export interface ProtocolOptions {
 
 export const ReadyState = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
 
+// WebSocketProtocol.flags: the parser state in the low bits, then booleans (one field for all).
 const HEADER = 0;
 const PAYLOAD = 1;
 const DONE = 2;
+const STATE = 3;
+/** A compressed message is being decoded asynchronously: parsing waits, to keep order. */
+const DECODING = 4;
+/** The handler asked to stop parsing after the event it just received. */
+const HOLDING = 8;
+const CLOSE_SENT = 16;
+const CLOSE_RECEIVED = 32;
+/** Our own fragmented message is open (the next send() continues it). */
+const SENDING_FRAGMENTED = 64;
 
 /** Largest close reason in bytes: 125 minus the 2-byte code (§5.5). */
 export const MAX_CLOSE_REASON = 123;
@@ -122,60 +132,128 @@ function limitsFor(options: ProtocolOptions): ProtocolLimits {
   return (lastLimits = { isServer, maxPayload: options.maxPayload, maxFragments: options.maxFragments, maxUnansweredPings });
 }
 
+/**
+ * What the parser keeps between reads while a frame header, a frame or a message spans them
+ * (issue 13: an idle connection has none). Made when one starts to span, dropped when it ends.
+ */
+class Receiving {
+  // A frame header split across chunks.
+  header: Buffer | null = null;
+  headerLength = 0;
+  // The frame being read (PAYLOAD).
+  fin = false;
+  opcode = 0;
+  masked = false;
+  /** The masking key, bytes 0-3 as an int (see maskOf()). */
+  maskKey = 0;
+  maskPhase = 0;
+  remaining = 0;
+  control: Buffer | null = null;
+  controlLength = 0;
+  // The message being read (across its frames); messageOpcode 0: none.
+  messageOpcode = 0;
+  messageCompressed = false;
+  messageLength = 0;
+  fragments = 0;
+  /** A fragmented or compressed message's pieces, as they came. */
+  pieces: MessageBuffer | null = null;
+  /** An unfragmented, uncompressed message's bytes, unmasked, at [0, messageLength); see reserve(). */
+  body: Buffer | null = null;
+  /** The uncompressed message arrived whole in one chunk after its header: a slice of that chunk. */
+  whole: Buffer | null = null;
+  utf8: Utf8Validator | null = null;
+}
+
+// Receiving objects are only held while something spans reads: the connections that need one
+// share these (with their header buffer and UTF-8 validator) instead of allocating each time.
+const rxPool: Receiving[] = [];
+const RX_POOL_MAX = 64;
+
+function takeReceiving(): Receiving {
+  return rxPool.pop() ?? new Receiving();
+}
+
+/** Back to the pool, emptied: the caller holds no message of it any more. */
+function recycle(rx: Receiving): void {
+  rx.headerLength = 0;
+  rx.control = null;
+  rx.messageOpcode = 0;
+  rx.messageCompressed = false;
+  rx.messageLength = 0;
+  rx.fragments = 0;
+  if (rx.pieces !== null && rx.pieces.length > 0) rx.pieces.clear();
+  rx.body = null;
+  rx.whole = null;
+  if (rxPool.length < RX_POOL_MAX) rxPool.push(rx);
+}
+
+/** What send() keeps only while something waits (made on first need, dropped once empty). */
+class Sending {
+  queue: SendItem[] | null = null;
+  /** Bytes of the messages in queue (waiting for, or behind, a message being encoded). */
+  queuedBytes = 0;
+  /** The answer to the latest ping coalesced while the peer did not read. */
+  pendingPong: Buffer | null = null;
+  /** Pings coalesced since the peer last read (see ProtocolOptions.maxUnansweredPings). */
+  unansweredPings = 0;
+  // Prepared messages that arrived while our own fragmented message was open (§5.4).
+  heldPrepared: { payload: Buffer; isBinary: boolean }[] | null = null;
+}
+
+/**
+ * The masking key of the frame being unmasked (readHeader() reads it here). The parser is
+ * synchronous and done with it before any handler runs, so every connection shares this one.
+ */
+const MASK = Buffer.alloc(4);
+
+function maskOf(key: number): Buffer {
+  MASK[0] = key & 0xff;
+  MASK[1] = (key >>> 8) & 0xff;
+  MASK[2] = (key >>> 16) & 0xff;
+  MASK[3] = key >>> 24;
+  return MASK;
+}
+
 export class WebSocketProtocol {
   private readonly handler: ProtocolHandler;
   private readonly limits: ProtocolLimits;
   private codec: MessageCodec | null;
-
-  // Parser state (per frame).
-  private state = HEADER;
-  private header: Buffer | null = null;
-  private headerLength = 0;
-  private fin = false;
-  private opcode = 0;
-  private mask: Buffer | null = null;
-  private maskPhase = 0;
-  private masked = false;
-  private remaining = 0;
-  private control: Buffer | null = null;
-  private controlLength = 0;
-
-  // Message state (across the frames of one message).
-  private messageOpcode = 0;
-  private messageCompressed = false;
-  private messageLength = 0;
-  private fragments = 0;
-  /** A fragmented or compressed message's pieces, as they came. */
-  private pieces: MessageBuffer | null = null;
-  /** An unfragmented, uncompressed message's bytes, unmasked, at [0, messageLength); see reserve(). */
-  private body: Buffer | null = null;
-  /** The uncompressed message arrived whole in one chunk after its header: a slice of that chunk. */
-  private whole: Buffer | null = null;
-  private utf8: Utf8Validator | null = null;
-
-  /** A compressed message is being decoded asynchronously: parsing waits, to keep order. */
-  private decoding = false;
-  /** The handler asked to stop parsing after the event it just received. */
-  private holding = false;
-
-  // Output.
-  private sendingFragmented = false;
-  private sendQueue: SendItem[] | null = null;
-  private pendingPong: Buffer | null = null;
-  /** Pings coalesced since the peer last read (see ProtocolOptions.maxUnansweredPings). */
-  private unansweredPings = 0;
-  /** Bytes of the messages in sendQueue (waiting for, or behind, a message being encoded). */
-  private queuedBytes = 0;
-  // Prepared messages that arrived while our own fragmented message was open (§5.4).
-  private heldPrepared: { payload: Buffer; isBinary: boolean }[] | null = null;
-
-  closeSent = false;
-  closeReceived = false;
+  /** The parser state and the booleans (HEADER, DECODING, ...). */
+  private flags = HEADER;
+  /** Parser state spanning reads; null between whole frames (the usual case). */
+  private rx: Receiving | null = null;
+  /** Output waiting for something; null when nothing does. */
+  private tx: Sending | null = null;
 
   constructor(handler: ProtocolHandler, options: ProtocolOptions) {
     this.handler = handler;
     this.limits = limitsFor(options);
     this.codec = options.codec ?? null;
+  }
+
+  get closeSent(): boolean {
+    return (this.flags & CLOSE_SENT) !== 0;
+  }
+
+  get closeReceived(): boolean {
+    return (this.flags & CLOSE_RECEIVED) !== 0;
+  }
+
+  private get state(): number {
+    return this.flags & STATE;
+  }
+
+  private setState(state: number): void {
+    this.flags = (this.flags & ~STATE) | state;
+  }
+
+  private sending(): Sending {
+    return (this.tx ??= new Sending());
+  }
+
+  /** Drops the send state once nothing waits in it. */
+  private settleSending(tx: Sending): void {
+    if (tx.queue === null && tx.pendingPong === null && tx.unansweredPings === 0 && tx.heldPrepared === null) this.tx = null;
   }
 
   private get isServer(): boolean {
@@ -205,7 +283,7 @@ export class WebSocketProtocol {
 
   /** True while a compressed message is decoded asynchronously (receive() takes nothing). */
   get decodePending(): boolean {
-    return this.decoding;
+    return (this.flags & DECODING) !== 0;
   }
 
   // ---------------------------------------------------------------- receiving
@@ -219,41 +297,45 @@ export class WebSocketProtocol {
    */
   receive(chunk: Buffer): number {
     const end = chunk.length;
-    if (this.state === DONE) return end;
-    if (this.decoding) return 0;
+    let flags = this.flags;
+    if ((flags & STATE) === DONE) return end;
+    if ((flags & DECODING) !== 0) return 0;
     let pos = 0;
     while (pos < end) {
-      pos = this.state === HEADER ? this.readHeader(chunk, pos, end) : this.readPayload(chunk, pos, end);
-      if (this.state === DONE) return end;
-      if (this.decoding) return pos;
-      if (this.holding) {
-        this.holding = false;
+      pos = (this.flags & STATE) === HEADER ? this.readHeader(chunk, pos, end) : this.readPayload(this.rx!, chunk, pos, end);
+      flags = this.flags;
+      // One test for the three reasons to stop: DONE (2) or a DECODING or HOLDING bit.
+      if ((flags & (STATE | DECODING | HOLDING)) > PAYLOAD) {
+        if ((flags & STATE) === DONE) return end;
+        if ((flags & DECODING) === 0) this.flags = flags & ~HOLDING;
         return pos;
       }
     }
-    this.holding = false;
+    this.flags &= ~HOLDING;
     return end;
   }
 
   /** Delivers a message; the handler's false holds the rest of the input. */
   private deliver(data: Buffer, isBinary: boolean): void {
-    if (this.handler.onMessage(data, isBinary) === false) this.holding = true;
+    if (this.handler.onMessage(data, isBinary) === false) this.flags |= HOLDING;
   }
 
   /** Parses a frame header at chunk[pos]; returns the position after what was consumed. */
   private readHeader(chunk: Buffer, pos: number, end: number): number {
     let source: Buffer;
     let at: number;
-    if (this.headerLength === 0 && end - pos >= 2 && end - pos >= headerSize(chunk[pos + 1]!)) {
+    let rx = this.rx;
+    if ((rx === null || rx.headerLength === 0) && end - pos >= 2 && end - pos >= headerSize(chunk[pos + 1]!)) {
       source = chunk;
       at = pos;
     } else {
-      pos = this.bufferHeader(chunk, pos, end);
-      const header = this.header!;
-      if (this.headerLength < 2 || this.headerLength < headerSize(header[1]!)) return pos;
+      rx ??= this.rx = takeReceiving();
+      pos = bufferHeader(rx, chunk, pos, end);
+      const header = rx.header!;
+      if (rx.headerLength < 2 || rx.headerLength < headerSize(header[1]!)) return pos;
       source = header;
       at = 0;
-      this.headerLength = 0;
+      rx.headerLength = 0;
     }
 
     const b0 = source[at]!;
@@ -297,12 +379,12 @@ export class WebSocketProtocol {
       if (length > 125) return this.fail('Control frame payload over 125 bytes', 'WS_ERR_INVALID_CONTROL_FRAME');
     } else if (opcode === Opcode.Continuation) {
       // §5.4: a continuation needs a message in progress.
-      if (this.messageOpcode === 0) {
+      if (rx === null || rx.messageOpcode === 0) {
         return this.fail('Continuation frame without a message to continue', 'WS_ERR_INVALID_CONTINUATION');
       }
     } else if (opcode <= Opcode.Binary) {
       // §5.4: a new data message cannot start inside a fragmented one.
-      if (this.messageOpcode !== 0) {
+      if (rx !== null && rx.messageOpcode !== 0) {
         return this.fail('Expected a continuation frame', 'WS_ERR_EXPECTED_CONTINUATION');
       }
     } else {
@@ -310,14 +392,14 @@ export class WebSocketProtocol {
     }
 
     if (!isControlOpcode(opcode)) {
-      if (this.messageLength + length > this.maxPayload) {
+      if ((rx === null ? 0 : rx.messageLength) + length > this.maxPayload) {
         return this.fail(
           `Message exceeds the limit of ${this.maxPayload} bytes`,
           'WS_ERR_MESSAGE_TOO_BIG',
           CloseCode.MessageTooBig,
         );
       }
-      if (!(fin && opcode !== Opcode.Continuation) && ++this.fragments > this.maxFragments) {
+      if (!(fin && opcode !== Opcode.Continuation) && ++(rx ??= this.rx = takeReceiving()).fragments > this.maxFragments) {
         return this.fail(
           `Message uses more than ${this.maxFragments} frames`,
           'WS_ERR_TOO_MANY_FRAGMENTS',
@@ -327,154 +409,155 @@ export class WebSocketProtocol {
     }
 
     if (masked) {
-      const mask = (this.mask ??= Buffer.allocUnsafe(4));
-      mask[0] = source[p]!;
-      mask[1] = source[p + 1]!;
-      mask[2] = source[p + 2]!;
-      mask[3] = source[p + 3]!;
+      MASK[0] = source[p]!;
+      MASK[1] = source[p + 1]!;
+      MASK[2] = source[p + 2]!;
+      MASK[3] = source[p + 3]!;
       p += 4;
     }
-    this.masked = masked;
-    this.maskPhase = 0;
     if (source === chunk) pos = p;
 
-    // The hot path: a whole unfragmented, uncompressed data message in this chunk.
-    if (fin && !rsv1 && opcode !== Opcode.Continuation && !isControlOpcode(opcode) && end - pos >= length) {
-      const stop = pos + length;
-      if (masked) unmask(chunk, pos, stop, this.mask!, 0);
-      if (opcode === Opcode.Text && !isValidUtf8(chunk, pos, stop)) {
-        return this.fail('Invalid UTF-8 in text message', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
+    if (end - pos >= length) {
+      // The hot path: a whole unfragmented, uncompressed data message in this chunk.
+      if (fin && !rsv1 && opcode !== Opcode.Continuation && !isControlOpcode(opcode)) {
+        // A new message: none is in progress (checked above), so nothing spans reads now.
+        if (rx !== null) {
+          this.rx = null;
+          recycle(rx);
+        }
+        const stop = pos + length;
+        if (masked) unmask(chunk, pos, stop, MASK, 0);
+        if (opcode === Opcode.Text && !isValidUtf8(chunk, pos, stop)) {
+          return this.fail('Invalid UTF-8 in text message', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
+        }
+        this.deliver(chunk.subarray(pos, stop), opcode === Opcode.Binary);
+        return stop;
       }
-      this.deliver(chunk.subarray(pos, stop), opcode === Opcode.Binary);
-      return stop;
+      if (isControlOpcode(opcode)) return this.wholeControl(opcode, masked, chunk, pos, pos + length);
     }
 
-    this.fin = fin;
-    this.opcode = opcode;
-    this.remaining = length;
+    rx ??= this.rx = takeReceiving();
+    rx.fin = fin;
+    rx.opcode = opcode;
+    rx.remaining = length;
+    rx.masked = masked;
+    rx.maskKey = masked ? MASK[0]! | (MASK[1]! << 8) | (MASK[2]! << 16) | (MASK[3]! << 24) : 0;
+    rx.maskPhase = 0;
     if (isControlOpcode(opcode)) {
-      this.controlLength = 0;
-      this.control = length === 0 ? null : Buffer.allocUnsafe(length);
+      rx.controlLength = 0;
+      rx.control = Buffer.allocUnsafe(length);
     } else if (opcode !== Opcode.Continuation) {
-      this.messageOpcode = opcode;
-      this.messageCompressed = rsv1;
-      this.messageLength = 0;
-      if (opcode === Opcode.Text && !rsv1) (this.utf8 ??= new Utf8Validator()).reset();
+      rx.messageOpcode = opcode;
+      rx.messageCompressed = rsv1;
+      rx.messageLength = 0;
+      if (opcode === Opcode.Text && !rsv1) (rx.utf8 ??= new Utf8Validator()).reset();
     }
-    this.state = PAYLOAD;
-    if (length === 0) this.endFrame();
+    this.setState(PAYLOAD);
+    if (length === 0) this.endFrame(rx);
     return pos;
   }
 
-  /** Collects header bytes that straddle chunks. */
-  private bufferHeader(chunk: Buffer, pos: number, end: number): number {
-    const header = (this.header ??= Buffer.allocUnsafe(14));
-    let needed = this.headerLength >= 2 ? headerSize(header[1]!) : 2;
-    while (pos < end && this.headerLength < needed) {
-      header[this.headerLength++] = chunk[pos++]!;
-      if (this.headerLength === 2) needed = headerSize(header[1]!);
+  /** A whole control frame in the chunk (a heartbeat's ping or pong, a close frame): its own copy. */
+  private wholeControl(opcode: number, masked: boolean, chunk: Buffer, pos: number, stop: number): number {
+    const rx = this.rx;
+    if (rx !== null && rx.messageOpcode === 0) {
+      this.rx = null;
+      recycle(rx);
     }
-    return pos;
+    let payload = EMPTY;
+    if (stop > pos) {
+      if (masked) unmask(chunk, pos, stop, MASK, 0);
+      payload = Buffer.allocUnsafe(stop - pos);
+      chunk.copy(payload, 0, pos, stop);
+    }
+    this.handleControl(opcode, payload);
+    return stop;
   }
 
-  private readPayload(chunk: Buffer, pos: number, end: number): number {
-    const take = Math.min(this.remaining, end - pos);
+  private readPayload(rx: Receiving, chunk: Buffer, pos: number, end: number): number {
+    const take = Math.min(rx.remaining, end - pos);
     const stop = pos + take;
-    if (isControlOpcode(this.opcode)) {
-      if (this.masked) this.maskPhase = unmask(chunk, pos, stop, this.mask!, this.maskPhase);
-      if (this.control !== null) chunk.copy(this.control, this.controlLength, pos, stop);
-      this.controlLength += take;
-    } else if (this.messageCompressed || !this.fin || this.opcode === Opcode.Continuation) {
+    if (isControlOpcode(rx.opcode)) {
+      if (rx.masked) rx.maskPhase = unmask(chunk, pos, stop, maskOf(rx.maskKey), rx.maskPhase);
+      chunk.copy(rx.control!, rx.controlLength, pos, stop);
+      rx.controlLength += take;
+    } else if (rx.messageCompressed || !rx.fin || rx.opcode === Opcode.Continuation) {
       // Compressed (the decoder takes the pieces) or fragmented (§5.4: the total is unknown):
       // the pieces are unmasked in place and joined at the end. Growing one buffer instead
       // measured slower: each doubling is fresh memory, which the kernel maps in page by page.
-      if (this.masked) this.maskPhase = unmask(chunk, pos, stop, this.mask!, this.maskPhase);
-      if (!this.validText(chunk, pos, stop)) return end;
-      this.messageLength += take;
-      (this.pieces ??= new MessageBuffer()).append(chunk, pos, stop);
+      if (rx.masked) rx.maskPhase = unmask(chunk, pos, stop, maskOf(rx.maskKey), rx.maskPhase);
+      if (!this.validText(rx, chunk, pos, stop)) return end;
+      rx.messageLength += take;
+      (rx.pieces ??= new MessageBuffer()).append(chunk, pos, stop);
     } else {
       // One uncompressed frame: its length is the message's.
-      const at = this.messageLength;
+      const at = rx.messageLength;
       let data: Buffer;
       let from: number;
-      if (at === 0 && take === this.remaining) {
+      if (at === 0 && take === rx.remaining) {
         // All of it is in this chunk (its header came in an earlier one): no copy.
-        if (this.masked) unmask(chunk, pos, stop, this.mask!, this.maskPhase);
-        data = this.whole = chunk.subarray(pos, stop);
+        if (rx.masked) unmask(chunk, pos, stop, maskOf(rx.maskKey), rx.maskPhase);
+        data = rx.whole = chunk.subarray(pos, stop);
         from = 0;
       } else {
         // Unmasked while copied into the message's own buffer: one pass over the bytes.
-        data = this.reserve(at + take);
+        data = reserve(rx, at + take);
         from = at;
-        if (this.masked) this.maskPhase = unmaskInto(chunk, pos, stop, data, at, this.mask!, this.maskPhase);
+        if (rx.masked) rx.maskPhase = unmaskInto(chunk, pos, stop, data, at, maskOf(rx.maskKey), rx.maskPhase);
         else chunk.copy(data, at, pos, stop);
       }
-      if (!this.validText(data, from, from + take)) return end;
-      this.messageLength = at + take;
+      if (!this.validText(rx, data, from, from + take)) return end;
+      rx.messageLength = at + take;
     }
-    this.remaining -= take;
-    if (this.remaining === 0) this.endFrame();
+    rx.remaining -= take;
+    if (rx.remaining === 0) this.endFrame(rx);
     return stop;
   }
 
   /** §8.1: fails on invalid UTF-8 as soon as it is seen, not at the end of the message. */
-  private validText(data: Buffer, start: number, end: number): boolean {
-    if (this.messageOpcode !== Opcode.Text || this.messageCompressed || this.utf8!.write(data, start, end)) return true;
+  private validText(rx: Receiving, data: Buffer, start: number, end: number): boolean {
+    if (rx.messageOpcode !== Opcode.Text || rx.messageCompressed || rx.utf8!.write(data, start, end)) return true;
     this.fail('Invalid UTF-8 in text message', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
     return false;
   }
 
-  /**
-   * The buffer of an unfragmented message, with room for `upTo` bytes. It is allocated once the
-   * limits were checked (readHeader), at the message's size; but a claimed length is not memory
-   * to spend up front: past PRESIZE_MAX it grows as the bytes arrive, doubling.
-   */
-  private reserve(upTo: number): Buffer {
-    const body = this.body;
-    const have = body === null ? 0 : body.length;
-    if (upTo <= have) return body!;
-    const total = this.messageLength + this.remaining;
-    const size = total <= PRESIZE_MAX ? total : Math.max(upTo, Math.min(total, Math.max(PRESIZE_MAX, 2 * have)));
-    const grown = Buffer.allocUnsafe(size);
-    if (body !== null) body.copy(grown, 0, 0, this.messageLength);
-    return (this.body = grown);
-  }
-
-  private endFrame(): void {
-    this.state = HEADER;
-    const opcode = this.opcode;
+  private endFrame(rx: Receiving): void {
+    this.setState(HEADER);
+    const opcode = rx.opcode;
     if (isControlOpcode(opcode)) {
-      const payload = this.control ?? EMPTY;
-      this.control = null;
+      const payload = rx.control!;
+      rx.control = null;
+      // Nothing spans reads any more unless a fragmented message is still open.
+      if (rx.messageOpcode === 0) {
+        this.rx = null;
+        recycle(rx);
+      }
       this.handleControl(opcode, payload);
       return;
     }
-    if (!this.fin) return;
+    if (!rx.fin) return;
 
-    const isBinary = this.messageOpcode === Opcode.Binary;
-    const compressed = this.messageCompressed;
+    this.rx = null;
+    const isBinary = rx.messageOpcode === Opcode.Binary;
     let data: Buffer;
-    if (this.pieces !== null && this.pieces.length > 0) {
-      data = this.pieces.take();
-    } else if (this.whole !== null) {
-      data = this.whole;
-      this.whole = null;
-    } else if (this.body !== null) {
-      data = this.body; // reserve() never allocates past the message's length
-      this.body = null;
+    if (rx.pieces !== null && rx.pieces.length > 0) {
+      data = rx.pieces.take();
+    } else if (rx.whole !== null) {
+      data = rx.whole;
+    } else if (rx.body !== null) {
+      data = rx.body; // reserve() never allocates past the message's length
     } else {
       data = EMPTY;
     }
-    this.messageOpcode = 0;
-    this.messageCompressed = false;
-    this.messageLength = 0;
-    this.fragments = 0;
+    const compressed = rx.messageCompressed;
+    const validText = isBinary || compressed || rx.utf8!.end();
+    recycle(rx);
 
     if (compressed) {
       this.decodeMessage(data, isBinary);
       return;
     }
-    if (!isBinary && !this.utf8!.end()) {
+    if (!validText) {
       this.fail('Invalid UTF-8 in text message', 'WS_ERR_INVALID_UTF8', CloseCode.InvalidPayload);
       return;
     }
@@ -486,10 +569,10 @@ export class WebSocketProtocol {
    * asynchronous one stops receive() until the message is delivered, so messages stay in order.
    */
   private decodeMessage(data: Buffer, isBinary: boolean): void {
-    this.decoding = true;
+    this.flags |= DECODING;
     let sync = true;
     this.codec!.decode(data, this.maxPayload, (error, decoded) => {
-      this.decoding = false;
+      this.flags &= ~DECODING;
       if (this.state !== DONE) {
         if (error) {
           this.fail(error.message, error.code, error.closeCode);
@@ -515,21 +598,26 @@ export class WebSocketProtocol {
       // only the latest ping once it does (§5.5.3 allows it): a ping flood costs no memory.
       if (!this.closeSent) {
         if (this.handler.isWriteBackedUp()) {
-          if (++this.unansweredPings > this.maxUnansweredPings) {
+          const tx = this.sending();
+          if (++tx.unansweredPings > this.maxUnansweredPings) {
             this.fail(`More than ${this.maxUnansweredPings} pings while not reading`, 'WS_ERR_PING_FLOOD', CloseCode.PolicyViolation);
             return;
           }
-          this.pendingPong = payload;
+          tx.pendingPong = payload;
         } else {
-          this.unansweredPings = 0;
-          // This answer supersedes an older coalesced one: no stale pong after it.
-          this.pendingPong = null;
+          const tx = this.tx;
+          if (tx !== null) {
+            tx.unansweredPings = 0;
+            // This answer supersedes an older coalesced one: no stale pong after it.
+            tx.pendingPong = null;
+            this.settleSending(tx);
+          }
           this.sendControl(Opcode.Pong, payload);
         }
       }
-      if (this.handler.onPing(payload) === false) this.holding = true;
+      if (this.handler.onPing(payload) === false) this.flags |= HOLDING;
     } else if (opcode === Opcode.Pong) {
-      if (this.handler.onPong(payload) === false) this.holding = true;
+      if (this.handler.onPong(payload) === false) this.flags |= HOLDING;
     } else {
       this.handleClose(payload);
     }
@@ -556,8 +644,7 @@ export class WebSocketProtocol {
       }
       reason = payload.toString('utf8', 2);
     }
-    this.state = DONE;
-    this.closeReceived = true;
+    this.flags = (this.flags & ~STATE) | DONE | CLOSE_RECEIVED;
     this.dropMessage();
     // §5.5.1: reply with a close frame, echoing the status code.
     if (!this.closeSent) this.close(code === CloseCode.NoStatus ? undefined : code, EMPTY);
@@ -573,7 +660,7 @@ export class WebSocketProtocol {
    */
   private fail(message: string, code: WebSocketErrorCode, closeCode: number = CloseCode.ProtocolError): number {
     const error = new WebSocketError(message, code, closeCode);
-    this.state = DONE;
+    this.setState(DONE);
     this.dropMessage();
     if (!this.closeSent) this.close(closeCode, Buffer.from(message.slice(0, MAX_CLOSE_REASON)));
     this.handler.onProtocolError(error);
@@ -583,9 +670,9 @@ export class WebSocketProtocol {
 
   /** Stops parsing without sending anything (the transport is gone). */
   shutdown(): void {
-    this.state = DONE;
+    this.setState(DONE);
     this.dropMessage();
-    this.sendQueue = null;
+    this.tx = null;
     if (this.codec !== null) {
       this.codec.release();
       this.codec = null;
@@ -593,13 +680,12 @@ export class WebSocketProtocol {
   }
 
   private dropMessage(): void {
-    this.pieces?.clear();
-    this.pieces = null;
-    this.body = null;
-    this.whole = null;
-    this.control = null;
-    this.holding = false;
-    this.messageOpcode = 0;
+    const rx = this.rx;
+    if (rx !== null) {
+      this.rx = null;
+      recycle(rx);
+    }
+    this.flags &= ~HOLDING;
   }
 
   // ---------------------------------------------------------------- sending
@@ -610,30 +696,33 @@ export class WebSocketProtocol {
    * goes to handler.write() with the frame's last bytes (frames are written in send order).
    */
   send(data: Buffer, isBinary: boolean, fin = true, compress?: boolean, tag?: WriteTag): void {
-    if (this.closeSent) return;
+    const flags = this.flags;
+    if ((flags & CLOSE_SENT) !== 0) return;
     let opcode: number = isBinary ? Opcode.Binary : Opcode.Text;
-    if (this.sendingFragmented) opcode = Opcode.Continuation;
-    this.sendingFragmented = !fin;
+    if ((flags & SENDING_FRAGMENTED) !== 0) opcode = Opcode.Continuation;
+    this.flags = fin ? flags & ~SENDING_FRAGMENTED : flags | SENDING_FRAGMENTED;
     const codec = this.codec;
     // RFC 7692 §6: compression applies to whole messages here, so fragments go uncompressed.
     const encode =
       codec !== null && fin && opcode !== Opcode.Continuation && (compress ?? codec.wantsToEncode(data.length));
-    if (!encode && this.sendQueue === null) {
+    if (!encode && (this.tx === null || this.tx.queue === null)) {
       this.writeFrame(opcode, data, fin, false, tag);
-      if (fin && this.heldPrepared !== null) this.releaseHeldPrepared();
+      if (fin && this.tx !== null && this.tx.heldPrepared !== null) this.releaseHeldPrepared(this.tx);
       return;
     }
+    const tx = this.sending();
     const item: SendItem = { data: encode ? null : data, opcode, rsv1: encode, fin, ready: !encode, size: data.length, tag };
-    if (this.sendQueue === null) this.queuedBytes = 0;
-    (this.sendQueue ??= []).push(item);
-    this.queuedBytes += data.length;
+    if (tx.queue === null) tx.queuedBytes = 0;
+    (tx.queue ??= []).push(item);
+    tx.queuedBytes += data.length;
     if (encode) {
       codec!.encode(data, (error, encoded) => {
-        if (this.sendQueue === null) return;
+        const tx = this.tx;
+        if (tx === null || tx.queue === null) return;
         if (error) {
           // The failed item would block the queue forever and the close frame behind it: drop
           // what is queued (the connection is failing) so fail() writes the close frame now.
-          this.sendQueue = null;
+          tx.queue = null;
           this.fail(`Compression failed: ${error.message}`, 'WS_ERR_DEFLATE_FAILED', CloseCode.InternalError);
           return;
         }
@@ -642,33 +731,40 @@ export class WebSocketProtocol {
         this.flushSendQueue();
       });
     }
-    if (fin && this.heldPrepared !== null) this.releaseHeldPrepared();
+    if (fin && tx.heldPrepared !== null) this.releaseHeldPrepared(tx);
   }
 
   /** Sends the prepared messages held back until our fragmented message ended, in order. */
-  private releaseHeldPrepared(): void {
-    const held = this.heldPrepared!;
-    this.heldPrepared = null;
+  private releaseHeldPrepared(tx: Sending): void {
+    const held = tx.heldPrepared!;
+    tx.heldPrepared = null;
+    this.settleSending(tx);
     for (const { payload, isBinary } of held) this.send(payload, isBinary, true, false);
   }
 
   /** Bytes accepted by send() but still waiting for an encode to finish (part of bufferedAmount). */
   get queuedSendBytes(): number {
-    return this.sendQueue === null ? 0 : this.queuedBytes;
+    const tx = this.tx;
+    return tx === null || tx.queue === null ? 0 : tx.queuedBytes;
   }
 
   /** Frames that waited behind a message being encoded go out as soon as it is done, in order. */
   private flushSendQueue(): void {
-    const queue = this.sendQueue;
+    const tx = this.tx;
+    const queue = tx === null ? null : tx.queue;
     if (queue === null) return;
     let i = 0;
     while (i < queue.length && queue[i]!.ready) {
       const item = queue[i++]!;
-      this.queuedBytes -= item.size;
+      tx!.queuedBytes -= item.size;
       this.writeFrame(item.opcode, item.data!, item.fin, item.rsv1, item.tag);
     }
-    if (i === queue.length) this.sendQueue = null;
-    else queue.splice(0, i);
+    if (i < queue.length) {
+      queue.splice(0, i);
+    } else if (this.tx === tx) {
+      tx!.queue = null;
+      this.settleSending(tx!);
+    }
   }
 
   /**
@@ -678,13 +774,13 @@ export class WebSocketProtocol {
    */
   sendPrepared(frame: Buffer, payload: Buffer, isBinary: boolean): void {
     if (this.closeSent) return;
-    if (this.sendingFragmented) {
+    if ((this.flags & SENDING_FRAGMENTED) !== 0) {
       // §5.4: a new message cannot start inside our fragmented one (send() would have made it
       // that message's last fragment); it goes out after the fragmented message ends.
-      (this.heldPrepared ??= []).push({ payload, isBinary });
+      (this.sending().heldPrepared ??= []).push({ payload, isBinary });
       return;
     }
-    if (!this.isServer || this.sendQueue !== null) {
+    if (!this.isServer || (this.tx !== null && this.tx.queue !== null)) {
       this.send(payload, isBinary, true, false);
       return;
     }
@@ -702,12 +798,13 @@ export class WebSocketProtocol {
 
   /** Called by the adapter when the peer reads again: answer the latest coalesced ping. */
   flushPendingPong(): void {
-    const payload = this.pendingPong;
-    this.unansweredPings = 0;
-    if (payload !== null && !this.closeSent) {
-      this.pendingPong = null;
-      this.sendControl(Opcode.Pong, payload);
-    }
+    const tx = this.tx;
+    if (tx === null) return;
+    const payload = tx.pendingPong;
+    tx.unansweredPings = 0;
+    if (payload !== null && !this.closeSent) tx.pendingPong = null;
+    this.settleSending(tx);
+    if (payload !== null && !this.closeSent) this.sendControl(Opcode.Pong, payload);
   }
 
   /** Sends a close frame (§5.5.1); no data follows it. Codes are validated by the caller. */
@@ -719,14 +816,15 @@ export class WebSocketProtocol {
       payload.writeUInt16BE(code, 0);
       reason.copy(payload, 2);
     }
-    if (this.sendQueue !== null) {
+    const queue = this.tx === null ? null : this.tx.queue;
+    if (queue !== null) {
       // Queued messages go first: nothing accepted before close() is lost.
-      this.sendQueue.push({ data: payload, opcode: Opcode.Close, rsv1: false, fin: true, ready: true, size: 0, tag: undefined });
-      this.closeSent = true;
+      queue.push({ data: payload, opcode: Opcode.Close, rsv1: false, fin: true, ready: true, size: 0, tag: undefined });
+      this.flags |= CLOSE_SENT;
       this.flushSendQueue();
       return;
     }
-    this.closeSent = true;
+    this.flags |= CLOSE_SENT;
     this.writeFrame(Opcode.Close, payload, true, false);
   }
 
@@ -767,6 +865,33 @@ const EMPTY = Buffer.alloc(0);
 
 /** Largest message buffer allocated ahead of the bytes that fill it (see reserve()). */
 const PRESIZE_MAX = 8 * 1024 * 1024;
+
+/** Collects header bytes that straddle chunks. */
+function bufferHeader(rx: Receiving, chunk: Buffer, pos: number, end: number): number {
+  const header = (rx.header ??= Buffer.allocUnsafe(14));
+  let needed = rx.headerLength >= 2 ? headerSize(header[1]!) : 2;
+  while (pos < end && rx.headerLength < needed) {
+    header[rx.headerLength++] = chunk[pos++]!;
+    if (rx.headerLength === 2) needed = headerSize(header[1]!);
+  }
+  return pos;
+}
+
+/**
+ * The buffer of an unfragmented message, with room for `upTo` bytes. It is allocated once the
+ * limits were checked (readHeader), at the message's size; but a claimed length is not memory
+ * to spend up front: past PRESIZE_MAX it grows as the bytes arrive, doubling.
+ */
+function reserve(rx: Receiving, upTo: number): Buffer {
+  const body = rx.body;
+  const have = body === null ? 0 : body.length;
+  if (upTo <= have) return body!;
+  const total = rx.messageLength + rx.remaining;
+  const size = total <= PRESIZE_MAX ? total : Math.max(upTo, Math.min(total, Math.max(PRESIZE_MAX, 2 * have)));
+  const grown = Buffer.allocUnsafe(size);
+  if (body !== null) body.copy(grown, 0, 0, rx.messageLength);
+  return (rx.body = grown);
+}
 
 /** Total header size given the second header byte (§5.2). */
 function headerSize(b1: number): number {

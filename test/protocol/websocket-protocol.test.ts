@@ -1982,3 +1982,95 @@ describe('the adapter contract: where receive() stops, when the transport ends, 
     assert.deepEqual(labels(), ['small', null, 'large', null, 'compressed', 'after']);
   });
 });
+
+describe('state kept between reads only while something spans them (issue 13)', () => {
+  /** The core's private state objects (null: nothing kept). */
+  function kept(h: Harness): { rx: unknown; tx: unknown } {
+    const core = h.protocol as unknown as { rx: unknown; tx: unknown };
+    assert.ok('rx' in core && 'tx' in core, 'the core has no rx/tx state any more; update this test');
+    return { rx: core.rx, tx: core.tx };
+  }
+
+  it('a frame header arriving a byte at a time between two whole frames, for every header form', () => {
+    for (const length of [0, 5, 125, 126, 300, 70_000]) {
+      for (const opcode of [OP.Binary, OP.Ping]) {
+        if (opcode === OP.Ping && length > 125) continue;
+        const h = makeServer();
+        const middle = peerFrame(h, { opcode, payload: pattern(length) });
+        const headerSize = middle.length - length;
+        h.feed(peerFrame(h, { opcode: OP.Text, payload: 'before' }));
+        assert.equal(kept(h).rx, null);
+        for (let i = 0; i < headerSize; i++) {
+          h.feed(middle.subarray(i, i + 1));
+          // Once the header is complete, a payload still to come keeps the frame's state.
+          const spans = i < headerSize - 1 || length > 0;
+          assert.equal(kept(h).rx !== null, spans, `after header byte ${i} of ${headerSize}`);
+        }
+        // The payload and the next whole frame in one chunk.
+        h.feed(Buffer.concat([middle.subarray(headerSize), peerFrame(h, { opcode: OP.Text, payload: 'after' })]));
+        assert.equal(kept(h).rx, null, `nothing kept after a ${length}-byte frame completed`);
+        const got = h.handler.events.filter((e) => e.type === 'message' || e.type === 'ping');
+        assert.equal(got.length, 3);
+        const data = (got[1] as { data: Buffer }).data;
+        assert.deepEqual(data, pattern(length));
+        assert.equal((got[0] as { data: Buffer }).data.toString(), 'before');
+        assert.equal((got[2] as { data: Buffer }).data.toString(), 'after');
+      }
+    }
+  });
+
+  it('the state of a message spread over reads is dropped once it completes, also with control frames inside', () => {
+    const h = makeServer();
+    const whole = peerFrame(h, { opcode: OP.Binary, payload: pattern(1000) });
+    h.feed(whole.subarray(0, 10));
+    assert.notEqual(kept(h).rx, null);
+    h.feed(whole.subarray(10));
+    assert.equal(kept(h).rx, null);
+
+    h.feed(peerFrame(h, { opcode: OP.Text, payload: 'ab', fin: false }));
+    assert.notEqual(kept(h).rx, null, 'an open fragmented message is kept');
+    h.feed(peerFrame(h, { opcode: OP.Ping, payload: 'p' }));
+    assert.notEqual(kept(h).rx, null, 'a whole ping inside it keeps the message');
+    const ping = peerFrame(h, { opcode: OP.Ping, payload: 'split ping' });
+    h.feed(ping.subarray(0, 8));
+    h.feed(ping.subarray(8));
+    assert.notEqual(kept(h).rx, null, 'a split ping inside it keeps the message');
+    h.feed(peerFrame(h, { opcode: OP.Continuation, payload: 'cd' }));
+    assert.equal(kept(h).rx, null);
+    const messages = h.handler.messages();
+    assert.equal(messages.length, 2);
+    assert.deepEqual(messages[0]!.data, pattern(1000));
+    assert.equal(messages[1]!.data.toString(), 'abcd');
+    assert.equal(h.handler.frames().filter((f) => f.opcode === OP.Pong).length, 2);
+
+    // A split control frame alone is dropped too.
+    h.feed(ping.subarray(0, 3));
+    h.feed(ping.subarray(3));
+    assert.equal(kept(h).rx, null);
+  });
+
+  it('send state exists only while a ping is coalesced or a message waits for its encode', () => {
+    const codec = new FakeCodec('sync', 'manual');
+    const h = makeServer({ codec });
+    h.protocol.send(Buffer.from('plain'), false, true, false);
+    assert.equal(kept(h).tx, null);
+    h.protocol.send(Buffer.from('compress me'), false, true, true);
+    h.protocol.send(Buffer.from('behind it'), false, true, false);
+    assert.notEqual(kept(h).tx, null);
+    assert.ok(h.protocol.queuedSendBytes > 0);
+    codec.runAll();
+    assert.equal(kept(h).tx, null);
+    assert.equal(h.protocol.queuedSendBytes, 0);
+
+    h.handler.backedUp = true;
+    h.feed(peerFrame(h, { opcode: OP.Ping, payload: 'one' }));
+    assert.notEqual(kept(h).tx, null);
+    h.handler.backedUp = false;
+    h.protocol.flushPendingPong();
+    assert.equal(kept(h).tx, null);
+    assert.deepEqual(
+      h.handler.frames().filter((f) => f.opcode === OP.Pong).map((f) => f.payload.toString()),
+      ['one'],
+    );
+  });
+});

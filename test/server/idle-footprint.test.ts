@@ -76,6 +76,66 @@ describe('an idle server connection', { timeout: 15_000 }, () => {
     await closeBoth(client);
   });
 
+  it('keeps no output batch or parser state once a message went both ways, and no close state before closing', async () => {
+    const { server: ws, client } = await pair(server);
+    // Private state of the connection's link and its protocol core (null: none kept).
+    const link = activityOf(ws) as unknown as { out: unknown; extra: unknown; core: { rx: unknown; tx: unknown } };
+    for (const field of ['out', 'extra', 'core'] as const) assert.ok(field in link, `the link has no '${field}' any more; update this test`);
+    assert.equal(link.out, null);
+    assert.equal(link.extra, null);
+    ws.on('message', (data) => ws.send(data));
+    // A message large enough to come in several socket reads, then a small one.
+    for (const size of [300_000, 10]) {
+      const echoed = once(client, 'message');
+      client.send(Buffer.alloc(size, 7));
+      const [data] = (await within(echoed, 5000, 'the echo')) as [Buffer];
+      assert.equal(data.length, size);
+    }
+    assert.equal(link.out, null);
+    assert.equal(link.core.rx, null);
+    assert.equal(link.core.tx, null);
+    assert.equal(ws.closeCode, 1006);
+    assert.equal(ws.droppedMessages, 0);
+    const closed = once(ws, 'close');
+    client.close(4001, 'bye');
+    const [code, reason] = (await within(closed, 2000, 'the server side to close')) as [number, string];
+    assert.deepEqual([code, reason, ws.closeCode, ws.closeReason], [4001, 'bye', 4001, 'bye']);
+    assert.equal(link.out, null);
+  });
+
+  it("has one 'end' listener on its socket, and still closes at the peer's FIN", async () => {
+    const http = await startHttpServer();
+    const attached = new WebSocketServer({ server: http.server });
+    try {
+      // A standalone server's socket refuses half-open connections, an HTTP server's allows them.
+      for (const kind of ['standalone', 'attached'] as const) {
+        let ws: WebSocketConnection;
+        let client: WebSocketConnection;
+        if (kind === 'standalone') {
+          ({ server: ws, client } = await pair(server));
+        } else {
+          const accepted = new Promise<WebSocketConnection>((resolve) => attached.once('connection', resolve));
+          client = await connect(`ws://${HOST}:${http.port}/`, { handshakeTimeout: 2000 });
+          ws = await within(accepted, 2000, 'a connection');
+        }
+        const socket = ws.rawTransport as Socket;
+        assert.equal(socket.allowHalfOpen, kind === 'attached');
+        // One listener, no array: net's own (which ends our side) or ours in place of net's no-op.
+        assert.equal(socket.listenerCount('end'), 1, `${kind}: 'end' listeners`);
+        const closed = once(ws, 'close');
+        // The peer half-closes without a close frame: the server ends its side too (no lingering
+        // half-open socket) and the connection closes abnormally (RFC 6455 §7.1.5).
+        (client.rawTransport as Socket).end();
+        const [code] = (await within(closed, 2000, `${kind}: the server side to close`)) as [number];
+        assert.equal(code, 1006);
+        await within(once(client, 'close'), 2000, `${kind}: the client to see the close`);
+      }
+    } finally {
+      await within(attached.close({ timeout: 200 }), 3000, 'the WebSocket server to close');
+      await http.stop();
+    }
+  });
+
   it('keeps heartbeat times as they were set', async () => {
     const before = Date.now();
     const { server: ws, client } = await pair(server);
