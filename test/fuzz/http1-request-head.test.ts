@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import { INCOMPLETE, NOT_MINE, parseUpgradeRequestHead, rawHeadersOf, TOO_LARGE } from '../../src/protocol/http1-request-head.js';
 import { check, checkAsync, chunksAt, cutPoints, fc, ows, token, TCHARS } from './support/fuzz.js';
 import { within } from '../helpers/events.js';
+import { assertLinear, LINEAR_N } from '../protocol/support/linearity.js';
 
 type Parsed = ReturnType<typeof parseUpgradeRequestHead>;
 /** The model's answer: rawHeaders listed, where the parser keeps the text. */
@@ -242,19 +242,9 @@ describe('request-head parser fuzz', () => {
       'a long list value': (n) => `GET / HTTP/1.1\r\nHost: a\r\nUpgrade: ${'a, '.repeat(n / 3)}websocket\r\nConnection: upgrade\r\n\r\n`,
       'no blank line': (n) => `GET / HTTP/1.1\r\n${'X: 1\r\n'.repeat(n / 6)}`,
     };
-    // Sizes stay below the string size where V8 moves allocations to its large-object space
-    // (which costs more per byte and would look superlinear).
+    // CPU time of n against 8n, retried when a busy machine inflates one ratio (support/linearity).
     for (const [name, make] of Object.entries(shapes)) {
-      const small = Buffer.from(make(2 * 1024), 'latin1');
-      const large = Buffer.from(make(8 * 2 * 1024), 'latin1');
-      // Linear: about 8x. Quadratic would be 64x every time; a GC or a busy machine can spoil one
-      // measurement, so it counts as linear if one of three attempts is well below that.
-      const ratios: number[] = [];
-      for (let attempt = 0; attempt < 3; attempt++) {
-        ratios.push(bestTime(() => parseUpgradeRequestHead(large, Infinity)) / bestTime(() => parseUpgradeRequestHead(small, Infinity)));
-        if (ratios.at(-1)! < 24) break;
-      }
-      assert.ok(Math.min(...ratios) < 24, `${name}: 8x the input took ${ratios.map((r) => r.toFixed(1)).join('x, ')}x the time`);
+      assertLinear(name, LINEAR_N, (n) => Buffer.from(make(n), 'latin1'), (bytes) => parseUpgradeRequestHead(bytes, Infinity));
     }
   });
 });
@@ -374,14 +364,3 @@ describe('request-head parser: cases found by fuzzing', () => {
   );
 });
 
-/** The fastest of several runs (the least disturbed by other processes), in ms. */
-function bestTime(work: () => unknown): number {
-  for (let j = 0; j < 20; j++) work(); // warm up (JIT)
-  let best = Infinity;
-  for (let i = 0; i < 15; i++) {
-    const start = performance.now();
-    for (let j = 0; j < 8; j++) work();
-    best = Math.min(best, performance.now() - start);
-  }
-  return best;
-}

@@ -3,7 +3,7 @@
 // handling, limits). Bytes go in through receive(); a recording handler captures everything out.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { performance } from 'node:perf_hooks';
+import { assertLinear, LINEAR_N } from './support/linearity.js';
 import { WebSocketError, type WebSocketErrorCode } from '../../src/protocol/errors.js';
 import { MAX_CLOSE_REASON } from '../../src/protocol/websocket-protocol.js';
 import { makeClient, makeServer, type Harness } from './support/fake-handler.js';
@@ -1219,15 +1219,21 @@ describe('Autobahn 9: limits (maxPayload, maxFragments) and tiny chunks', () => 
     const payload = randomBytes(size, prng(1));
     const bytes = clientFrame({ opcode: OP.Binary, payload });
     const h = makeServer();
-    const started = performance.now();
     for (let i = 0; i < bytes.length; i++) h.protocol.receive(bytes.subarray(i, i + 1));
-    const elapsed = performance.now() - started;
     assertNoFailure(h);
     const messages = h.handler.messages();
     assert.equal(messages.length, 1);
     assert.ok(messages[0]!.data.equals(payload));
-    // Generous: linear work takes well under a second; a quadratic copy would take minutes.
-    assert.ok(elapsed < 20_000, `took ${elapsed.toFixed(0)} ms`);
+    // A collector that copied what it had at every byte would be quadratic.
+    assertLinear(
+      'a message fed a byte per call',
+      LINEAR_N,
+      (n) => clientFrame({ opcode: OP.Binary, payload: randomBytes(n, prng(1)) }),
+      (frame) => {
+        const fed = makeServer();
+        for (let i = 0; i < frame.length; i++) fed.protocol.receive(frame.subarray(i, i + 1));
+      },
+    );
   });
 
   it('a 256 KiB multi-byte text message fed one byte per receive() call arrives intact', () => {
@@ -1242,25 +1248,25 @@ describe('Autobahn 9: limits (maxPayload, maxFragments) and tiny chunks', () => 
   it('a 100 000-fragment message arrives intact, in one chunk and in random chunks, in linear time', () => {
     const count = 100_000;
     const payload = randomBytes(count, prng(2));
-    const build = (): Buffer =>
+    /** A message of `n` one-byte fragments (the first n bytes of the payload). */
+    const build = (n: number): Buffer =>
       Buffer.concat(
-        Array.from({ length: count }, (_, i) =>
-          clientFrame({ opcode: i === 0 ? OP.Binary : OP.Continuation, fin: i === count - 1, payload: payload.subarray(i, i + 1) }),
+        Array.from({ length: n }, (_, i) =>
+          clientFrame({ opcode: i === 0 ? OP.Binary : OP.Continuation, fin: i === n - 1, payload: payload.subarray(i, i + 1) }),
         ),
       );
     for (const chunked of [false, true]) {
-      const bytes = build();
+      const bytes = build(count);
       const h = makeServer({ maxFragments: count });
       const chunks = chunked ? randomChunks(bytes, prng(3), 64) : [bytes];
-      const started = performance.now();
       h.feed(...chunks);
-      const elapsed = performance.now() - started;
       assertNoFailure(h);
       const messages = h.handler.messages();
       assert.equal(messages.length, 1);
       assert.ok(messages[0]!.data.equals(payload));
-      assert.ok(elapsed < 20_000, `took ${elapsed.toFixed(0)} ms`);
     }
+    // Per fragment, constant work: a message of 8n fragments costs 8 times one of n.
+    assertLinear('a message of one-byte fragments', LINEAR_N, build, (bytes) => makeServer({ maxFragments: count }).feed(bytes));
   });
 
   it('a 4 MiB text message in 4 KiB chunks arrives intact (Autobahn 9.1)', () => {
