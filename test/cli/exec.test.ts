@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type WebSocketConnection } from '../../src/index.js';
 import { startServe, type Served } from './support/cli.js';
+import { Inbox } from '../helpers/events.js';
 
 const SCRIPT = `#!/bin/sh
 case "$QUERY_STRING" in
@@ -25,34 +26,12 @@ case "$QUERY_STRING" in
 esac
 `;
 
-/** Collects messages and the close of a connection. */
+/** Collects messages (text, or 'B:' + hex for binary) and the close of a connection. */
 function record(ws: WebSocketConnection): { messages: string[]; closed: Promise<[number, string]>; next(): Promise<string> } {
-  const messages: string[] = [];
-  let waiter: (() => void) | null = null;
-  ws.on('message', (data, isBinary) => {
-    messages.push(isBinary ? 'B:' + data.toString('hex') : data.toString());
-    waiter?.();
-  });
+  const inbox = new Inbox<string>();
+  ws.on('message', (data, isBinary) => inbox.push(isBinary ? 'B:' + data.toString('hex') : data.toString()));
   const closed = new Promise<[number, string]>((resolve) => ws.once('close', (code, reason) => resolve([code, reason])));
-  let read = 0;
-  return {
-    messages,
-    closed,
-    async next() {
-      const deadline = Date.now() + 5000;
-      while (read >= messages.length) {
-        if (Date.now() > deadline) throw new Error(`no message; got ${JSON.stringify(messages)}`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, deadline - Date.now());
-          waiter = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
-      return messages[read++]!;
-    },
-  };
+  return { messages: inbox.items, closed, next: () => inbox.take(5000, 'a message') };
 }
 
 function alive(pid: number): boolean {

@@ -6,34 +6,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type WebSocketConnection } from '../../src/index.js';
 import { startServe, type Served } from './support/cli.js';
+import { Inbox } from '../helpers/events.js';
 
-/** Every WAMP message `ws` receives (JSON), in order; next() waits for the next one, bounded. */
-function wampInbox(ws: WebSocketConnection): { next(ms?: number): Promise<unknown[]> } {
-  const queue: unknown[][] = [];
-  let wake: (() => void) | null = null;
-  // Several messages can arrive in one read: listen from the start, not once per wait.
-  ws.on('message', (data) => {
-    queue.push(JSON.parse(data.toString('utf8')) as unknown[]);
-    wake?.();
-  });
-  return {
-    async next(ms = 5000) {
-      const deadline = Date.now() + ms;
-      while (queue.length === 0) {
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`no WAMP message within ${ms} ms`);
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, left);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-        wake = null;
-      }
-      return queue.shift()!;
-    },
-  };
+/** Every WAMP message `ws` receives (JSON), in order, from the start. */
+function wampInbox(ws: WebSocketConnection): Inbox<unknown[]> {
+  const inbox = new Inbox<unknown[]>();
+  ws.on('message', (data) => inbox.push(JSON.parse(data.toString('utf8')) as unknown[]));
+  return inbox;
 }
 
 describe('serve --wamp', { timeout: 30_000 }, () => {
@@ -50,7 +29,7 @@ describe('serve --wamp', { timeout: 30_000 }, () => {
     try {
       assert.equal(ws.protocol, 'wamp.2.json');
       const inbox = wampInbox(ws);
-      const nextWamp = (_ws: WebSocketConnection): Promise<unknown[]> => inbox.next();
+      const nextWamp = (_ws: WebSocketConnection): Promise<unknown[]> => inbox.take(5000, 'a WAMP message');
       ws.send(JSON.stringify([1, 'com.example.realm', { roles: { publisher: {}, subscriber: {} } }]));
       const welcome = await nextWamp(ws);
       assert.equal(welcome[0], 2, `WELCOME, got ${JSON.stringify(welcome)}`);

@@ -11,26 +11,16 @@ import { connect, type WebSocketConnection } from '../../src/index.js';
 import { BrokerServer, brokerSkip } from '../pubsub/support/brokers.js';
 import { get as httpsGet } from 'node:https';
 import { run, runCli, startServe, toolSkip, type Served } from './support/cli.js';
+import { nextEvent } from '../helpers/events.js';
 
 /** The next message on `ws` as text ('B:' + hex for binary), bounded. */
-function nextMessage(ws: WebSocketConnection, ms = 5000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no message within ' + ms + ' ms')), ms);
-    ws.once('message', (data, isBinary) => {
-      clearTimeout(timer);
-      resolve(isBinary ? 'B:' + data.toString('hex') : data.toString('utf8'));
-    });
-  });
+async function nextMessage(ws: WebSocketConnection, ms = 5000): Promise<string> {
+  const [data, isBinary] = await nextEvent<[Buffer, boolean]>(ws, 'message', ms);
+  return isBinary ? 'B:' + data.toString('hex') : data.toString('utf8');
 }
 
 function closed(ws: WebSocketConnection, ms = 5000): Promise<[number, string]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no close within ' + ms + ' ms')), ms);
-    ws.once('close', (code, reason) => {
-      clearTimeout(timer);
-      resolve([code, reason]);
-    });
-  });
+  return nextEvent<[number, string]>(ws, 'close', ms);
 }
 
 describe('serve: echo, broadcast and topics over HTTP/1.1, HTTP/2 and h2c', { timeout: 60_000 }, () => {

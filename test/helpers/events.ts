@@ -77,3 +77,44 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T)
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/** Re-checks `condition` every `intervalMs` until it holds, or rejects after `ms`: for state that has no event. */
+export async function waitUntil(condition: () => boolean, ms: number, what: string, intervalMs = 5): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/**
+ * What arrives over time (messages, lines), kept in order from the start, so that several
+ * arriving in one read are not missed between two waits; take() returns the next one, bounded.
+ */
+export class Inbox<T> {
+  readonly items: T[] = [];
+  #taken = 0;
+  #wake: (() => void) | null = null;
+
+  readonly push = (item: T): void => {
+    this.items.push(item);
+    this.#wake?.();
+  };
+
+  async take(ms = 5000, what = 'the next item'): Promise<T> {
+    const deadline = Date.now() + ms;
+    while (this.#taken >= this.items.length) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`Timed out after ${ms} ms waiting for ${what}; got ${JSON.stringify(this.items)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = null;
+    }
+    return this.items[this.#taken++]!;
+  }
+}

@@ -10,17 +10,8 @@ import { WebSocketServer, type HandshakeRequest, type VerifyResult } from '../..
 import { ExtendedConnectRequest } from '../../src/server/http2-stream.js';
 import type { WebSocketConnection } from '../../src/connection/websocket-connection.js';
 import { OP } from '../helpers/frames.js';
-import { collectEvents, deferred, nextEvent, within } from '../helpers/events.js';
+import { collectEvents, deferred, nextEvent, waitUntil, within } from '../helpers/events.js';
 import { openSession, RawStreamSocket, startH2cServer, webSocketConnectHeaders, type StartedH2 } from './support/h2.js';
-
-/** Re-checks `condition` on a short interval until it holds, or fails after `ms`. */
-async function waitUntil(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 function echo(ws: WebSocketConnection<any>): void {
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
