@@ -108,20 +108,25 @@ export class UpgradeRouter {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => router.routeUpgrade(server, req, socket, head));
     // Plain requests to upgrade-only paths, and extended CONNECT streams for registered tokens,
     // are answered before the application's own listeners see them.
-    const emit = server.emit;
-    server.emit = function (this: UpgradeCapableServer, event: string | symbol, ...args: unknown[]): boolean {
-      if (event === 'request' && router.answerPlainRequest(args[0] as IncomingMessage, args[1] as ServerResponse)) return true;
-      if (event === 'stream' && router.routeStream(args[0] as ServerHttp2Stream, args[1] as IncomingHttpHeaders, args[3] as string[])) {
+    const emit = server.emit as (this: UpgradeCapableServer, event: string | symbol, ...args: unknown[]) => boolean;
+    // Fixed parameters, and `arguments` handed straight to apply(): a rest parameter and a spread
+    // would build two arrays for every event (each handshake's 'upgrade' among them), while V8's
+    // optimizing compiler forwards `arguments` used only this way without creating it. No other
+    // use of `arguments` here: any would make it a real object again.
+    server.emit = function (this: UpgradeCapableServer, event: string | symbol, a?: unknown, b?: unknown, _c?: unknown, d?: unknown): boolean {
+      if (event === 'request' && router.answerPlainRequest(a as IncomingMessage, b as ServerResponse)) return true;
+      // 'stream': (stream, headers, flags, rawHeaders).
+      if (event === 'stream' && router.routeStream(a as ServerHttp2Stream, b as IncomingHttpHeaders, d as string[] | undefined)) {
         return true;
       }
       if (event === 'error' && this.listenerCount('error') === 0) {
         // emit() throws an 'error' nobody listens for, and Node's report of it names emit()'s
         // caller: this wrapper. Emitted on the next tick through the original itself, a port in
-        // use reads as Node's own error, not as one from the router.
-        process.nextTick(emit.bind(this) as (...a: unknown[]) => boolean, event, ...args);
+        // use reads as Node's own error, not as one from the router. ('error' has one argument.)
+        process.nextTick(emit.bind(this), event, a);
         return false;
       }
-      return (emit as (...a: unknown[]) => boolean).apply(this, [event, ...args]);
+      return emit.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
     } as typeof server.emit;
     if (isHttp2Server(server)) {
       this.http2Servers.add(server);
