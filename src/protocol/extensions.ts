@@ -32,11 +32,12 @@ export interface NegotiatedExtensions {
   codec: MessageCodec | null;
 }
 
-const NONE: NegotiatedExtensions = { header: '', codec: null };
+/** Nothing negotiated: one shared (frozen) result. */
+export const NO_EXTENSIONS: NegotiatedExtensions = Object.freeze({ header: '', codec: null });
 
 /** Server side: picks the supported extensions from the client's offers. */
 export function negotiateExtensions(offers: ExtensionOffer[], supported: readonly ServerExtension[]): NegotiatedExtensions {
-  if (offers.length === 0 || supported.length === 0) return NONE;
+  if (offers.length === 0 || supported.length === 0) return NO_EXTENSIONS;
   let header = '';
   let codec: MessageCodec | null = null;
   for (const extension of supported) {
@@ -59,7 +60,7 @@ export function acceptExtensions(
 ): NegotiatedExtensions {
   const responses = parseExtensionHeader(value);
   if (responses === null) throw new Error('Invalid Sec-WebSocket-Extensions header in the response');
-  if (responses.length === 0) return NONE;
+  if (responses.length === 0) return NO_EXTENSIONS;
   let codec: MessageCodec | null = null;
   const seen = new Set<string>();
   for (const response of responses) {

@@ -5,7 +5,7 @@ import { hash } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { hasToken, isFieldValue, isToken, parseProtocolList, singleValue, trimOWS } from './http-tokens.js';
 import { parseExtensionHeader, type ExtensionOffer } from './extension-header.js';
-import { refusal, type Refusal } from './server-handshake.js';
+import { refusal, type HandshakeOffer, type Refusal } from './server-handshake.js';
 
 /** RFC 6455 §1.3 magic GUID appended to the key before hashing. */
 export const WEBSOCKET_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -81,7 +81,13 @@ export interface UpgradeRequestInfo {
   headers: HeaderMap;
 }
 
-export type RequestCheck = { ok: true; key: string; protocols: string[]; extensions: ExtensionOffer[]; origin: string | undefined } | Refusal;
+/** A well-formed request: its key, and what it offers (the handshake's offer as it is). */
+export type RequestCheck = (HandshakeOffer & { ok: true; key: string }) | Refusal;
+
+// The offers of a request without Sec-WebSocket-Protocol or -Extensions (most): shared, so
+// frozen. Nothing writes to an offer's lists; the verify hook is given a copy (handshakeInfo).
+const NO_PROTOCOLS: string[] = Object.freeze([]) as unknown as string[];
+const NO_EXTENSIONS: ExtensionOffer[] = Object.freeze([]) as unknown as ExtensionOffer[];
 
 /** Parses "D.D" (or "D") as Node reports it; true if >= 1.1 (RFC 6455 §4.1 item 2). */
 export function isHttp11OrLater(v: string): boolean {
@@ -100,9 +106,11 @@ export function isHttp11OrLater(v: string): boolean {
 
 /**
  * Validates a client's opening handshake (RFC 6455 §4.2.1). On failure, `status`,
- * `reason` (use as the body) and optional `headers` feed buildErrorResponse.
+ * `reason` (use as the body) and optional `headers` feed buildErrorResponse. `path`: the
+ * request target's path, carried into the result so that it is the handshake's offer as well
+ * (one object per handshake, not two).
  */
-export function checkUpgradeRequest(req: UpgradeRequestInfo): RequestCheck {
+export function checkUpgradeRequest(req: UpgradeRequestInfo, path = '/'): RequestCheck {
   const h = req.headers;
   // §4.2.1 item 1: GET (method names are case-sensitive, RFC 9110 §9.1).
   if (req.method !== 'GET') {
@@ -143,12 +151,14 @@ export function checkUpgradeRequest(req: UpgradeRequestInfo): RequestCheck {
     });
   }
   // §4.2.1 item 8 (optional): subprotocols.
-  const protocols = parseProtocolList(h['sec-websocket-protocol']);
+  const protocolField = h['sec-websocket-protocol'];
+  const protocols = protocolField === undefined ? NO_PROTOCOLS : parseProtocolList(protocolField);
   if (protocols === null) {
     return refusal(400, 'Invalid Sec-WebSocket-Protocol header.');
   }
   // §4.2.1 item 9 (optional): extensions.
-  const extensions = parseExtensionHeader(h['sec-websocket-extensions']);
+  const extensionField = h['sec-websocket-extensions'];
+  const extensions = extensionField === undefined ? NO_EXTENSIONS : parseExtensionHeader(extensionField);
   if (extensions === null) {
     return refusal(400, 'Invalid Sec-WebSocket-Extensions header.');
   }
@@ -156,7 +166,7 @@ export function checkUpgradeRequest(req: UpgradeRequestInfo): RequestCheck {
   // Repeated values are joined so an origin allow-list can never match them.
   const rawOrigin = h['origin'] ?? h['sec-websocket-origin'];
   const origin = Array.isArray(rawOrigin) ? rawOrigin.join(', ') : rawOrigin;
-  return { ok: true, key, protocols, extensions, origin };
+  return { ok: true, key, protocols, extensions, origin, path };
 }
 
 const ACCEPT_RESERVED: ReadonlySet<string> = new Set([

@@ -7,7 +7,7 @@
 // configuration's own callbacks (origin predicate, subprotocol selector, extension negotiators).
 
 import type { ExtensionOffer } from './extension-header.js';
-import { negotiateExtensions, type NegotiatedExtensions, type ServerExtension } from './extensions.js';
+import { negotiateExtensions, NO_EXTENSIONS, type NegotiatedExtensions, type ServerExtension } from './extensions.js';
 import { isFieldValue, isToken } from './http-tokens.js';
 
 /** Header fields of a response, by name; an array sends the field once per value. */
@@ -105,6 +105,12 @@ const FORBIDDEN = Object.freeze(refusal(403, 'Forbidden'));
 /** A verify hook that threw or whose promise rejected; its message stays on the server. */
 export const VERIFY_FAILED: Refusal = Object.freeze(refusal(500, 'Handshake verification failed'));
 
+/**
+ * Accepted without a subprotocol, extensions or verify hook data, the common case: one shared
+ * (read-only) decision rather than one per handshake.
+ */
+const PLAIN_ACCEPTANCE: Acceptance<never> = Object.freeze({ ok: true, protocol: '', extensions: NO_EXTENSIONS, data: undefined, headers: undefined });
+
 /** Admitted without a subprotocol, the common case: one shared (read-only) result. */
 const NO_SUBPROTOCOL: { readonly ok: true; readonly protocol: string } = Object.freeze({ ok: true, protocol: '' });
 
@@ -155,7 +161,9 @@ export function admit<Req>(policy: HandshakePolicy<Req>, state: EndpointState, o
 
 /** What the verify hook is given besides the request. */
 export function handshakeInfo(offer: HandshakeOffer, protocol: string): HandshakeInfo {
-  return { protocols: offer.protocols, protocol, origin: offer.origin, path: offer.path };
+  // A request's list of no subprotocols may be shared (and frozen): the application gets its own.
+  const protocols = offer.protocols.length === 0 ? [] : offer.protocols;
+  return { protocols, protocol, origin: offer.origin, path: offer.path };
 }
 
 function isHeaderFields(value: unknown): value is HeaderFields | undefined {
@@ -213,5 +221,7 @@ export function conclude<Req, Data>(
   verdict: Verdict<Data>,
 ): HandshakeDecision<Data> {
   if (state.closing) return SHUTTING_DOWN;
-  return { ok: true, protocol, extensions: negotiateExtensions(offer.extensions, policy.extensions), data: verdict.data, headers: verdict.headers };
+  const extensions = negotiateExtensions(offer.extensions, policy.extensions);
+  if (protocol === '' && extensions === NO_EXTENSIONS && verdict === PLAIN_VERDICT) return PLAIN_ACCEPTANCE;
+  return { ok: true, protocol, extensions, data: verdict.data, headers: verdict.headers };
 }

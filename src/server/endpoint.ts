@@ -41,6 +41,11 @@ export interface HandshakeEndpoint<Data> {
    */
   decide(transport: Duplex, offer: HandshakeOffer, req: HandshakeRequest, decided: (decision: HandshakeDecision<Data>) => void): void;
   /**
+   * The decision, taken now, of an endpoint without a verify hook (null when it has one: call
+   * decide() then). Lets an adapter answer without a callback per handshake.
+   */
+  decideNow(transport: Duplex, offer: HandshakeOffer, req: HandshakeRequest): HandshakeDecision<Data> | null;
+  /**
    * Runs an accepted handshake's connection over `transport`, whose success response has been
    * sent: registers it, tells `callback` and 'connection', then feeds `head` (bytes that came
    * with the handshake).

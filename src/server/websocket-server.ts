@@ -41,6 +41,7 @@ import { Opcode } from '../protocol/opcodes.js';
 import {
   createConnection,
   receiveHead,
+  type ConnectionOptions,
   sendPrepared,
   type ConnectionOwner,
   type ConnectionTopics,
@@ -239,6 +240,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
   /** What the transport adapters see of this endpoint. */
   readonly #endpoint: HandshakeEndpoint<Data> = {
     decide: (transport, offer, req, decided) => this.#decide(transport, offer, req, decided),
+    decideNow: (transport, offer, req) => this.#decideNow(transport, offer, req),
     adopt: (transport, req, decision, head, callback, abortTransport) => this.#adopt(transport, req, decision, head, callback, abortTransport),
     refused: (transport, status, reason, stage, path, remoteAddress) => this.#refused(transportKind(transport), status, reason, stage, path, remoteAddress),
   };
@@ -352,6 +354,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     acceptWebSocketStream(this.#endpoint, stream, headers, callback);
   }
 
+  /** Connection options for transports dropped by destroy() (HTTP/1.1), and by abortTransport (HTTP/2). */
+  #plainOptions: ConnectionOptions | null = null;
+  #abortOptions: ConnectionOptions | null = null;
+
   /** The state a decision reads, in one object refreshed per read: the policy keeps none of it. */
   readonly #stateNow: EndpointState = { closing: false, connections: 0, handshakes: 0 };
 
@@ -364,16 +370,34 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
   }
 
   #decide(transport: Duplex, offer: HandshakeOffer, req: HandshakeRequest, decided: (decision: HandshakeDecision<Data>) => void): void {
-    // Refusals go through a method: the handshakes without a verify hook allocate no closure.
-    const admitted = admit(this.#policy, this.#state(), offer, req);
-    if (!admitted.ok) return this.#refuseHandshake(transport, offer, req, decided, admitted, 'policy');
-    const { protocol } = admitted;
     const verify = this.#verify;
-    if (verify === undefined) {
-      const decision = conclude(this.#policy, this.#state(), offer, protocol, PLAIN_VERDICT);
-      return decision.ok ? decided(decision) : this.#refuseHandshake(transport, offer, req, decided, decision, 'policy');
-    }
-    const refuse = (refusal: Refusal, stage: RefusalStage): void => this.#refuseHandshake(transport, offer, req, decided, refusal, stage);
+    if (verify === undefined) decided(this.#decideNow(transport, offer, req)!);
+    else this.#verifyThenDecide(verify, transport, offer, req, decided);
+  }
+
+  #decideNow(transport: Duplex, offer: HandshakeOffer, req: HandshakeRequest): HandshakeDecision<Data> | null {
+    if (this.#verify !== undefined) return null;
+    const admitted = admit(this.#policy, this.#state(), offer, req);
+    if (!admitted.ok) return this.#refusal(transport, offer, req, admitted, 'policy');
+    const decision = conclude(this.#policy, this.#state(), offer, admitted.protocol, PLAIN_VERDICT);
+    return decision.ok ? decision : this.#refusal(transport, offer, req, decision, 'policy');
+  }
+
+  /**
+   * The verify hook's path, in a method of its own: its closures capture the handshake, and V8
+   * makes the context they share on entry to the function that declares them, taken or not.
+   */
+  #verifyThenDecide(
+    verify: NonNullable<WebSocketServerOptions<Data>['verify']>,
+    transport: Duplex,
+    offer: HandshakeOffer,
+    req: HandshakeRequest,
+    decided: (decision: HandshakeDecision<Data>) => void,
+  ): void {
+    const admitted = admit(this.#policy, this.#state(), offer, req);
+    if (!admitted.ok) return decided(this.#refusal(transport, offer, req, admitted, 'policy'));
+    const { protocol } = admitted;
+    const refuse = (refusal: Refusal, stage: RefusalStage): void => decided(this.#refusal(transport, offer, req, refusal, stage));
     // The handshake holds a slot (maxConnections) and a place in the shutdown until it settles.
     this.#handshakes++;
     this.#undecided.add(transport);
@@ -403,9 +427,10 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     }
   }
 
-  #refuseHandshake<D>(transport: Duplex, offer: HandshakeOffer, req: HandshakeRequest, decided: (decision: D | Refusal) => void, refusal: Refusal, stage: RefusalStage): void {
+  /** Counts (and publishes) a refused handshake; returns the refusal. */
+  #refusal(transport: Duplex, offer: HandshakeOffer, req: HandshakeRequest, refusal: Refusal, stage: RefusalStage): Refusal {
     this.#refused(transportKind(transport), refusal.status, refusal.reason, stage, offer.path, req.socket?.remoteAddress);
-    decided(refusal);
+    return refusal;
   }
 
   #adopt<Req extends HandshakeRequest>(
@@ -417,24 +442,13 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     abortTransport?: (transport: Duplex) => void,
   ): void {
     const limits = this.#limits;
-    const ws = createConnection<Data>(
-      transport,
-      {
-        role: 'server',
-        maxPayload: limits.maxPayload,
-        maxFragments: limits.maxFragments,
-        closeTimeout: limits.closeTimeout,
-        highWaterMark: limits.highWaterMark,
-        maxUnansweredPings: limits.maxUnansweredPings,
-        protocol: decision.protocol,
-        extensions: decision.extensions.header,
-        codec: decision.extensions.codec,
-        owner: this.#owner,
-        abortTransport,
-        topics: this.#topics,
-      },
-      decision.data,
-    );
+    const options = this.#connectionOptions(abortTransport);
+    options.protocol = decision.protocol;
+    options.extensions = decision.extensions.header;
+    options.codec = decision.extensions.codec;
+    const ws = createConnection<Data>(transport, options, decision.data);
+    // The shared options must not keep the codec (nor the connection) alive.
+    options.codec = null;
     this.clients.add(ws);
     const kind = transportKind(transport);
     this.#accepted[kind]++;
@@ -453,6 +467,36 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     callback?.(ws, req);
     this.emit('connection', ws, req);
     receiveHead(ws, head);
+  }
+
+  /**
+   * The options of this server's connections, one object per transport kind, refilled with each
+   * connection's protocol, extensions and codec: createConnection() reads them while it runs and
+   * keeps none of them (it shares the settings between connections itself), so one object serves
+   * every connection rather than a new one of a dozen fields per handshake.
+   */
+  #connectionOptions(abortTransport: ((transport: Duplex) => void) | undefined): ConnectionOptions {
+    let options = abortTransport === undefined ? this.#plainOptions : this.#abortOptions;
+    if (options === null || options.abortTransport !== abortTransport) {
+      const limits = this.#limits;
+      options = {
+        role: 'server',
+        maxPayload: limits.maxPayload,
+        maxFragments: limits.maxFragments,
+        closeTimeout: limits.closeTimeout,
+        highWaterMark: limits.highWaterMark,
+        maxUnansweredPings: limits.maxUnansweredPings,
+        protocol: '',
+        extensions: '',
+        codec: null,
+        owner: this.#owner,
+        abortTransport,
+        topics: this.#topics,
+      };
+      if (abortTransport === undefined) this.#plainOptions = options;
+      else this.#abortOptions = options;
+    }
+    return options;
   }
 
   /** Counts (and publishes) a refused handshake. */

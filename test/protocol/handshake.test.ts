@@ -124,12 +124,13 @@ describe('isValidKey (RFC 6455 §4.1 item 7, §4.2.1 item 5)', () => {
 
 describe('checkUpgradeRequest: accepted requests (RFC 6455 §4.2.1)', () => {
   it('accepts a minimal valid request', () => {
-    assert.deepEqual(checkUpgradeRequest(req()), {
+    assert.deepEqual(checkUpgradeRequest(req(), '/chat'), {
       ok: true,
       key: KEY,
       protocols: [],
       extensions: [],
       origin: undefined,
+      path: '/chat',
     });
   });
 
