@@ -58,6 +58,30 @@ const KNOWN_NAMES: readonly (readonly string[])[] = (() => {
   return byLength;
 })();
 
+// Values nearly every handshake sends, exactly as sent (values keep their case), by length: a
+// value that is one of these is this constant string, not a new one per field per request.
+const KNOWN_VALUES: readonly (readonly string[])[] = (() => {
+  const byLength: string[][] = [];
+  for (const value of ['websocket', 'WebSocket', 'Upgrade', 'upgrade', '13', 'keep-alive, Upgrade', 'no-cache']) {
+    (byLength[value.length] ??= []).push(value);
+  }
+  return byLength;
+})();
+
+/** `text[start, end)`, as one of KNOWN_VALUES when it is one. */
+function fieldValue(text: string, start: number, end: number): string {
+  const candidates = KNOWN_VALUES[end - start];
+  if (candidates !== undefined) {
+    next: for (const value of candidates) {
+      for (let i = 0; i < value.length; i++) {
+        if (text.charCodeAt(start + i) !== value.charCodeAt(i)) continue next;
+      }
+      return value;
+    }
+  }
+  return text.slice(start, end);
+}
+
 /**
  * `text[start, end)` lowercased. The range holds tchars only (checked by the caller), so `| 0x20`
  * equals a lowercase letter or "-" only for that letter in either case, or for "-" itself.
@@ -124,7 +148,7 @@ export function parseUpgradeRequestHead(
       // Field values: VCHAR, obs-text, SP, HTAB; no CTLs (a bare CR or LF lands here too).
       if ((c < 0x20 && c !== 0x09) || c === 0x7f) return NOT_MINE;
     }
-    const value = text.slice(start, stop);
+    const value = fieldValue(text, start, stop);
     const name = fieldName(text, pos, colon);
     const previous = headers[name];
     if (previous === undefined) headers[name] = value;

@@ -21,6 +21,8 @@ export type HeadLimits = Pick<ServerLimits, 'maxHeaderSize' | 'headersTimeout' |
 const NODE_HEADERS_TIMEOUT = 60_000;
 /** The first buffer for a head that arrives in pieces; most handshakes fit (it grows by doubling). */
 const FIRST_HOLD = 1024;
+/** Spare head states kept for the next connections (see HeadReader.spare): a burst's worth. */
+const MAX_SPARE_STATES = 256;
 /** What follows a head that came alone; empty, so nobody can change it. */
 const NOTHING_AFTER = Buffer.alloc(0);
 
@@ -175,10 +177,24 @@ class HeadReader implements Tickable {
     };
   }
 
+  /**
+   * The states of connections that were the listener's, for the next ones: a state lives from a
+   * connection's accept to its head, so the next connection can have it instead of a new one.
+   */
+  private readonly spare: HeadState[] = [];
+
   /** A new connection: the listener's until its head is read (or it is answered). */
   take(socket: Socket): void {
     if (this.states.size === 0) watch(this);
-    this.states.set(socket, { reading: false, held: null, length: 0, deadline: Infinity });
+    const state = this.spare.pop();
+    if (state === undefined) this.states.set(socket, { reading: false, held: null, length: 0, deadline: Infinity });
+    else {
+      state.reading = false;
+      state.held = null;
+      state.length = 0;
+      state.deadline = Infinity;
+      this.states.set(socket, state);
+    }
     socket.on('error', destroyOnError);
     socket.on('close', this.onClose);
   }
@@ -192,11 +208,15 @@ class HeadReader implements Tickable {
     socket.on('data', this.onData);
   }
 
-  /** The head is complete: the socket is someone else's from here. */
-  release(socket: Socket): void {
+  /**
+   * The head is complete: the socket is someone else's from here. An upgrade keeps its 'error'
+   * listener (the router and the WebSocket endpoint want the same one there until a connection
+   * takes the socket), rather than having it removed here and added again there.
+   */
+  release(socket: Socket, upgrade: boolean): void {
     this.stopReading(socket);
     this.forget(socket);
-    socket.removeListener('error', destroyOnError);
+    if (!upgrade) socket.removeListener('error', destroyOnError);
     socket.removeListener('close', this.onClose);
   }
 
@@ -223,7 +243,12 @@ class HeadReader implements Tickable {
   }
 
   private forget(socket: Socket): void {
-    if (this.states.delete(socket) && this.states.size === 0) unwatch(this);
+    const state = this.states.get(socket);
+    if (state === undefined) return;
+    this.states.delete(socket);
+    // Not reading any more (stopReading() ran): it holds no buffer.
+    if (this.spare.length < MAX_SPARE_STATES) this.spare.push(state);
+    if (this.states.size === 0) unwatch(this);
   }
 
   /** Stops reading the head (its buffer goes too); the socket stays the listener's. */
@@ -257,7 +282,7 @@ class HeadReader implements Tickable {
       this.answer(socket, 431, 'Request header fields too large.');
       return;
     }
-    this.release(socket);
+    this.release(socket, head !== NOT_MINE);
     const http = this.http;
     if (head === NOT_MINE) {
       // Node's parser takes it from the first byte: it answers, serves, or rejects (400, …).

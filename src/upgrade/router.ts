@@ -175,13 +175,16 @@ export class UpgradeRouter {
   // ------------------------------------------------------------------ HTTP/1.1
 
   private routeUpgrade(server: UpgradeCapableServer, req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    // Until a handler takes over, a socket error must not crash the process.
-    socket.on('error', destroyOnError);
+    // Until a handler takes over, a socket error must not crash the process (a socket from the
+    // upgrade listener has this listener already).
+    if (socket.listenerCount('error', destroyOnError) === 0) socket.on('error', destroyOnError);
     const path = pathOf(req.url);
     // RFC 9110 §7.8: Upgrade is a connection option; without `Connection: upgrade` it is ignored.
     // (Node.js only emits 'upgrade' with it, but a server can be fed by hand.)
     if (hasToken(req.headers.connection, 'upgrade')) {
-      for (const offer of parseUpgradeHeader(req.headers.upgrade)) {
+      const offers = parseUpgradeHeader(req.headers.upgrade);
+      for (let i = 0; i < offers.length; i++) {
+        const offer = offers[i]!;
         const table = this.tokens.get(offer.name);
         // A protocol not served at this path is one this server does not speak here.
         const route = table === undefined ? null : (table.paths.get(path) ?? table.fallback);

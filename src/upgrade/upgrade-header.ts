@@ -29,6 +29,12 @@ function isTokenRange(s: string, start: number, end: number): boolean {
  */
 export function parseUpgradeHeader(value: string | string[] | undefined): UpgradeOffer[] {
   if (value === undefined) return [];
+  // One protocol (`Upgrade: websocket`, nearly every request): a list of exactly one, rather
+  // than an empty list that the first push() grows to room for seventeen.
+  if (typeof value === 'string' && value.indexOf(',') === -1) {
+    const offer = offerOf(trimOWS(value));
+    return offer === null ? [] : [offer];
+  }
   const out: UpgradeOffer[] = [];
   if (typeof value === 'string') addOffers(out, value);
   else for (const line of value) addOffers(out, line);
@@ -43,17 +49,22 @@ function addOffers(out: UpgradeOffer[], line: string): void {
     if (comma === -1) comma = line.length;
     const raw = trimOWS(line.slice(from, comma));
     from = comma + 1;
-    if (raw === '') continue; // RFC 9110 §5.6.1: empty list elements are ignored
-    const slash = raw.indexOf('/');
-    const nameEnd = slash === -1 ? raw.length : slash;
-    if (!isTokenRange(raw, 0, nameEnd)) continue;
-    if (slash !== -1 && !isTokenRange(raw, slash + 1, raw.length)) continue;
-    const name = raw.slice(0, nameEnd).toLowerCase();
-    const version = slash === -1 ? '' : raw.slice(slash + 1);
+    const offer = offerOf(raw);
     // A repeat is dropped; offers are few, so a scan beats a Set built per request.
-    if (isRepeat(out, name, version)) continue;
-    out.push({ name, version, raw });
+    if (offer !== null && !isRepeat(out, offer.name, offer.version)) out.push(offer);
   }
+}
+
+/** One list element, OWS trimmed: the offer, or null when empty or not `token ["/" token]`. */
+function offerOf(raw: string): UpgradeOffer | null {
+  if (raw === '') return null; // RFC 9110 §5.6.1: empty list elements are ignored
+  const slash = raw.indexOf('/');
+  const nameEnd = slash === -1 ? raw.length : slash;
+  if (!isTokenRange(raw, 0, nameEnd)) return null;
+  if (slash !== -1 && !isTokenRange(raw, slash + 1, raw.length)) return null;
+  const name = raw.slice(0, nameEnd).toLowerCase();
+  const version = slash === -1 ? '' : raw.slice(slash + 1);
+  return { name, version, raw };
 }
 
 function isRepeat(offers: readonly UpgradeOffer[], name: string, version: string): boolean {

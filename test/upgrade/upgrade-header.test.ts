@@ -29,6 +29,12 @@ describe('parseUpgradeHeader', () => {
     );
   });
 
+  it('reads a lone element (no comma) by the same rules', () => {
+    assert.deepEqual(parseUpgradeHeader(' WebSocket\t'), [{ name: 'websocket', version: '', raw: 'WebSocket' }]);
+    assert.deepEqual(parseUpgradeHeader('foo/2'), [{ name: 'foo', version: '2', raw: 'foo/2' }]);
+    for (const bad of ['bad name', '/1', 'x/', 'y/1/2', '"q"', ' ', 'é']) assert.deepEqual(parseUpgradeHeader(bad), [], bad);
+  });
+
   it('drops exact repeats, and returns [] for an absent header', () => {
     assert.deepEqual(parseUpgradeHeader('websocket, WEBSOCKET').length, 1);
     assert.deepEqual(parseUpgradeHeader(undefined), []);
