@@ -116,6 +116,18 @@ export function parseTokenList(value: string | string[] | undefined): string[] |
   return scanAll(value, true);
 }
 
+/**
+ * `s` with ASCII letters lowercased, for tokens (names compared case-insensitively): `s` itself
+ * when it has no uppercase letter, where String#toLowerCase() makes a new string even then.
+ */
+export function lowerToken(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) return s.toLowerCase();
+  }
+  return s;
+}
+
 function asciiLower(c: number): number {
   return c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
 }

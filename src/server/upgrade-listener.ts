@@ -111,7 +111,7 @@ export function createUpgradeListener(
   // forever. Start it when the listener listens, stop it (http.close()) when the listener closes.
   server.on('listening', () => http.emit('listening'));
   server.on('close', () => {
-    unwatch(reader);
+    reader.stopWatching();
     http.close();
   });
   return server;
@@ -182,10 +182,15 @@ class HeadReader implements Tickable {
    * connection's accept to its head, so the next connection can have it instead of a new one.
    */
   private readonly spare: HeadState[] = [];
+  /** On the shared ticker (for the deadlines of the connections in `states`). */
+  private watched = false;
 
   /** A new connection: the listener's until its head is read (or it is answered). */
   take(socket: Socket): void {
-    if (this.states.size === 0) watch(this);
+    if (!this.watched) {
+      this.watched = true;
+      watch(this);
+    }
     const state = this.spare.pop();
     if (state === undefined) this.states.set(socket, { reading: false, held: null, length: 0, deadline: Infinity });
     else {
@@ -235,6 +240,9 @@ class HeadReader implements Tickable {
   }
 
   tick(now: number): void {
+    // Unwatched here, once a tick has found nothing to do, rather than whenever the last head in
+    // progress is read: at a handshake or two at a time that would be once per handshake.
+    if (this.states.size === 0) return this.stopWatching();
     for (const [socket, state] of this.states) {
       if (now < state.deadline) continue;
       if (state.reading) this.answer(socket, 408, 'The request head did not arrive in time.');
@@ -248,7 +256,11 @@ class HeadReader implements Tickable {
     this.states.delete(socket);
     // Not reading any more (stopReading() ran): it holds no buffer.
     if (this.spare.length < MAX_SPARE_STATES) this.spare.push(state);
-    if (this.states.size === 0) unwatch(this);
+  }
+
+  stopWatching(): void {
+    this.watched = false;
+    unwatch(this);
   }
 
   /** Stops reading the head (its buffer goes too); the socket stays the listener's. */

@@ -4,7 +4,7 @@
 //   protocol-name    = token
 //   protocol-version = token
 
-import { isTChar, trimOWS } from '../protocol/http-tokens.js';
+import { isTChar, lowerToken, trimOWS } from '../protocol/http-tokens.js';
 
 /** One protocol a client offered in its Upgrade header. */
 export interface UpgradeOffer {
@@ -62,7 +62,7 @@ function offerOf(raw: string): UpgradeOffer | null {
   const nameEnd = slash === -1 ? raw.length : slash;
   if (!isTokenRange(raw, 0, nameEnd)) return null;
   if (slash !== -1 && !isTokenRange(raw, slash + 1, raw.length)) return null;
-  const name = raw.slice(0, nameEnd).toLowerCase();
+  const name = lowerToken(slash === -1 ? raw : raw.slice(0, nameEnd));
   const version = slash === -1 ? '' : raw.slice(slash + 1);
   return { name, version, raw };
 }

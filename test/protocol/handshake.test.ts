@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { once } from 'node:events';
@@ -70,6 +71,14 @@ describe('acceptKey / WEBSOCKET_GUID (RFC 6455 §1.3, §4.2.2)', () => {
 
   it('is case-sensitive in the key', () => {
     assert.notEqual(acceptKey(KEY.toLowerCase()), ACCEPT);
+  });
+
+  it('hashes the key as UTF-8 text followed by the GUID, whatever its length or characters', () => {
+    const expected = (key: string): string => createHash('sha1').update(key + WEBSOCKET_GUID, 'utf8').digest('base64');
+    // Usual length (the buffer kept for it, written again each time), other lengths, non-ASCII.
+    for (const key of [KEY, 'AAAAAAAAAAAAAAAAAAAAAA==', 'x', '', 'dGhlIHNhbXBsZSBub25jZQ=', 'dGhlIHNhbXBsZSBub25j\u00e9Q==', 'dGhlIHNhbXBsZSBub25j\u20acQ==', KEY]) {
+      assert.equal(acceptKey(key), expected(key), JSON.stringify(key));
+    }
   });
 });
 

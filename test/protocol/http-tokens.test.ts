@@ -6,6 +6,7 @@ import {
   isOWS,
   isTChar,
   isToken,
+  lowerToken,
   parseProtocolList,
   parseTokenList,
   singleValue,
@@ -45,6 +46,16 @@ describe('trimOWS', () => {
     assert.equal(trimOWS(''), '');
     assert.equal(trimOWS('\u00a0a\u00a0'), '\u00a0a\u00a0');
     assert.equal(trimOWS('\na\r'), '\na\r');
+  });
+});
+
+describe('lowerToken', () => {
+  it('lowercases ASCII letters, and gives back the same string when there are none to lower', () => {
+    assert.equal(lowerToken('WebSocket'), 'websocket');
+    assert.equal(lowerToken('h2C-X'), 'h2c-x');
+    assert.equal(lowerToken('websocket'), 'websocket');
+    assert.equal(lowerToken(''), '');
+    assert.equal(lowerToken('@[`{'), '@[`{');
   });
 });
 
