@@ -120,4 +120,26 @@ describe('parseUpgradeRequestHead (the upgrade fast path)', () => {
     ]);
     assert.equal(parse(text.replace('\r\n\r\n', '\r\nHOST: b.test\r\n\r\n')), NOT_MINE, 'a repeated Host, whatever its case');
   });
+
+  it('keeps field values exactly as sent, the handshake\'s common values and their near misses alike', () => {
+    const text =
+      'GET / HTTP/1.1\r\nHost: a.test\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nPragma: no-cache\r\n' +
+      'Cache-Control: No-cache\r\nX-A: WEBSOCKET\r\nX-B: websockeT\r\nX-C: 12\r\nX-D: upgradE\r\n\r\n';
+    const head = parse(text);
+    assert.ok(typeof head === 'object');
+    assert.deepEqual(Object.entries(head.headers), [
+      ['host', 'a.test'],
+      ['upgrade', 'WebSocket'],
+      ['connection', 'keep-alive, Upgrade'],
+      ['sec-websocket-key', 'dGhlIHNhbXBsZSBub25jZQ=='],
+      ['sec-websocket-version', '13'],
+      ['pragma', 'no-cache'],
+      ['cache-control', 'No-cache'],
+      ['x-a', 'WEBSOCKET'],
+      ['x-b', 'websockeT'],
+      ['x-c', '12'],
+      ['x-d', 'upgradE'],
+    ]);
+  });
 });

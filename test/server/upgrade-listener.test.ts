@@ -200,6 +200,43 @@ describe('the fast path request reads like an IncomingMessage', { timeout: 15_00
   });
 });
 
+describe('the socket\'s error listener while nobody owns it', { timeout: 15_000 }, () => {
+  const destroyers = (socket: Socket): number => socket.listeners('error').filter((listener) => listener.name === 'destroyOnError').length;
+
+  it('an upgrade has exactly one until its connection takes the socket, none after', async () => {
+    const server = await startListener();
+    try {
+      const during: number[] = [];
+      server.http.prependListener('upgrade', (_req, socket: Socket) => during.push(destroyers(socket)));
+      const accepted = server.nextSocket();
+      const { client } = await RawClient.open(server.port, '/echo');
+      const socket = await accepted;
+      await client.write(encodeFrame(OP.TEXT, 'x'));
+      await client.readFrame();
+      assert.deepEqual(during, [1]);
+      assert.equal(destroyers(socket), 0);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('a request handed to node:http has none (its own error handling applies)', async () => {
+    const server = await startListener();
+    try {
+      const seen = new Promise<number>((resolve) => server.http.once('request', (req, res) => {
+        resolve(destroyers(req.socket));
+        res.end('ok');
+      }));
+      const client = await RawClient.connect(server.port);
+      await client.write('GET /plain HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      assert.equal(await within(seen, 2000, 'the request'), 0);
+      assert.equal((await client.readResponse()).status, 200);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe('a head that arrives in pieces', { timeout: 15_000 }, () => {
   it('is assembled from many reads, 7 bytes each, and the connection goes on', async () => {
     const server = await startListener();
@@ -244,6 +281,30 @@ describe('a head that arrives in pieces', { timeout: 15_000 }, () => {
       assert.equal((await client.readResponse()).status, 101);
       assert.equal((await client.readFrame()).payload.toString(), 'behind');
       assert.equal(reads.count, 2);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('one after another on the same listener, each read from its own start', async () => {
+    const server = await startListener();
+    try {
+      // The listener keeps the state of a finished head for the next connection: the second
+      // head must not be read as the continuation of the first.
+      for (let i = 0; i < 3; i++) {
+        const accepted = server.nextSocket();
+        const client = await RawClient.connect(server.port);
+        const reads = countReads(await accepted);
+        const head = Buffer.from(upgradeRequest('/echo'));
+        const first = reads.next();
+        await client.write(head.subarray(0, 40 + i));
+        await first;
+        await client.write(head.subarray(40 + i));
+        const response = await client.readResponse();
+        assert.equal(response.status, 101, `connection ${i}`);
+        assert.equal(response.headers['sec-websocket-accept'], ACCEPT);
+        client.destroy();
+      }
     } finally {
       await server.stop();
     }

@@ -41,6 +41,25 @@ describe('verify hook', { timeout: 10_000 }, () => {
     }
   });
 
+  it('gets a list of offered subprotocols of its own, even when none were offered', async () => {
+    const lists: string[][] = [];
+    const server = await startServer({
+      verify: (_req: HandshakeRequest, info) => {
+        // A request without Sec-WebSocket-Protocol shares one empty list inside the server.
+        lists.push(info.protocols);
+        info.protocols.push('mine');
+        return true;
+      },
+    });
+    try {
+      for (let i = 0; i < 2; i++) (await connect(server.url('/'))).terminate();
+      assert.deepEqual(lists, [['mine'], ['mine']]);
+      assert.notEqual(lists[0], lists[1]);
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('async: waits for the promise before answering', async () => {
     const gate = deferred<boolean>();
     const called = deferred<void>();
