@@ -3,6 +3,7 @@
 //
 //   npx tsc -p . && node dist/bench/handshake-cost.js [--server upshift|net-101] [--lib path/to/dist/src/index.js]
 //        [--conns 5000] [--batches 6] [--warmup 2000] [--interval 256] [--top 25] [--client wsload|node] [--json out.json]
+//        [--callers NAME]
 //
 // The server runs in this process; a client in another process (wsload connect, or this file with
 // --client-child when wsload is absent or --client node) opens --conns connections, 100 handshakes
@@ -16,6 +17,9 @@
 //     and major GCs included), so the figure is every byte allocated, not what survived. Samples
 //     are grouped by the function that allocated them (the leaf frame), and by the nearest frame
 //     in the library (which library code made Node allocate). Load does not change these bytes.
+//     --callers NAME lists the call stacks leading to the leaf frames whose name contains NAME.
+//     V8 names an inlined function's allocations after the function it was inlined into; run
+//     with `node --no-turbo-inlining` to see each function's own (the bytes barely change).
 // Servers:
 //   upshift   WebSocketServer({ port: 0 }) with the benchmark's echo handler (bench/servers/upshift-echo.ts)
 //   net-101   node:net answering a fixed 101 (bench/servers/raw-101.mjs, in this process): the floor
@@ -41,6 +45,8 @@ interface Options {
   top: number;
   client: 'wsload' | 'node';
   json: string | null;
+  /** Leaf frames whose name contains this: list the call stacks that lead to them. */
+  callers: string | null;
 }
 
 const WSLOAD = process.env.WSLOAD ?? '/work/tools/wsload';
@@ -56,6 +62,7 @@ function parseArgs(argv: string[]): Options {
     top: 25,
     client: fs.existsSync(WSLOAD) ? 'wsload' : 'node',
     json: null,
+    callers: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
@@ -76,6 +83,7 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--interval') o.interval = count(16, 1 << 20);
     else if (flag === '--top') o.top = count(1, 1000);
     else if (flag === '--json') o.json = value();
+    else if (flag === '--callers') o.callers = value();
     else if (flag === '--client') {
       const c = value();
       if (c !== 'wsload' && c !== 'node') throw new Error(`--client: wsload or node, not ${c}`);
@@ -247,24 +255,33 @@ function frameName(frame: ProfileNode['callFrame']): string {
 }
 
 /** Sampled bytes by leaf frame, and by the nearest frame (leaf first) in `libDir`. */
-function groupProfile(head: ProfileNode, libDir: string | null): { total: number; byLeaf: Map<string, number>; byLib: Map<string, number> } {
+function groupProfile(
+  head: ProfileNode,
+  libDir: string | null,
+  callers: string | null,
+): { total: number; byLeaf: Map<string, number>; byLib: Map<string, number>; byStack: Map<string, number> } {
   const byLeaf = new Map<string, number>();
   const byLib = new Map<string, number>();
+  const byStack = new Map<string, number>();
+  const stack: string[] = [];
   let total = 0;
   const add = (map: Map<string, number>, key: string, bytes: number): void => void map.set(key, (map.get(key) ?? 0) + bytes);
   const walk = (node: ProfileNode, lib: string | null, parent: string): void => {
     const name = frameName(node.callFrame);
     const here = libDir !== null && node.callFrame.url.startsWith(libDir) ? name : lib;
+    stack.push(name);
     if (node.selfSize > 0) {
       total += node.selfSize;
+      if (callers !== null && name.includes(callers)) add(byStack, stack.slice(-8).reverse().join('\n      ← '), node.selfSize);
       // A builtin (Map, Array.prototype.push, …) says little alone: name its caller too.
       add(byLeaf, node.callFrame.url === '' && parent !== '' ? `${name} ← ${parent}` : name, node.selfSize);
       add(byLib, here ?? '(no library frame)', node.selfSize);
     }
     for (const child of node.children) walk(child, here, name);
+    stack.pop();
   };
   walk(head, null, '');
-  return { total, byLeaf, byLib };
+  return { total, byLeaf, byLib, byStack };
 }
 
 function median(values: number[]): number {
@@ -318,7 +335,7 @@ async function measure(o: Options): Promise<void> {
   server.close();
 
   const n = o.conns;
-  const grouped = groupProfile(profile.head, server.libDir);
+  const grouped = groupProfile(profile.head, server.libDir, o.callers);
   const byLeaf = table(grouped.byLeaf, n, o.top);
   const byLib = table(grouped.byLib, n, o.top);
   console.log(`${o.server}${o.lib ? ` (${o.lib})` : ''}: batches of ${n} handshakes + closes (client ${o.client}), after ${o.warmup}; node ${process.version}`);
@@ -332,6 +349,11 @@ async function measure(o: Options): Promise<void> {
     console.log('');
     console.log('  bytes/handshake  nearest library frame');
     for (const row of byLib) console.log(`  ${row.bytes.toFixed(0).padStart(15)}  ${row.name}`);
+  }
+  if (o.callers !== null) {
+    console.log('');
+    console.log(`  bytes/handshake  stacks to leaf frames matching ${JSON.stringify(o.callers)} (innermost first)`);
+    for (const row of table(grouped.byStack, n, o.top)) console.log(`  ${row.bytes.toFixed(0).padStart(15)}  ${row.name}`);
   }
   if (o.json !== null) {
     const out = { server: o.server, lib: o.lib, conns: n, node: process.version, cpuPerHandshakeUs: cpu, gcMsPerBatch: gc, bytesPerHandshake: grouped.total / n, byLeaf, byLib };
