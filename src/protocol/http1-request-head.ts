@@ -28,6 +28,7 @@ export const TOO_LARGE = 2;
 
 const MAX_HEADERS = 100;
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+const HTTP11 = ' HTTP/1.1';
 
 // Fields that may repeat and are joined into one list (RFC 9110 §5.3); any other repeated field
 // sends the request to the full parser, which knows every field's rules.
@@ -119,7 +120,8 @@ export function parseUpgradeRequestHead(
   if (!text.startsWith('GET /')) return NOT_MINE;
   const lineEnd = text.indexOf('\r\n');
   const space = text.lastIndexOf(' ', lineEnd);
-  if (space <= 4 || text.slice(space, lineEnd) !== ' HTTP/1.1') return NOT_MINE;
+  // Compared in place: a slice would be a new string per request.
+  if (space <= 4 || lineEnd - space !== HTTP11.length || !text.startsWith(HTTP11, space)) return NOT_MINE;
   const url = text.slice(4, space);
   for (let i = 0; i < url.length; i++) {
     const c = url.charCodeAt(i);

@@ -66,6 +66,8 @@ describe('parseUpgradeRequestHead (the upgrade fast path)', () => {
     const cases: [string, string][] = [
       ['POST', upgrade('', 'POST /chat HTTP/1.1')],
       ['HTTP/1.0', upgrade('', 'GET /chat HTTP/1.0')],
+      ['HTTP/1.10', upgrade('', 'GET /chat HTTP/1.10')],
+      ['http/1.1', upgrade('', 'GET /chat http/1.1')],
       ['absolute-form target', upgrade('', 'GET http://example.test/ HTTP/1.1')],
       ['no websocket token', upgrade().replace('Upgrade: websocket', 'Upgrade: h2c')],
       ['no upgrade in Connection', upgrade().replace('Connection: Upgrade', 'Connection: keep-alive')],
