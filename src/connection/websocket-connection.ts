@@ -428,8 +428,17 @@ const HOLD_DECODER = 8;
 const EMPTY = Buffer.alloc(0);
 const ITERATOR_HIGH_WATER = 64;
 
+// The transport's listeners below are shared by every connection and find the link through the
+// transport. Not as a property of the transport itself: a socket's shape has no room left (V8's
+// slack tracking fitted it to net.Socket's own fields), so one more property there costs a
+// 40-byte out-of-object PropertyArray per connection (issue 13). Its WritableState has room: the
+// first completed write (the handshake's) gave it a PropertyArray of 3 slots with 2 free.
 const kLink = Symbol('upshift.link');
-type TaggedDuplex = Duplex & { [kLink]?: Link };
+type TaggedDuplex = Duplex & { _writableState: { [kLink]?: Link } };
+
+function linkOfTransport(transport: TaggedDuplex): Link {
+  return transport._writableState[kLink]!;
+}
 
 let flushList: Link[] = [];
 let flushQueued = false;
@@ -556,7 +565,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
     this.transport = transport as TaggedDuplex;
     this.settings = settingsFor(options);
     this.core = new WebSocketProtocol(this, options);
-    this.transport[kLink] = this;
+    this.transport._writableState[kLink] = this;
     transport.on('data', onTransportData);
     if (needsEndListener(transport)) transport.on('end', onTransportEnd);
     transport.on('close', onTransportClose);
@@ -1085,17 +1094,17 @@ function needsEndListener(transport: Duplex): boolean {
 // Listeners shared by every connection: the transport carries its link, so no closure is
 // allocated per connection.
 function onTransportData(this: TaggedDuplex, chunk: Buffer): void {
-  this[kLink]!.receive(chunk);
+  linkOfTransport(this).receive(chunk);
 }
 function onTransportEnd(this: TaggedDuplex): void {
-  this[kLink]!.handleTransportEnd();
+  linkOfTransport(this).handleTransportEnd();
 }
 function onTransportClose(this: TaggedDuplex): void {
-  this[kLink]!.handleTransportClose();
+  linkOfTransport(this).handleTransportClose();
 }
 function onTransportError(this: TaggedDuplex, error: Error): void {
-  this[kLink]!.handleTransportError(error);
+  linkOfTransport(this).handleTransportError(error);
 }
 function onTransportDrain(this: TaggedDuplex): void {
-  this[kLink]!.handleTransportDrain();
+  linkOfTransport(this).handleTransportDrain();
 }

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { connect } from '../../src/client/connect.js';
 import { activityOf, type WebSocketConnection } from '../../src/connection/websocket-connection.js';
@@ -42,6 +42,10 @@ describe('an idle server connection', { timeout: 15_000 }, () => {
     const socket = ws.rawTransport as Socket;
     const symbols = Object.getOwnPropertySymbols(socket).map((symbol) => symbol.description);
     assert.ok(!symbols.includes('upshift.head'), `socket symbols: ${symbols.join(', ')}`);
+    // Nothing of the connection either: the socket has net.Socket's own properties and no more.
+    // One more would not fit the socket's shape and cost a PropertyArray (40 bytes) per connection.
+    const own = new Set(Reflect.ownKeys(new Socket()).map(String));
+    assert.deepEqual(Reflect.ownKeys(socket).map(String).filter((key) => !own.has(key)), []);
     // The connection's own listener only: the listener's and the router's were removed.
     assert.equal(socket.listenerCount('error'), 1);
     assert.equal(socket.listenerCount('data'), 1);
