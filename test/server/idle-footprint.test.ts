@@ -5,6 +5,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
@@ -200,5 +201,20 @@ describe('settings shared between connections', { timeout: 15_000 }, () => {
       await within(wss.close({ timeout: 200 }), 3000, 'the WebSocket server to close');
       await http.stop();
     }
+  });
+});
+
+describe('the process around the connections', { timeout: 15_000 }, () => {
+  it('connections and the client do not load node:http2 until HTTP/2 is used', async () => {
+    // Loading node:http2 opens process.stderr (through node:assert); a pipe there is a net.Socket
+    // made while V8 still sizes sockets, and every later socket is 40 bytes larger (issue 13).
+    const modules = ['connection/websocket-connection.js', 'client/connect.js'].map((m) => new URL(`../../src/${m}`, import.meta.url).href);
+    const script = `for (const m of ${JSON.stringify(modules)}) await import(m); console.log(JSON.stringify(process.moduleLoadList.filter((m) => m === 'NativeModule http2' || m === 'NativeModule assert')));`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    const [code] = (await within(once(child, 'exit'), 10_000, 'the child process')) as [number];
+    assert.equal(code, 0);
+    assert.deepEqual(JSON.parse(out), []);
   });
 });
