@@ -74,7 +74,16 @@ export interface WebSocketConnectionEvents {
 let construct: <Data>(transport: Duplex, options: ConnectionOptions, data: Data) => WebSocketConnection<Data>;
 let linkOf: (ws: WebSocketConnection<any>) => Link;
 
-export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketConnectionEvents> {
+// An EventEmitter: the class below takes EventEmitter.prototype as its prototype's prototype
+// (after the class), as `extends` would, but does not run EventEmitter's constructor, which gives
+// every instance five fields. Two are enough (issue 13): the listener table and its count. The
+// other three read the same from EventEmitter.prototype while they have their default value
+// (_maxListeners, the capture-rejections flag, the shape mode: false).
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketConnectionEvents> {}
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export class WebSocketConnection<Data = unknown> {
   static readonly CONNECTING = ReadyState.CONNECTING;
   static readonly OPEN = ReadyState.OPEN;
   static readonly CLOSING = ReadyState.CLOSING;
@@ -94,22 +103,16 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
     return ReadyState.CLOSED;
   }
 
-  /** The subprotocol agreed in the handshake ('' for none). */
-  readonly protocol: string;
-  /** The extensions agreed in the handshake, as the Sec-WebSocket-Extensions value ('' for none). */
-  readonly extensions: string;
+  // EventEmitter's state. Its own table ({ __proto__: null }) is a dictionary-mode object of ~180
+  // bytes; this one starts in V8's fast mode, and has no Object.prototype keys either.
+  private _events: object = new ListenerTable();
+  private _eventsCount = 0;
   /** Whatever the application attached (the server's verify hook can set it). */
   data: Data;
   readonly #link: Link;
 
   /** Connections come from WebSocketServer and connect(). */
   private constructor(transport: Duplex, options: ConnectionOptions, data: Data) {
-    super();
-    // EventEmitter's own table ({ __proto__: null }) is a dictionary-mode object of ~180 bytes;
-    // this one starts in V8's fast mode, and has no Object.prototype keys either.
-    (this as unknown as { _events: object })._events = new ListenerTable();
-    this.protocol = options.protocol;
-    this.extensions = options.extensions;
     this.data = data;
     this.#link = new Link(this, transport, options);
   }
@@ -117,6 +120,16 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
   static {
     construct = (transport, options, data) => new WebSocketConnection(transport, options, data);
     linkOf = (ws) => ws.#link;
+  }
+
+  /** The subprotocol agreed in the handshake ('' for none). */
+  get protocol(): string {
+    return this.#link.protocol;
+  }
+
+  /** The extensions agreed in the handshake, as the Sec-WebSocket-Extensions value ('' for none). */
+  get extensions(): string {
+    return this.#link.extensions;
   }
 
   /** CONNECTING, OPEN, CLOSING or CLOSED (0–3), as in the WHATWG WebSocket. */
@@ -295,6 +308,9 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
   }
 }
 
+Object.setPrototypeOf(WebSocketConnection.prototype, EventEmitter.prototype);
+Object.setPrototypeOf(WebSocketConnection, EventEmitter);
+
 // ------------------------------------------------------------------------------- adapters' API
 
 export interface ConnectionOptions {
@@ -454,8 +470,14 @@ function flushAll(): void {
 const ListenerTable = function ListenerTable(): void {} as unknown as new () => object;
 ListenerTable.prototype = Object.create(null) as object;
 
-/** The ConnectionOptions a server gives all its connections alike, shared by them. */
+/**
+ * The ConnectionOptions that connections of a server mostly have alike, shared by them. The
+ * handshake's outcome is here too: most servers agree on the same subprotocol and extensions
+ * (usually none) with every client.
+ */
 interface LinkSettings {
+  readonly protocol: string;
+  readonly extensions: string;
   readonly closeTimeout: number;
   readonly highWaterMark: number;
   readonly owner: ConnectionOwner | null;
@@ -463,25 +485,32 @@ interface LinkSettings {
   readonly topics: ConnectionTopics | null;
 }
 
-// The settings of the last connection made: the next one of the same server shares them (one
-// object per server, not five fields per connection).
-let lastSettings: LinkSettings = { closeTimeout: 0, highWaterMark: 0, owner: null, abortTransport: undefined, topics: null };
+// The settings of the last connections made, latest first: a new one shares them when it has the
+// same (one object per server and subprotocol, not seven fields per connection).
+const recentSettings: LinkSettings[] = [];
+const RECENT_SETTINGS = 8;
 
 function settingsFor(options: ConnectionOptions): LinkSettings {
   const owner = options.owner ?? null;
   const topics = options.topics ?? null;
-  const last = lastSettings;
-  if (
-    last.closeTimeout === options.closeTimeout &&
-    last.highWaterMark === options.highWaterMark &&
-    last.owner === owner &&
-    last.abortTransport === options.abortTransport &&
-    last.topics === topics
-  ) {
-    return last;
+  for (let i = 0; i < recentSettings.length; i++) {
+    const s = recentSettings[i]!;
+    if (
+      s.protocol === options.protocol &&
+      s.extensions === options.extensions &&
+      s.closeTimeout === options.closeTimeout &&
+      s.highWaterMark === options.highWaterMark &&
+      s.owner === owner &&
+      s.abortTransport === options.abortTransport &&
+      s.topics === topics
+    ) {
+      return s;
+    }
   }
-  const { closeTimeout, highWaterMark, abortTransport } = options;
-  return (lastSettings = { closeTimeout, highWaterMark, owner, abortTransport, topics });
+  const { protocol, extensions, closeTimeout, highWaterMark, abortTransport } = options;
+  const settings: LinkSettings = { protocol, extensions, closeTimeout, highWaterMark, owner, abortTransport, topics };
+  if (recentSettings.unshift(settings) > RECENT_SETTINGS) recentSettings.pop();
+  return settings;
 }
 
 // Times kept on a connection are ms since this module loaded: small integers fit in the field
@@ -630,6 +659,14 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
 
   get topics(): ConnectionTopics | null {
     return this.settings.topics;
+  }
+
+  get protocol(): string {
+    return this.settings.protocol;
+  }
+
+  get extensions(): string {
+    return this.settings.extensions;
   }
 
   get lastReceived(): number {

@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { connect } from '../../src/client/connect.js';
@@ -141,6 +141,21 @@ describe('an idle server connection', { timeout: 15_000 }, () => {
     }
   });
 
+  it('has three own properties: the listener table, its count and data', async () => {
+    const { server: ws, client } = await pair(server);
+    // EventEmitter's other fields (_maxListeners, the capture flag, the shape mode) are read from
+    // EventEmitter.prototype; protocol and extensions from the settings the server's connections share.
+    assert.deepEqual(Reflect.ownKeys(ws), ['_events', '_eventsCount', 'data']);
+    assert.ok(ws instanceof EventEmitter);
+    assert.equal(ws.getMaxListeners(), EventEmitter.defaultMaxListeners);
+    ws.setMaxListeners(3);
+    assert.equal(ws.getMaxListeners(), 3);
+    const { server: other, client: otherClient } = await pair(server);
+    assert.equal(other.getMaxListeners(), EventEmitter.defaultMaxListeners);
+    await closeBoth(otherClient);
+    await closeBoth(client);
+  });
+
   it('keeps heartbeat times as they were set', async () => {
     const before = Date.now();
     const { server: ws, client } = await pair(server);
@@ -183,6 +198,29 @@ describe('settings shared between connections', { timeout: 15_000 }, () => {
     } finally {
       await small.stop();
       await large.stop();
+    }
+  });
+
+  it('connections with different subprotocols each keep theirs; those alike share their settings', async () => {
+    const chat = await startServer({ protocols: ['chat', 'feed', 'log'] });
+    try {
+      const pairs: { protocol: string; server: WebSocketConnection; client: WebSocketConnection }[] = [];
+      // Four kinds in turn, each twice (with their clients' in this process: the 8 remembered).
+      for (const protocol of ['chat', 'feed', 'log', '', 'chat', 'feed', 'log', '']) {
+        pairs.push({ protocol, ...(await pair(chat, protocol === '' ? {} : { protocols: [protocol] })) });
+      }
+      for (const { protocol, server: ws, client } of pairs) {
+        assert.equal(ws.protocol, protocol);
+        assert.equal(client.protocol, protocol);
+        assert.equal(ws.extensions, '');
+      }
+      const settingsOf = (ws: WebSocketConnection): unknown => (activityOf(ws) as unknown as { settings: unknown }).settings;
+      assert.ok(settingsOf(pairs[0]!.server) !== undefined, "the link has no 'settings' any more; update this test");
+      for (let i = 0; i < 4; i++) assert.equal(settingsOf(pairs[i]!.server), settingsOf(pairs[i + 4]!.server), pairs[i]!.protocol);
+      assert.notEqual(settingsOf(pairs[0]!.server), settingsOf(pairs[1]!.server));
+      for (const { client } of pairs) await closeBoth(client);
+    } finally {
+      await chat.stop();
     }
   });
 
