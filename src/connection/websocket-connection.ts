@@ -554,6 +554,11 @@ const BATCH_POOL_MAX = 1024;
 
 /** What few connections ever need: made on first need (Link.extra). */
 class LinkExtra {
+  /**
+   * Bytes read but not parsed, kept while input is held (the application paused, a message is
+   * decompressing); a chunk that is parsed at once is never kept.
+   */
+  held: Buffer | null = null;
   /** Published messages dropped (slow consumer). */
   dropped = 0;
   closeCode: number = CloseCode.Abnormal;
@@ -583,9 +588,6 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   /** Since EPOCH: when the connection opened (the close event's durationMs). */
   private readonly openedAt = this.received;
 
-  // Input flow.
-  /** Bytes read but not parsed, kept while input is held. */
-  private held: Buffer | null = null;
   /** Output not yet written to the transport; null when there is none. */
   private out: Batch | null = null;
 
@@ -692,15 +694,19 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   /** Bytes from the transport, or from the handshake. */
   receive(chunk: Buffer): void {
     this.received = sinceEpoch(clock.now);
-    if (this.held !== null) {
+    const extra = this.extra;
+    if (extra !== null && extra.held !== null) {
       // Behind what is held already, in order (a transport may deliver a chunk after pause()).
-      this.held = Buffer.concat([this.held, chunk]);
+      extra.held = Buffer.concat([extra.held, chunk]);
       this.stopTransport();
       return;
     }
-    this.held = chunk;
-    if (this.holds === 0) this.pump();
-    else this.stopTransport();
+    if (this.holds === 0) {
+      this.pump(chunk);
+    } else {
+      this.extras().held = chunk;
+      this.stopTransport();
+    }
   }
 
   hold(reason: number): void {
@@ -712,14 +718,21 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
     if ((this.holds & reason) === 0) return;
     this.flags &= ~(reason << HOLDS_SHIFT);
     // Inside a handler, the parse under way goes on by itself (the handler returns true).
-    if (this.holds === 0 && (this.flags & PARSING) === 0) this.pump();
+    if (this.holds === 0 && (this.flags & PARSING) === 0) this.pump(null);
   }
 
-  /** Parses held bytes while nothing holds input; then reads from the transport again. */
-  private pump(): void {
-    while (this.holds === 0 && this.held !== null) {
-      const chunk = this.held;
-      this.held = null;
+  /**
+   * Parses `chunk` (bytes just read, while nothing is held), then held bytes while nothing holds
+   * input; then reads from the transport again.
+   */
+  private pump(chunk: Buffer | null): void {
+    for (;;) {
+      if (chunk === null) {
+        const extra = this.extra;
+        if (this.holds !== 0 || extra === null || extra.held === null) break;
+        chunk = extra.held;
+        extra.held = null;
+      }
       let used: number;
       this.flags |= PARSING;
       try {
@@ -729,11 +742,13 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
         this.flags &= ~PARSING;
       }
       if (used < chunk.length) {
-        this.held = used === 0 ? chunk : chunk.subarray(used);
+        this.extras().held = used === 0 ? chunk : chunk.subarray(used);
         if (this.core.decodePending) this.flags |= HOLD_DECODER << HOLDS_SHIFT;
       }
+      chunk = null;
     }
-    if (this.held === null && this.holds === 0) this.startTransport();
+    const extra = this.extra;
+    if ((extra === null || extra.held === null) && this.holds === 0) this.startTransport();
     else this.stopTransport();
     this.flush();
   }
@@ -1018,7 +1033,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
     if (extra !== null && extra.closeDeadline !== 0) unwatch(this);
     this.readyState = ReadyState.CLOSED;
     this.core.shutdown();
-    this.held = null;
+    if (extra !== null) extra.held = null;
     const out = this.out;
     this.out = null;
     if (extra !== null && !this.core.closeReceived) {
