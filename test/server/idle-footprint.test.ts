@@ -1,7 +1,8 @@
 // What an idle connection keeps once its handshake is over (issue 13): nothing of the listener's
-// head reading on the socket, one 'error' listener (the connection's), no idle timer, a listener
-// table in V8's fast mode, and settings shared between the connections of a server without
-// one server's limits leaking into another's connections.
+// head reading on the socket and no property of the connection's either, one 'error' listener
+// (the connection's), no idle timer, a listener table in V8's fast mode, three own properties on
+// the connection, and settings shared between the connections of a server without one server's
+// limits leaking into another's connections.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
