@@ -21,3 +21,6 @@ export const NGHTTP2_CANCEL = 0x8;
 export const NGHTTP2_INTERNAL_ERROR = 0x2;
 /** RFC 9113 §8.3.2: the response status pseudo-header. */
 export const HTTP2_HEADER_STATUS = ':status';
+/** RFC 9113 §8.2: field names are lowercase. */
+export const HTTP2_HEADER_CONTENT_TYPE = 'content-type';
+export const HTTP2_HEADER_CONTENT_LENGTH = 'content-length';
