@@ -2,12 +2,14 @@
 //
 //   npx tsc -p . && node dist/bench/heap-per-connection.js [--server upshift|raw|net-101] [--conns 2000]
 //                                                          [--lib path/to/dist/src/index.js] [--json out.json]
+//                                                          [--warmup 4000]
 //
 // The server runs in this process (re-executed with --expose-gc); a child process (this file with
 // --client) opens --conns connections to it over loopback, 100 handshakes at a time, and holds
 // them. Heap snapshots are taken after a full GC before the connections (after a warm-up round
-// that opened and closed 100 of them, so that code and shared pools exist already) and once all
-// are open and settled. The snapshot JSON is parsed here: objects are grouped by constructor (or
+// that opened and closed --warmup of them, so that code, optimized code included, and shared
+// pools exist already: a one-time cost, which after 100 still showed as ~100 bytes per
+// connection of 2000) and once all are open and settled. The snapshot JSON is parsed here: objects are grouped by constructor (or
 // by kind: strings, arrays, closures by function name), and the growth of each group divided by
 // --conns is what each connection retains. Servers:
 //   upshift   WebSocketServer with the benchmark's echo handler (bench/servers/upshift-echo.ts)
@@ -33,10 +35,12 @@ interface Options {
   top: number;
   /** Keep the second snapshot here (for DevTools) instead of deleting it. */
   keep: string | null;
+  /** Connections opened and closed before the first snapshot. */
+  warmup: number;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { server: 'upshift', conns: 2000, lib: null, json: null, top: 30, keep: null };
+  const o: Options = { server: 'upshift', conns: 2000, lib: null, json: null, top: 30, keep: null, warmup: 4000 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const value = (): string => {
@@ -52,6 +56,7 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--lib') o.lib = path.resolve(value());
     else if (flag === '--json') o.json = value();
     else if (flag === '--keep') o.keep = path.resolve(value());
+    else if (flag === '--warmup') o.warmup = Math.max(1, Math.min(20000, Math.floor(Number(value()))));
     else if (flag === '--top') o.top = Math.max(1, Math.floor(Number(value())));
     else throw new Error(`unknown option ${flag}`);
   }
@@ -251,8 +256,8 @@ async function measure(o: Options): Promise<void> {
   const client = (count: number, hold: boolean) =>
     fork(script, ['--client', String(server.port), String(count), tcpOnly ? 'tcp' : 'ws', hold ? 'hold' : 'close'], { stdio: 'inherit' });
 
-  // Warm-up: 100 connections opened and closed; code, pools and shared tables exist afterwards.
-  const warm = client(100, false);
+  // Warm-up: connections opened and closed; code, pools and shared tables exist afterwards.
+  const warm = client(o.warmup, false);
   await new Promise<void>((resolve) => warm.once('exit', () => resolve()));
   while (server.connections() > 0) await settle(20);
   await settle(300);

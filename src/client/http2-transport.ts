@@ -7,7 +7,8 @@
 // a WebSocket over HTTP/2 (RFC 8441 §3), and the handshake fails saying so. This transport only
 // opens the stream; the connect() pipeline does the rest.
 
-import { connect as http2Connect, constants, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import type { ClientHttp2Session, ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
+import { http2, NGHTTP2_CANCEL } from '../util/http2.js';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { cancelStream } from '../connection/transport.js';
 import { buildExtendedConnectHeaders } from '../protocol/client-handshake.js';
@@ -83,7 +84,7 @@ function retire(entry: PooledSession): void {
 }
 
 function openSession(key: string, origin: string, secure: boolean, tls: TlsOptions | undefined): PooledSession {
-  const session = http2Connect(origin, {
+  const session = http2().connect(origin, {
     ...tls,
     // A WebSocket client has no use for server push.
     settings: { enablePush: false },
@@ -247,7 +248,7 @@ export function openHttp2Stream(request: HandshakeRequest, listener: HandshakeLi
       pending = false;
       if (stream === null) releaseOnce();
       // RFC 8441 §5: an aborted WebSocket stream is reset with CANCEL; the session lives on.
-      else if (!stream.destroyed) stream.close(constants.NGHTTP2_CANCEL);
+      else if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
     },
   };
 }

@@ -74,7 +74,16 @@ export interface WebSocketConnectionEvents {
 let construct: <Data>(transport: Duplex, options: ConnectionOptions, data: Data) => WebSocketConnection<Data>;
 let linkOf: (ws: WebSocketConnection<any>) => Link;
 
-export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketConnectionEvents> {
+// An EventEmitter: the class below takes EventEmitter.prototype as its prototype's prototype
+// (after the class), as `extends` would, but does not run EventEmitter's constructor, which gives
+// every instance five fields. Two are enough (issue 13): the listener table and its count. The
+// other three read the same from EventEmitter.prototype while they have their default value
+// (_maxListeners, the capture-rejections flag, the shape mode: false).
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketConnectionEvents> {}
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export class WebSocketConnection<Data = unknown> {
   static readonly CONNECTING = ReadyState.CONNECTING;
   static readonly OPEN = ReadyState.OPEN;
   static readonly CLOSING = ReadyState.CLOSING;
@@ -94,22 +103,16 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
     return ReadyState.CLOSED;
   }
 
-  /** The subprotocol agreed in the handshake ('' for none). */
-  readonly protocol: string;
-  /** The extensions agreed in the handshake, as the Sec-WebSocket-Extensions value ('' for none). */
-  readonly extensions: string;
+  // EventEmitter's state. Its own table ({ __proto__: null }) is a dictionary-mode object of ~180
+  // bytes; this one starts in V8's fast mode, and has no Object.prototype keys either.
+  private _events: object = new ListenerTable();
+  private _eventsCount = 0;
   /** Whatever the application attached (the server's verify hook can set it). */
   data: Data;
   readonly #link: Link;
 
   /** Connections come from WebSocketServer and connect(). */
   private constructor(transport: Duplex, options: ConnectionOptions, data: Data) {
-    super();
-    // EventEmitter's own table ({ __proto__: null }) is a dictionary-mode object of ~180 bytes;
-    // this one starts in V8's fast mode, and has no Object.prototype keys either.
-    (this as unknown as { _events: object })._events = new ListenerTable();
-    this.protocol = options.protocol;
-    this.extensions = options.extensions;
     this.data = data;
     this.#link = new Link(this, transport, options);
   }
@@ -117,6 +120,16 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
   static {
     construct = (transport, options, data) => new WebSocketConnection(transport, options, data);
     linkOf = (ws) => ws.#link;
+  }
+
+  /** The subprotocol agreed in the handshake ('' for none). */
+  get protocol(): string {
+    return this.#link.protocol;
+  }
+
+  /** The extensions agreed in the handshake, as the Sec-WebSocket-Extensions value ('' for none). */
+  get extensions(): string {
+    return this.#link.extensions;
   }
 
   /** CONNECTING, OPEN, CLOSING or CLOSED (0–3), as in the WHATWG WebSocket. */
@@ -295,6 +308,9 @@ export class WebSocketConnection<Data = unknown> extends EventEmitter<WebSocketC
   }
 }
 
+Object.setPrototypeOf(WebSocketConnection.prototype, EventEmitter.prototype);
+Object.setPrototypeOf(WebSocketConnection, EventEmitter);
+
 // ------------------------------------------------------------------------------- adapters' API
 
 export interface ConnectionOptions {
@@ -428,8 +444,17 @@ const HOLD_DECODER = 8;
 const EMPTY = Buffer.alloc(0);
 const ITERATOR_HIGH_WATER = 64;
 
+// The transport's listeners below are shared by every connection and find the link through the
+// transport. Not as a property of the transport itself: a socket's shape has no room left (V8's
+// slack tracking fitted it to net.Socket's own fields), so one more property there costs a
+// 40-byte out-of-object PropertyArray per connection (issue 13). Its WritableState has room: the
+// first completed write (the handshake's) gave it a PropertyArray of 3 slots with 2 free.
 const kLink = Symbol('upshift.link');
-type TaggedDuplex = Duplex & { [kLink]?: Link };
+type TaggedDuplex = Duplex & { _writableState: { [kLink]?: Link } };
+
+function linkOfTransport(transport: TaggedDuplex): Link {
+  return transport._writableState[kLink]!;
+}
 
 let flushList: Link[] = [];
 let flushQueued = false;
@@ -445,8 +470,14 @@ function flushAll(): void {
 const ListenerTable = function ListenerTable(): void {} as unknown as new () => object;
 ListenerTable.prototype = Object.create(null) as object;
 
-/** The ConnectionOptions a server gives all its connections alike, shared by them. */
+/**
+ * The ConnectionOptions that connections of a server mostly have alike, shared by them. The
+ * handshake's outcome is here too: most servers agree on the same subprotocol and extensions
+ * (usually none) with every client.
+ */
 interface LinkSettings {
+  readonly protocol: string;
+  readonly extensions: string;
   readonly closeTimeout: number;
   readonly highWaterMark: number;
   readonly owner: ConnectionOwner | null;
@@ -454,25 +485,32 @@ interface LinkSettings {
   readonly topics: ConnectionTopics | null;
 }
 
-// The settings of the last connection made: the next one of the same server shares them (one
-// object per server, not five fields per connection).
-let lastSettings: LinkSettings = { closeTimeout: 0, highWaterMark: 0, owner: null, abortTransport: undefined, topics: null };
+// The settings of the last connections made, latest first: a new one shares them when it has the
+// same (one object per server and subprotocol, not seven fields per connection).
+const recentSettings: LinkSettings[] = [];
+const RECENT_SETTINGS = 8;
 
 function settingsFor(options: ConnectionOptions): LinkSettings {
   const owner = options.owner ?? null;
   const topics = options.topics ?? null;
-  const last = lastSettings;
-  if (
-    last.closeTimeout === options.closeTimeout &&
-    last.highWaterMark === options.highWaterMark &&
-    last.owner === owner &&
-    last.abortTransport === options.abortTransport &&
-    last.topics === topics
-  ) {
-    return last;
+  for (let i = 0; i < recentSettings.length; i++) {
+    const s = recentSettings[i]!;
+    if (
+      s.protocol === options.protocol &&
+      s.extensions === options.extensions &&
+      s.closeTimeout === options.closeTimeout &&
+      s.highWaterMark === options.highWaterMark &&
+      s.owner === owner &&
+      s.abortTransport === options.abortTransport &&
+      s.topics === topics
+    ) {
+      return s;
+    }
   }
-  const { closeTimeout, highWaterMark, abortTransport } = options;
-  return (lastSettings = { closeTimeout, highWaterMark, owner, abortTransport, topics });
+  const { protocol, extensions, closeTimeout, highWaterMark, abortTransport } = options;
+  const settings: LinkSettings = { protocol, extensions, closeTimeout, highWaterMark, owner, abortTransport, topics };
+  if (recentSettings.unshift(settings) > RECENT_SETTINGS) recentSettings.pop();
+  return settings;
 }
 
 // Times kept on a connection are ms since this module loaded: small integers fit in the field
@@ -516,6 +554,11 @@ const BATCH_POOL_MAX = 1024;
 
 /** What few connections ever need: made on first need (Link.extra). */
 class LinkExtra {
+  /**
+   * Bytes read but not parsed, kept while input is held (the application paused, a message is
+   * decompressing); a chunk that is parsed at once is never kept.
+   */
+  held: Buffer | null = null;
   /** Published messages dropped (slow consumer). */
   dropped = 0;
   closeCode: number = CloseCode.Abnormal;
@@ -545,9 +588,6 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   /** Since EPOCH: when the connection opened (the close event's durationMs). */
   private readonly openedAt = this.received;
 
-  // Input flow.
-  /** Bytes read but not parsed, kept while input is held. */
-  private held: Buffer | null = null;
   /** Output not yet written to the transport; null when there is none. */
   private out: Batch | null = null;
 
@@ -556,7 +596,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
     this.transport = transport as TaggedDuplex;
     this.settings = settingsFor(options);
     this.core = new WebSocketProtocol(this, options);
-    this.transport[kLink] = this;
+    this.transport._writableState[kLink] = this;
     transport.on('data', onTransportData);
     if (needsEndListener(transport)) transport.on('end', onTransportEnd);
     transport.on('close', onTransportClose);
@@ -623,6 +663,14 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
     return this.settings.topics;
   }
 
+  get protocol(): string {
+    return this.settings.protocol;
+  }
+
+  get extensions(): string {
+    return this.settings.extensions;
+  }
+
   get lastReceived(): number {
     return this.received + EPOCH;
   }
@@ -646,15 +694,19 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
   /** Bytes from the transport, or from the handshake. */
   receive(chunk: Buffer): void {
     this.received = sinceEpoch(clock.now);
-    if (this.held !== null) {
+    const extra = this.extra;
+    if (extra !== null && extra.held !== null) {
       // Behind what is held already, in order (a transport may deliver a chunk after pause()).
-      this.held = Buffer.concat([this.held, chunk]);
+      extra.held = Buffer.concat([extra.held, chunk]);
       this.stopTransport();
       return;
     }
-    this.held = chunk;
-    if (this.holds === 0) this.pump();
-    else this.stopTransport();
+    if (this.holds === 0) {
+      this.pump(chunk);
+    } else {
+      this.extras().held = chunk;
+      this.stopTransport();
+    }
   }
 
   hold(reason: number): void {
@@ -666,14 +718,21 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
     if ((this.holds & reason) === 0) return;
     this.flags &= ~(reason << HOLDS_SHIFT);
     // Inside a handler, the parse under way goes on by itself (the handler returns true).
-    if (this.holds === 0 && (this.flags & PARSING) === 0) this.pump();
+    if (this.holds === 0 && (this.flags & PARSING) === 0) this.pump(null);
   }
 
-  /** Parses held bytes while nothing holds input; then reads from the transport again. */
-  private pump(): void {
-    while (this.holds === 0 && this.held !== null) {
-      const chunk = this.held;
-      this.held = null;
+  /**
+   * Parses `chunk` (bytes just read, while nothing is held), then held bytes while nothing holds
+   * input; then reads from the transport again.
+   */
+  private pump(chunk: Buffer | null): void {
+    for (;;) {
+      if (chunk === null) {
+        const extra = this.extra;
+        if (this.holds !== 0 || extra === null || extra.held === null) break;
+        chunk = extra.held;
+        extra.held = null;
+      }
       let used: number;
       this.flags |= PARSING;
       try {
@@ -683,11 +742,13 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
         this.flags &= ~PARSING;
       }
       if (used < chunk.length) {
-        this.held = used === 0 ? chunk : chunk.subarray(used);
+        this.extras().held = used === 0 ? chunk : chunk.subarray(used);
         if (this.core.decodePending) this.flags |= HOLD_DECODER << HOLDS_SHIFT;
       }
+      chunk = null;
     }
-    if (this.held === null && this.holds === 0) this.startTransport();
+    const extra = this.extra;
+    if ((extra === null || extra.held === null) && this.holds === 0) this.startTransport();
     else this.stopTransport();
     this.flush();
   }
@@ -972,7 +1033,7 @@ class Link implements ProtocolHandler, Tickable, ConnectionActivity {
     if (extra !== null && extra.closeDeadline !== 0) unwatch(this);
     this.readyState = ReadyState.CLOSED;
     this.core.shutdown();
-    this.held = null;
+    if (extra !== null) extra.held = null;
     const out = this.out;
     this.out = null;
     if (extra !== null && !this.core.closeReceived) {
@@ -1085,17 +1146,17 @@ function needsEndListener(transport: Duplex): boolean {
 // Listeners shared by every connection: the transport carries its link, so no closure is
 // allocated per connection.
 function onTransportData(this: TaggedDuplex, chunk: Buffer): void {
-  this[kLink]!.receive(chunk);
+  linkOfTransport(this).receive(chunk);
 }
 function onTransportEnd(this: TaggedDuplex): void {
-  this[kLink]!.handleTransportEnd();
+  linkOfTransport(this).handleTransportEnd();
 }
 function onTransportClose(this: TaggedDuplex): void {
-  this[kLink]!.handleTransportClose();
+  linkOfTransport(this).handleTransportClose();
 }
 function onTransportError(this: TaggedDuplex, error: Error): void {
-  this[kLink]!.handleTransportError(error);
+  linkOfTransport(this).handleTransportError(error);
 }
 function onTransportDrain(this: TaggedDuplex): void {
-  this[kLink]!.handleTransportDrain();
+  linkOfTransport(this).handleTransportDrain();
 }

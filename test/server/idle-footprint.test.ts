@@ -1,12 +1,14 @@
 // What an idle connection keeps once its handshake is over (issue 13): nothing of the listener's
-// head reading on the socket, one 'error' listener (the connection's), no idle timer, a listener
-// table in V8's fast mode, and settings shared between the connections of a server without
-// one server's limits leaking into another's connections.
+// head reading on the socket and no property of the connection's either, one 'error' listener
+// (the connection's), no idle timer, a listener table in V8's fast mode, three own properties on
+// the connection, and settings shared between the connections of a server without one server's
+// limits leaking into another's connections.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import type { Socket } from 'node:net';
+import { spawn } from 'node:child_process';
+import { EventEmitter, once } from 'node:events';
+import { Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { connect } from '../../src/client/connect.js';
 import { activityOf, type WebSocketConnection } from '../../src/connection/websocket-connection.js';
@@ -42,6 +44,10 @@ describe('an idle server connection', { timeout: 15_000 }, () => {
     const socket = ws.rawTransport as Socket;
     const symbols = Object.getOwnPropertySymbols(socket).map((symbol) => symbol.description);
     assert.ok(!symbols.includes('upshift.head'), `socket symbols: ${symbols.join(', ')}`);
+    // Nothing of the connection either: the socket has net.Socket's own properties and no more.
+    // One more would not fit the socket's shape and cost a PropertyArray (40 bytes) per connection.
+    const own = new Set(Reflect.ownKeys(new Socket()).map(String));
+    assert.deepEqual(Reflect.ownKeys(socket).map(String).filter((key) => !own.has(key)), []);
     // The connection's own listener only: the listener's and the router's were removed.
     assert.equal(socket.listenerCount('error'), 1);
     assert.equal(socket.listenerCount('data'), 1);
@@ -81,6 +87,9 @@ describe('an idle server connection', { timeout: 15_000 }, () => {
     // Private state of the connection's link and its protocol core (null: none kept).
     const link = activityOf(ws) as unknown as { out: unknown; extra: unknown; core: { rx: unknown; tx: unknown } };
     for (const field of ['out', 'extra', 'core'] as const) assert.ok(field in link, `the link has no '${field}' any more; update this test`);
+    // Its fields (issue 13): each one more is 8 bytes on every connection. Bytes held while input
+    // is held live in `extra`, which only such connections have.
+    assert.ok(Reflect.ownKeys(link).length <= 10, `the link has ${Reflect.ownKeys(link).length} fields`);
     assert.equal(link.out, null);
     assert.equal(link.extra, null);
     ws.on('message', (data) => ws.send(data));
@@ -136,6 +145,21 @@ describe('an idle server connection', { timeout: 15_000 }, () => {
     }
   });
 
+  it('has three own properties: the listener table, its count and data', async () => {
+    const { server: ws, client } = await pair(server);
+    // EventEmitter's other fields (_maxListeners, the capture flag, the shape mode) are read from
+    // EventEmitter.prototype; protocol and extensions from the settings the server's connections share.
+    assert.deepEqual(Reflect.ownKeys(ws), ['_events', '_eventsCount', 'data']);
+    assert.ok(ws instanceof EventEmitter);
+    assert.equal(ws.getMaxListeners(), EventEmitter.defaultMaxListeners);
+    ws.setMaxListeners(3);
+    assert.equal(ws.getMaxListeners(), 3);
+    const { server: other, client: otherClient } = await pair(server);
+    assert.equal(other.getMaxListeners(), EventEmitter.defaultMaxListeners);
+    await closeBoth(otherClient);
+    await closeBoth(client);
+  });
+
   it('keeps heartbeat times as they were set', async () => {
     const before = Date.now();
     const { server: ws, client } = await pair(server);
@@ -181,6 +205,29 @@ describe('settings shared between connections', { timeout: 15_000 }, () => {
     }
   });
 
+  it('connections with different subprotocols each keep theirs; those alike share their settings', async () => {
+    const chat = await startServer({ protocols: ['chat', 'feed', 'log'] });
+    try {
+      const pairs: { protocol: string; server: WebSocketConnection; client: WebSocketConnection }[] = [];
+      // Four kinds in turn, each twice (with their clients' in this process: the 8 remembered).
+      for (const protocol of ['chat', 'feed', 'log', '', 'chat', 'feed', 'log', '']) {
+        pairs.push({ protocol, ...(await pair(chat, protocol === '' ? {} : { protocols: [protocol] })) });
+      }
+      for (const { protocol, server: ws, client } of pairs) {
+        assert.equal(ws.protocol, protocol);
+        assert.equal(client.protocol, protocol);
+        assert.equal(ws.extensions, '');
+      }
+      const settingsOf = (ws: WebSocketConnection): unknown => (activityOf(ws) as unknown as { settings: unknown }).settings;
+      assert.ok(settingsOf(pairs[0]!.server) !== undefined, "the link has no 'settings' any more; update this test");
+      for (let i = 0; i < 4; i++) assert.equal(settingsOf(pairs[i]!.server), settingsOf(pairs[i + 4]!.server), pairs[i]!.protocol);
+      assert.notEqual(settingsOf(pairs[0]!.server), settingsOf(pairs[1]!.server));
+      for (const { client } of pairs) await closeBoth(client);
+    } finally {
+      await chat.stop();
+    }
+  });
+
   it('an attached server’s idle timeout is cleared on the upgraded socket', async () => {
     const http = await startHttpServer();
     http.server.setTimeout(60_000);
@@ -196,5 +243,20 @@ describe('settings shared between connections', { timeout: 15_000 }, () => {
       await within(wss.close({ timeout: 200 }), 3000, 'the WebSocket server to close');
       await http.stop();
     }
+  });
+});
+
+describe('the process around the connections', { timeout: 15_000 }, () => {
+  it('connections and the client do not load node:http2 until HTTP/2 is used', async () => {
+    // Loading node:http2 opens process.stderr (through node:assert); a pipe there is a net.Socket
+    // made while V8 still sizes sockets, and every later socket is 40 bytes larger (issue 13).
+    const modules = ['connection/websocket-connection.js', 'client/connect.js'].map((m) => new URL(`../../src/${m}`, import.meta.url).href);
+    const script = `for (const m of ${JSON.stringify(modules)}) await import(m); console.log(JSON.stringify(process.moduleLoadList.filter((m) => m === 'NativeModule http2' || m === 'NativeModule assert')));`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    const [code] = (await within(once(child, 'exit'), 10_000, 'the child process')) as [number];
+    assert.equal(code, 0);
+    assert.deepEqual(JSON.parse(out), []);
   });
 });
