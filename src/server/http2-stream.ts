@@ -5,7 +5,8 @@
 // WebSocketConnection: closing ends the stream with END_STREAM, an abnormal drop resets it with
 // CANCEL (RFC 8441 §5), and the session's other streams are untouched.
 
-import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { HTTP2_HEADER_STATUS } from '../util/http2.js';
 import type { Socket } from 'node:net';
 import type { ConnectionCallback, HandshakeEndpoint, HandshakeRequest } from './endpoint.js';
 import { pathOf } from '../upgrade/router.js';
@@ -91,7 +92,7 @@ export function acceptWebSocketStream<Data>(
     if (!decision.ok) return respondWithError(stream, decision.status, decision.reason, decision.headers);
     // RFC 8441 §5: a 2xx opens the tunnel; no Sec-WebSocket-Accept (the :protocol replaces it).
     const response: OutgoingHttpHeaders = toHttp2Headers(decision.headers, {});
-    response[constants.HTTP2_HEADER_STATUS] = 200;
+    response[HTTP2_HEADER_STATUS] = 200;
     if (decision.protocol !== '') response['sec-websocket-protocol'] = decision.protocol;
     if (decision.extensions.header !== '') response['sec-websocket-extensions'] = decision.extensions.header;
     try {

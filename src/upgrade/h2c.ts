@@ -13,7 +13,8 @@
 // HTTP2-Settings) is the one applied and acknowledged, so the client sees exactly one ACK.
 
 import type { IncomingMessage, Server as HttpServer } from 'node:http';
-import { createServer as createHttp2Server, type Http2Server, type ServerHttp2Session } from 'node:http2';
+import type { Http2Server, ServerHttp2Session } from 'node:http2';
+import { http2 } from '../util/http2.js';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { switchingProtocols, upgradeRouterFor, type UpgradeHandler, type UpgradeOffer } from './router.js';
@@ -182,7 +183,7 @@ export function enableH2c(server: HttpServer, options: H2cOptions = {}): Http2Se
 
 /** An HTTP/2 server that hands its requests to the HTTP/1.1 server's 'request' listeners. */
 function forwardingServer(server: HttpServer): Http2Server {
-  const http2Server = createHttp2Server();
+  const http2Server = http2().createServer();
   http2Server.on('request', (req, res) => {
     server.emit('request', req, res);
   });

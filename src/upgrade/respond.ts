@@ -2,7 +2,8 @@
 // socket, or an ordinary HTTP/2 response on an extended CONNECT stream (RFC 8441 §4) that is not
 // going to carry a tunnel.
 
-import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { HTTP2_HEADER_CONTENT_LENGTH, HTTP2_HEADER_CONTENT_TYPE, HTTP2_HEADER_STATUS, NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } from '../util/http2.js';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { buildErrorResponse } from '../protocol/handshake.js';
@@ -44,27 +45,27 @@ export function respondWithError(
 ): void {
   if (stream.destroyed || stream.closed) return;
   if (stream.headersSent) {
-    stream.close(constants.NGHTTP2_CANCEL);
+    stream.close(NGHTTP2_CANCEL);
     return;
   }
   const valid = Number.isInteger(status) && status >= 300 && status <= 599;
   const body = Buffer.from(valid ? reason : 'Invalid handshake rejection', 'utf8');
   // stream.respond() adds Date itself (its sendDate option, on by default: RFC 9110 §6.6.1).
   const out: OutgoingHttpHeaders = {
-    [constants.HTTP2_HEADER_STATUS]: valid ? status : 500,
-    [constants.HTTP2_HEADER_CONTENT_TYPE]: 'text/plain; charset=utf-8',
-    [constants.HTTP2_HEADER_CONTENT_LENGTH]: body.length,
+    [HTTP2_HEADER_STATUS]: valid ? status : 500,
+    [HTTP2_HEADER_CONTENT_TYPE]: 'text/plain; charset=utf-8',
+    [HTTP2_HEADER_CONTENT_LENGTH]: body.length,
   };
   try {
     stream.respond(valid ? toHttp2Headers(headers, out) : out, { endStream: body.length === 0 });
   } catch {
     // An invalid header name or value from the application.
-    if (stream.headersSent) return void stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    if (stream.headersSent) return void stream.close(NGHTTP2_INTERNAL_ERROR);
     const fallback = Buffer.from(STATUS_CODES[500] ?? 'Internal Server Error');
     stream.respond({
-      [constants.HTTP2_HEADER_STATUS]: 500,
-      [constants.HTTP2_HEADER_CONTENT_TYPE]: 'text/plain; charset=utf-8',
-      [constants.HTTP2_HEADER_CONTENT_LENGTH]: fallback.length,
+      [HTTP2_HEADER_STATUS]: 500,
+      [HTTP2_HEADER_CONTENT_TYPE]: 'text/plain; charset=utf-8',
+      [HTTP2_HEADER_CONTENT_LENGTH]: fallback.length,
     });
     stream.end(fallback);
     return;
