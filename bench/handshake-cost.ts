@@ -25,13 +25,13 @@
 //   net-101   node:net answering a fixed 101 (bench/servers/raw-101.mjs, in this process): the floor
 // --lib loads another build of the library (e.g. a copy of dist/ made before a change).
 import { fork, spawn } from 'node:child_process';
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import { Session } from 'node:inspector';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL, fileURLToPath } from 'node:url';
+import { answer101 } from './servers/raw-101.js';
 
 type ServerKind = 'upshift' | 'net-101';
 
@@ -181,42 +181,15 @@ async function startServer(o: Options): Promise<Started> {
       libDir: pathToFileURL(path.dirname(lib)).href,
     };
   }
-  // bench/servers/raw-101.mjs, the same code in this process.
-  const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-  const KEY_FIELD = /\r\nsec-websocket-key:[ \t]*([^\r\n]*?)[ \t]*\r\n/i;
+  // bench/servers/raw-101.ts, its connection listener in this process.
   let open = 0;
-  function discard(): void {}
-  function ignore(): void {}
-  function closed(): void {
+  const closed = (): void => {
     open--;
-  }
-  function onData(this: net.Socket & { head: string }, chunk: Buffer): void {
-    const head = this.head === '' ? chunk.toString('latin1') : this.head + chunk.toString('latin1');
-    const end = head.indexOf('\r\n\r\n');
-    if (end === -1) {
-      this.head = head;
-      return;
-    }
-    this.head = '';
-    this.removeListener('data', onData);
-    this.on('data', discard);
-    const key = KEY_FIELD.exec(head.slice(0, end + 2));
-    if (key === null) {
-      this.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      return;
-    }
-    this.write(
-      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ' +
-        crypto.hash('sha1', key[1] + GUID, 'base64') +
-        '\r\n\r\n',
-    );
-  }
+  };
   const server = net.createServer({ noDelay: true }, (socket) => {
     open++;
-    (socket as net.Socket & { head: string }).head = '';
-    socket.on('error', ignore);
     socket.on('close', closed);
-    socket.on('data', onData);
+    answer101(socket);
   });
   await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve));
   return { port: (server.address() as net.AddressInfo).port, open: () => open, close: () => server.close(), libDir: null };

@@ -17,12 +17,12 @@
 //   net-101   node:net server answering a fixed 101 (bench/servers/raw-101.mjs in-process)
 // --lib loads another build of the library (e.g. the one before a change) for a before/after table.
 import { fork } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
+import { answer101 } from './servers/raw-101.js';
 import * as v8 from 'node:v8';
 
 type ServerKind = 'upshift' | 'raw' | 'net-101';
@@ -158,23 +158,10 @@ async function startServer(o: Options): Promise<Started> {
           });
         })
       : net.createServer({ noDelay: true }, (socket) => {
-          // As bench/servers/raw-101.mjs.
-          let head = '';
+          // bench/servers/raw-101.ts, its connection listener in this process.
+          open++;
           socket.on('close', () => open--);
-          socket.on('error', () => {});
-          const onData = (chunk: Buffer): void => {
-            head += chunk.toString('latin1');
-            const end = head.indexOf('\r\n\r\n');
-            if (end === -1) return;
-            const key = /\r\nsec-websocket-key:[ \t]*([^\r\n]*?)[ \t]*\r\n/i.exec(head)?.[1] ?? '';
-            head = '';
-            socket.removeListener('data', onData);
-            socket.on('data', () => {});
-            const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-            socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
-            open++;
-          };
-          socket.on('data', onData);
+          answer101(socket);
         });
   await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, resolve));
   return { port: (server.address() as net.AddressInfo).port, connections: () => open, close: () => server.close() };
