@@ -1136,12 +1136,20 @@ function controlPayload(data: SendableData): Buffer {
  */
 function needsEndListener(transport: Duplex): boolean {
   if (transport.listenerCount('end') !== 1) return true;
-  const [listener] = transport.rawListeners('end') as ((...args: unknown[]) => void)[];
-  if (listener!.name !== 'onReadableStreamEnd') return true;
+  // Compared with net's listener once known: rawListeners() would be a new array per connection.
+  let listener = netEndListener;
+  if (listener === null || transport.listenerCount('end', listener) !== 1) {
+    const [only] = transport.rawListeners('end') as ((...args: unknown[]) => void)[];
+    if (only!.name !== 'onReadableStreamEnd') return true;
+    listener = netEndListener = only!;
+  }
   if (transport.allowHalfOpen === false) return false;
-  transport.removeListener('end', listener!);
+  transport.removeListener('end', listener);
   return true;
 }
+
+/** net.Socket's own 'end' listener (onReadableStreamEnd), once a transport has shown it. */
+let netEndListener: ((...args: unknown[]) => void) | null = null;
 
 // Listeners shared by every connection: the transport carries its link, so no closure is
 // allocated per connection.

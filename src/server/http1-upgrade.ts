@@ -8,6 +8,7 @@ import { pathOf } from '../upgrade/router.js';
 import { destroyOnError, refuse } from '../upgrade/respond.js';
 import type { HandshakeDecision, HandshakeOffer } from '../protocol/server-handshake.js';
 import type { ConnectionCallback, HandshakeEndpoint, HandshakeRequest } from './endpoint.js';
+import { UpgradeRequest } from './upgrade-listener.js';
 
 export function acceptUpgrade<Data, Req extends HandshakeRequest>(
   endpoint: HandshakeEndpoint<Data>,
@@ -61,7 +62,8 @@ function answer<Data, Req extends HandshakeRequest>(
   // The connection handles errors from here.
   socket.removeListener('error', destroyOnError);
   const tcp = socket as Duplex & { setNoDelay?(on: boolean): void; setTimeout?(ms: number): void; timeout?: number };
-  tcp.setNoDelay?.(true);
+  // The upgrade listener's sockets have Nagle off from their accept (createServer({ noDelay })).
+  if (!(req instanceof UpgradeRequest)) tcp.setNoDelay?.(true);
   // Only a socket that has an idle timeout (an HTTP server's) needs it cleared: setTimeout()
   // adds a property to every socket it is called on.
   if (tcp.timeout) tcp.setTimeout!(0);

@@ -88,13 +88,13 @@ export function createUpgradeListener(
 ): UpgradeListener {
   const reader = new HeadReader(http, limits, refused);
   const server = createNetServer({ noDelay: true }, (socket: Socket) => {
-    reader.take(socket);
+    const state = reader.take(socket);
     // Connections still sending a head count against maxConnections (RFC 9110 §15.6.4: 503).
     if (reader.heads + occupied() >= limits.maxConnections) {
       reader.answer(socket, 503, 'Too many connections', { 'Retry-After': '5' });
       return;
     }
-    reader.admit(socket);
+    reader.admit(socket, state);
   }) as UpgradeListener;
   Object.defineProperty(server, 'headsInProgress', { get: () => reader.heads });
   server.dropIncomplete = () => {
@@ -186,26 +186,26 @@ class HeadReader implements Tickable {
   private watched = false;
 
   /** A new connection: the listener's until its head is read (or it is answered). */
-  take(socket: Socket): void {
+  take(socket: Socket): HeadState {
     if (!this.watched) {
       this.watched = true;
       watch(this);
     }
-    const state = this.spare.pop();
-    if (state === undefined) this.states.set(socket, { reading: false, held: null, length: 0, deadline: Infinity });
+    let state = this.spare.pop();
+    if (state === undefined) state = { reading: false, held: null, length: 0, deadline: Infinity };
     else {
       state.reading = false;
       state.held = null;
       state.length = 0;
       state.deadline = Infinity;
-      this.states.set(socket, state);
     }
+    this.states.set(socket, state);
     socket.on('error', destroyOnError);
     socket.on('close', this.onClose);
+    return state;
   }
 
-  admit(socket: Socket): void {
-    const state = this.states.get(socket)!;
+  admit(socket: Socket, state: HeadState): void {
     this.heads++;
     state.reading = true;
     const timeout = this.limits.headersTimeout;
@@ -218,9 +218,9 @@ class HeadReader implements Tickable {
    * listener (the router and the WebSocket endpoint want the same one there until a connection
    * takes the socket), rather than having it removed here and added again there.
    */
-  release(socket: Socket, upgrade: boolean): void {
-    this.stopReading(socket);
-    this.forget(socket);
+  release(socket: Socket, state: HeadState, upgrade: boolean): void {
+    this.stopReading(socket, state);
+    this.forget(socket, state);
     if (!upgrade) socket.removeListener('error', destroyOnError);
     socket.removeListener('close', this.onClose);
   }
@@ -232,11 +232,12 @@ class HeadReader implements Tickable {
    * the client closes, for closeTimeout at most.
    */
   answer(socket: Socket, status: number, reason: string, headers?: Record<string, string>): void {
-    this.stopReading(socket);
+    const state = this.states.get(socket)!;
+    this.stopReading(socket, state);
     socket.on('data', discard);
     this.refused?.(socket, status, reason);
     socket.end(errorResponse(status, reason, headers));
-    this.states.get(socket)!.deadline = Date.now() + this.limits.closeTimeout;
+    state.deadline = Date.now() + this.limits.closeTimeout;
   }
 
   tick(now: number): void {
@@ -250,9 +251,7 @@ class HeadReader implements Tickable {
     }
   }
 
-  private forget(socket: Socket): void {
-    const state = this.states.get(socket);
-    if (state === undefined) return;
+  private forget(socket: Socket, state: HeadState): void {
     this.states.delete(socket);
     // Not reading any more (stopReading() ran): it holds no buffer.
     if (this.spare.length < MAX_SPARE_STATES) this.spare.push(state);
@@ -264,9 +263,8 @@ class HeadReader implements Tickable {
   }
 
   /** Stops reading the head (its buffer goes too); the socket stays the listener's. */
-  private stopReading(socket: Socket): void {
-    const state = this.states.get(socket);
-    if (state === undefined || !state.reading) return;
+  private stopReading(socket: Socket, state: HeadState): void {
+    if (!state.reading) return;
     state.reading = false;
     state.held = null;
     socket.removeListener('data', this.onData);
@@ -274,8 +272,10 @@ class HeadReader implements Tickable {
   }
 
   private closed(socket: Socket): void {
-    this.stopReading(socket);
-    this.forget(socket);
+    const state = this.states.get(socket);
+    if (state === undefined) return;
+    this.stopReading(socket, state);
+    this.forget(socket, state);
   }
 
   private read(socket: Socket, chunk: Buffer): void {
@@ -294,7 +294,7 @@ class HeadReader implements Tickable {
       this.answer(socket, 431, 'Request header fields too large.');
       return;
     }
-    this.release(socket, head !== NOT_MINE);
+    this.release(socket, state, head !== NOT_MINE);
     const http = this.http;
     if (head === NOT_MINE) {
       // Node's parser takes it from the first byte: it answers, serves, or rejects (400, …).

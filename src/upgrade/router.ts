@@ -182,20 +182,28 @@ export class UpgradeRouter {
     // RFC 9110 §7.8: Upgrade is a connection option; without `Connection: upgrade` it is ignored.
     // (Node.js only emits 'upgrade' with it, but a server can be fed by hand.)
     if (hasToken(req.headers.connection, 'upgrade')) {
-      const offers = parseUpgradeHeader(req.headers.upgrade);
-      for (let i = 0; i < offers.length; i++) {
-        const offer = offers[i]!;
-        const table = this.tokens.get(offer.name);
-        // A protocol not served at this path is one this server does not speak here.
-        const route = table === undefined ? null : (table.paths.get(path) ?? table.fallback);
-        if (route === null) continue;
-        if (route.handler.accepts !== undefined && !route.handler.accepts(req, offer)) continue;
-        route.handler.handleUpgrade(req, socket, head, offer);
-        return;
+      const upgrade = req.headers.upgrade;
+      // `Upgrade: websocket` as nearly every client sends it: its one offer, without parsing a list.
+      if (upgrade === 'websocket' || upgrade === 'WebSocket') {
+        if (this.offer(req, socket, head, path, { name: 'websocket', version: '', raw: upgrade })) return;
+      } else {
+        const offers = parseUpgradeHeader(upgrade);
+        for (let i = 0; i < offers.length; i++) if (this.offer(req, socket, head, path, offers[i]!)) return;
       }
     }
     // RFC 9110 §7.8: a server may ignore Upgrade; the request is then served as if it had none.
     answerNormally(server, req, socket, head);
+  }
+
+  /** Hands the request to the route of `offer` at `path`, if there is one and it accepts. */
+  private offer(req: IncomingMessage, socket: Duplex, head: Buffer, path: string, offer: UpgradeOffer): boolean {
+    const table = this.tokens.get(offer.name);
+    // A protocol not served at this path is one this server does not speak here.
+    const route = table === undefined ? null : (table.paths.get(path) ?? table.fallback);
+    if (route === null) return false;
+    if (route.handler.accepts !== undefined && !route.handler.accepts(req, offer)) return false;
+    route.handler.handleUpgrade(req, socket, head, offer);
+    return true;
   }
 
   /** Answers 426 to a plain request for an upgrade-only path; false if the request is not ours. */

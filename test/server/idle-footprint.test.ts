@@ -145,6 +145,25 @@ describe('an idle server connection', { timeout: 15_000 }, () => {
     }
   });
 
+  it("finds net's 'end' listener without copying the listener list for every connection", async () => {
+    const rawListeners = Socket.prototype.rawListeners;
+    let copies = 0;
+    Socket.prototype.rawListeners = function (this: Socket, event: string | symbol) {
+      if (event === 'end') copies++;
+      return rawListeners.call(this, event);
+    } as typeof rawListeners;
+    const pairs: { server: WebSocketConnection; client: WebSocketConnection }[] = [];
+    try {
+      for (let i = 0; i < 4; i++) pairs.push(await pair(server));
+    } finally {
+      Socket.prototype.rawListeners = rawListeners;
+    }
+    // At most once per process (the first connection's socket shows net's listener).
+    assert.ok(copies <= 1, `${copies} copies for 4 connections`);
+    for (const { server: ws } of pairs) assert.equal((ws.rawTransport as Socket).listenerCount('end'), 1);
+    for (const { client } of pairs) await closeBoth(client);
+  });
+
   it('has three own properties: the listener table, its count and data', async () => {
     const { server: ws, client } = await pair(server);
     // EventEmitter's other fields (_maxListeners, the capture flag, the shape mode) are read from

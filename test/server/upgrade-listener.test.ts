@@ -237,6 +237,31 @@ describe('the socket\'s error listener while nobody owns it', { timeout: 15_000 
   });
 });
 
+describe('a handshake socket', { timeout: 15_000 }, () => {
+  it('has Nagle off from its accept: no setNoDelay() call per handshake', async () => {
+    const server = await startListener();
+    try {
+      const accepted = server.nextSocket();
+      const client = await RawClient.connect(server.port);
+      const socket = await accepted;
+      let calls = 0;
+      const setNoDelay = socket.setNoDelay;
+      socket.setNoDelay = function (this: Socket, noDelay?: boolean) {
+        calls++;
+        return setNoDelay.call(this, noDelay);
+      };
+      await client.write(upgradeRequest('/echo'));
+      assert.equal((await client.readResponse()).status, 101);
+      assert.equal(calls, 0);
+      // net sets it at accept (createServer({ noDelay: true })): what setNoDelay(true) would have done.
+      const flag = Object.getOwnPropertySymbols(socket).find((symbol) => symbol.description === 'kSetNoDelay');
+      assert.equal((socket as unknown as Record<symbol, unknown>)[flag!], true);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe('a head that arrives in pieces', { timeout: 15_000 }, () => {
   it('is assembled from many reads, 7 bytes each, and the connection goes on', async () => {
     const server = await startListener();

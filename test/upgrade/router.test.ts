@@ -9,7 +9,7 @@ import { connect as http2Connect, createServer as createHttp2Server, type Client
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { once } from 'node:events';
-import { switchingProtocols, upgradeRouterFor, type UpgradeHandler } from '../../src/upgrade/router.js';
+import { switchingProtocols, upgradeRouterFor, type UpgradeHandler, type UpgradeOffer } from '../../src/upgrade/router.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
 import { destroyRawClients, RawClient, rawRequest } from '../helpers/raw-client.js';
 import { HOST, startHttpServer, stopServer } from '../helpers/server.js';
@@ -80,6 +80,40 @@ describe('upgrade router over HTTP/1.1', { timeout: 15_000 }, () => {
       await second.client.write('pong');
       assert.equal(await readText(second.client, 'alpha:pong'.length), 'alpha:pong');
       assert.deepEqual([...alpha.seen, ...beta.seen].sort(), ['alpha /x', 'beta /x']);
+    } finally {
+      destroyRawClients();
+      await http.stop();
+    }
+  });
+
+  it('gives `Upgrade: websocket` as sent its one offer, a new object per request, as for any other value', async () => {
+    const http = await startHttpServer((req, res) => res.end(`app ${req.headers.upgrade}`));
+    const offers: UpgradeOffer[] = [];
+    const objects = new Set<UpgradeOffer>();
+    const handler = echoProtocol('websocket');
+    handler.accepts = (_req, offer) => {
+      offers.push({ ...offer });
+      objects.add(offer);
+      // The offer is the handler's: changing it changes nothing for the next request.
+      (offer as { name: string }).name = 'changed';
+      return offer.raw !== 'websocket' || offers.length === 1;
+    };
+    upgradeRouterFor(http.server).register('websocket', handler);
+    try {
+      assert.equal((await upgrade(http.port, '/', 'websocket')).status, 101);
+      assert.equal((await upgrade(http.port, '/', 'WebSocket')).status, 101);
+      assert.equal((await upgrade(http.port, '/', 'WebSocket/13')).status, 101);
+      // Declined by accepts(): served as a request without Upgrade (RFC 9110 §7.8).
+      const declined = await upgrade(http.port, '/', 'websocket');
+      assert.equal(declined.status, 200);
+      assert.deepEqual(offers, [
+        { name: 'websocket', version: '', raw: 'websocket' },
+        { name: 'websocket', version: '', raw: 'WebSocket' },
+        { name: 'websocket', version: '13', raw: 'WebSocket/13' },
+        { name: 'websocket', version: '', raw: 'websocket' },
+      ]);
+      assert.equal(objects.size, 4);
+      assert.deepEqual(handler.seen, ['websocket /', 'websocket /', 'websocket /']);
     } finally {
       destroyRawClients();
       await http.stop();
