@@ -49,8 +49,8 @@ const USAGE = `usage: node dist/bench/run.js [options]
                         net-101 runs in handshakes only)
   --duration S          measured seconds per run (default 5); idle-memory holds S seconds
   --warmup S            unmeasured seconds before each echo/recv window (default 1)
-  --warm-handshakes N   unmeasured handshakes before the handshakes window (default 10000,
-                        --quick 2000; 0: none, a fresh process is measured)
+  --warm-handshakes N   unmeasured handshakes before the handshakes window (default 2000;
+                        0: none, a fresh process is measured)
   --quick               smoke test: 1 run, 2 s, 0.5 s warm-up (unless given explicitly)
   --json FILE           also write every run and the summary as JSON
   --client auto|wsload|node   load generator (default auto: wsload, else the Node fallback)
@@ -152,7 +152,7 @@ function parseArgs(argv: string[]): Options {
   o.runs = runs ?? (o.quick ? 1 : 3);
   o.duration = duration ?? (o.quick ? 2 : 5);
   o.warmup = warmup ?? (o.quick ? 0.5 : 1);
-  o.warmHandshakes = warmHandshakes ?? (o.quick ? 2000 : DEFAULT_WARM_HANDSHAKES);
+  o.warmHandshakes = warmHandshakes ?? DEFAULT_WARM_HANDSHAKES;
   if (o.only) {
     for (const w of o.only) if (w !== PUBSUB_SCALE && !WORKLOADS.some((d) => d.name === w)) fail(`unknown workload '${w}' (${WORKLOADS.map((d) => d.name).join(', ')})`);
   }
@@ -219,7 +219,7 @@ const LARGE_PIPELINE = 2;
 const CONNECT_CONCURRENCY = 100;
 
 /** Handshakes made and closed before the measured handshakes (see the handshakes workload). */
-const DEFAULT_WARM_HANDSHAKES = 10_000;
+const DEFAULT_WARM_HANDSHAKES = 2000;
 
 const echoTiming = (o: Options): string[] => ['--duration', String(o.duration), '--warmup', String(o.warmup), '--connect-timeout', '30'];
 const echoBound = (o: Options): number => 30 + o.warmup + o.duration + 13;
@@ -314,11 +314,13 @@ const WORKLOADS: WorkloadDef[] = [
     net101: true,
     load: () => ['connect', '--conns', '5000', '--concurrency', String(CONNECT_CONCURRENCY), '--duration', '60'],
     // Unmeasured handshakes, closed again, before the 5,000 that are measured: a fresh process is
-    // otherwise measured while V8 still compiles and optimises its code. Batches of 5,000 one after
-    // the other in one process (2026-12-02, quiet machine): Upshift 150, 106, then 62-80 µs of CPU
-    // per handshake from the third batch on; the bare node:net server (net-101) 100-108, then
-    // 58-108. After 2,000 Upshift was still ~1.5x its steady state, so the default is 10,000; the
-    // cold figure is kept with --warm-handshakes 0 or 2000 (BENCHMARKS.md quotes both).
+    // otherwise measured while V8 compiles its code. Batches of 5,000 one after the other in one
+    // process (2026-12-02, quiet machine): Upshift 150, 106, then 62-80 µs of CPU per handshake
+    // from the third batch on; the bare node:net server (net-101) 100-108, then 58-108. So 2,000
+    // does not reach Upshift's steady state, but more does not measure the server either: every
+    // handshake leaves a loopback 4-tuple in TIME_WAIT for 60 s, and past ~25,000 in a minute
+    // (10,000 + 5,000 per server and run) wsload's connect() hunts for free ports and becomes the
+    // limit (96% client CPU, flag c). --warm-handshakes changes it for one run.
     warmLoad: (o) => (o.warmHandshakes > 0 ? ['connect', '--conns', String(o.warmHandshakes), '--concurrency', String(CONNECT_CONCURRENCY), '--duration', '60'] : null),
     bound: () => 60 + 13,
     metrics: [
