@@ -32,6 +32,7 @@ import * as path from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { answer101 } from './servers/raw-101.js';
+import { openConnections, startUpshiftEcho } from './in-process.js';
 
 type ServerKind = 'upshift' | 'net-101';
 
@@ -95,36 +96,9 @@ function parseArgs(argv: string[]): Options {
 
 // ------------------------------------------------------------------------- node client (child)
 
-const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
-const REQUEST = `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
-
 /** As `wsload connect`: `count` handshakes, 100 at a time, all held until the last, then closed. */
 async function runClient(port: number, count: number): Promise<void> {
-  const sockets: net.Socket[] = [];
-  let next = 0;
-  let opened = 0;
-  await new Promise<void>((resolve, reject) => {
-    const one = (): void => {
-      if (next >= count) return;
-      next++;
-      const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
-      sockets.push(socket);
-      socket.on('error', reject);
-      socket.write(REQUEST);
-      let seen = '';
-      const onData = (chunk: Buffer): void => {
-        seen += chunk.toString('latin1');
-        if (!seen.includes('\r\n\r\n')) return;
-        socket.removeListener('data', onData);
-        if (!seen.startsWith('HTTP/1.1 101')) return reject(new Error(`handshake refused: ${seen.split('\r\n')[0]}`));
-        if (++opened === count) resolve();
-        else one();
-      };
-      socket.on('data', onData);
-    };
-    for (let i = 0; i < Math.min(100, count); i++) one();
-  });
-  for (const socket of sockets) socket.destroy();
+  for (const socket of await openConnections(port, count)) socket.destroy();
 }
 
 /** Runs one batch of `count` handshakes against `port` in another process; resolves when it exits. */
@@ -162,24 +136,8 @@ interface Started {
 
 async function startServer(o: Options): Promise<Started> {
   if (o.server === 'upshift') {
-    const here = path.dirname(fileURLToPath(import.meta.url));
-    const lib = o.lib ?? path.join(here, '..', 'src', 'index.js');
-    const { WebSocketServer } = (await import(pathToFileURL(lib).href)) as typeof import('../src/index.js');
-    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', maxPayload: 64 * 1024 * 1024 });
-    await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
-    // The echo server of the benchmark (bench/servers/upshift-echo.ts): its listeners count too.
-    wss.on('connection', (ws) => {
-      ws.on('error', () => {});
-      ws.on('message', (data: Buffer, isBinary: boolean) => {
-        ws.send(data, { binary: isBinary });
-      });
-    });
-    return {
-      port: (wss.address() as net.AddressInfo).port,
-      open: () => wss.clients.size,
-      close: () => void wss.close({ timeout: 100 }),
-      libDir: pathToFileURL(path.dirname(lib)).href,
-    };
+    const upshift = await startUpshiftEcho(o.lib);
+    return { port: upshift.port, open: upshift.connections, close: upshift.close, libDir: pathToFileURL(path.dirname(upshift.lib)).href };
   }
   // bench/servers/raw-101.ts, its connection listener in this process.
   let open = 0;

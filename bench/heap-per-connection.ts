@@ -21,8 +21,9 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { pathToFileURL, fileURLToPath } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { answer101 } from './servers/raw-101.js';
+import { openConnections, startUpshiftEcho } from './in-process.js';
 import * as v8 from 'node:v8';
 
 type ServerKind = 'upshift' | 'raw' | 'net-101';
@@ -65,42 +66,9 @@ function parseArgs(argv: string[]): Options {
 
 // ------------------------------------------------------------------------- client (child)
 
-const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
-const REQUEST = `GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
-
 /** Opens `count` connections (handshaking unless `tcpOnly`), 100 at a time; 'open' once all are. */
 async function runClient(port: number, count: number, tcpOnly: boolean, hold: boolean): Promise<void> {
-  const sockets: net.Socket[] = [];
-  let next = 0;
-  let opened = 0;
-  await new Promise<void>((resolve, reject) => {
-    const one = (): void => {
-      if (next >= count) return;
-      next++;
-      const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
-      sockets.push(socket);
-      socket.on('error', reject);
-      const done = (): void => {
-        if (++opened === count) resolve();
-        else one();
-      };
-      if (tcpOnly) {
-        socket.once('connect', done);
-        return;
-      }
-      socket.write(REQUEST);
-      let seen = '';
-      const onData = (chunk: Buffer): void => {
-        seen += chunk.toString('latin1');
-        if (!seen.includes('\r\n\r\n')) return;
-        socket.removeListener('data', onData);
-        if (!seen.startsWith('HTTP/1.1 101')) reject(new Error(`handshake refused: ${seen.split('\r\n')[0]}`));
-        else done();
-      };
-      socket.on('data', onData);
-    };
-    for (let i = 0; i < Math.min(100, count); i++) one();
-  });
+  const sockets = await openConnections(port, count, tcpOnly);
   if (!hold) {
     for (const socket of sockets) socket.destroy();
     return;
@@ -124,23 +92,8 @@ interface Started {
 
 async function startServer(o: Options): Promise<Started> {
   if (o.server === 'upshift') {
-    const here = path.dirname(fileURLToPath(import.meta.url));
-    const lib = o.lib ?? path.join(here, '..', 'src', 'index.js');
-    const { WebSocketServer } = (await import(pathToFileURL(lib).href)) as typeof import('../src/index.js');
-    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', maxPayload: 64 * 1024 * 1024 });
-    await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
-    // The echo server of the benchmark (bench/servers/upshift-echo.ts): its listeners count too.
-    wss.on('connection', (ws) => {
-      ws.on('error', () => {});
-      ws.on('message', (data: Buffer, isBinary: boolean) => {
-        ws.send(data, { binary: isBinary });
-      });
-    });
-    return {
-      port: (wss.address() as net.AddressInfo).port,
-      connections: () => wss.clients.size,
-      close: () => void wss.close({ timeout: 100 }),
-    };
+    const { port, connections, close } = await startUpshiftEcho(o.lib);
+    return { port, connections, close };
   }
   let open = 0;
   const server =
