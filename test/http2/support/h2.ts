@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeFrame, encodeClose, encodeFrame, OP, type Frame } from '../../helpers/frames.js';
 import { within } from '../../helpers/events.js';
-import { findOnPath } from '../../peers/support/requirements.js';
+import { findOnPath, inCI } from '../../peers/support/requirements.js';
 
 export const HOST = '127.0.0.1';
 
@@ -204,9 +204,16 @@ export class RawStreamSocket {
 
 /**
  * A self-signed certificate for 127.0.0.1 / localhost, made with the openssl CLI in a temporary
- * directory; or the reason it could not be made.
+ * directory; or, outside CI, the reason it could not be made (the suites that need it skip).
+ * Under CI it throws instead: a CI run must not pass without its TLS tests.
  */
 export function makeTestCertificate(): { key: Buffer; cert: Buffer } | { skip: string } {
+  const made = tryMakeTestCertificate();
+  if ('skip' in made && inCI()) throw new Error(`CI: no test certificate: ${made.skip}`);
+  return made;
+}
+
+function tryMakeTestCertificate(): { key: Buffer; cert: Buffer } | { skip: string } {
   const openssl = findOnPath('openssl')[0];
   if (openssl === undefined) return { skip: 'openssl is not on PATH (apt-get install openssl)' };
   const dir = mkdtempSync(join(tmpdir(), 'upshift-cert-'));
