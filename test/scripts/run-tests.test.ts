@@ -1,5 +1,6 @@
 // scripts/run-tests.mjs leaves out compiled tests whose source is gone (the output of a renamed or
-// deleted test that tsc left behind), instead of running them under their old name.
+// deleted test that tsc left behind), instead of running them under their old name; it ends its
+// output with the counts and the failed tests, each with its file, line and cause.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,6 +27,39 @@ describe('scripts/run-tests.mjs', { timeout: 60_000 }, () => {
       assert.equal(run.status, 1);
     } finally {
       rmSync(stale, { force: true });
+    }
+  });
+
+  it('ends its output with the counts and each failed test, its place and its cause', () => {
+    const name = `zz-failing-${process.pid}.test`;
+    const compiled = join(REPO, 'dist', 'test', 'scripts', `${name}.js`);
+    const source = join(REPO, 'test', 'scripts', `${name}.ts`); // only its existence matters
+    writeFileSync(
+      compiled,
+      [
+        "import { describe, it, before } from 'node:test';",
+        "it('passes', () => {});",
+        "it('throws', () => { throw new RangeError('first line\\nsecond line'); });",
+        "it.skip('is skipped', () => {});",
+        "describe('a suite whose hook throws', () => { before(() => { throw new Error('hook broke'); }); it('never runs', () => {}); });",
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(source, '');
+    try {
+      const env = { ...process.env };
+      delete env.NODE_TEST_CONTEXT;
+      const run = spawnSync(process.execPath, [join(REPO, 'scripts', 'run-tests.mjs'), name], { cwd: REPO, env, encoding: 'utf8', timeout: 30_000 });
+      const tail = run.stdout.trimEnd().split('\n').slice(-5);
+      assert.deepEqual(tail.slice(0, 1), ['tests: 1 passed, 2 failed, 1 skipped, 0 todo'], run.stdout);
+      const file = `dist/test/scripts/${name}.js`;
+      assert.ok(tail.includes(`failed: ${file}:3 throws: RangeError: first line | second line`), tail.join('\n'));
+      assert.ok(tail.includes(`failed: ${file}:5 a suite whose hook throws: Error: hook broke`), tail.join('\n'));
+      assert.equal(tail.at(-1), 'tests: exit status 1');
+      assert.equal(run.status, 1);
+    } finally {
+      rmSync(compiled, { force: true });
+      rmSync(source, { force: true });
     }
   });
 });
