@@ -1,13 +1,13 @@
 // nginx as a reverse proxy for the peer tests: a generated configuration in a temporary
-// directory (pid file, error log, temp paths all inside it), `daemon off` and a single process,
+// directory (pid file, error log, temp paths all inside it), on a free port (retried elsewhere when taken), `daemon off` and a single process,
 // spawned as a child and killed by its PID. Loopback only.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, withTimeout } from './peers.js';
+import { acceptsConnections, freePort, withTimeout } from './peers.js';
 
 export const NGINX = '/usr/sbin/nginx';
 
@@ -79,40 +79,52 @@ export interface RunningNginx {
   stop(): Promise<void>;
 }
 
-/** Starts nginx in front of the routes; resolves once its pid file exists (it listens by then). */
+/**
+ * Starts nginx in front of the routes; resolves once it accepts connections on its port. Two
+ * starters may draw the same free port (freePort): when nginx cannot bind it, it is started again
+ * on another.
+ */
 export async function startNginx(routes: readonly NginxRoute[]): Promise<RunningNginx> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNginxOnce(routes);
+    } catch (error) {
+      if (attempt === 3 || !/address already in use/i.test(String(error))) throw error;
+    }
+  }
+}
+
+async function startNginxOnce(routes: readonly NginxRoute[]): Promise<RunningNginx> {
   const dir = mkdtempSync(join(tmpdir(), 'upshift-nginx-'));
   const port = await freePort();
   const conf = join(dir, 'nginx.conf');
   writeFileSync(conf, nginxConfig(dir, port, routes));
-  const pidFile = join(dir, 'nginx.pid');
   const errorLog = (): string => (existsSync(join(dir, 'error.log')) ? readFileSync(join(dir, 'error.log'), 'utf8') : '');
 
-  // nginx writes its pid file after it has bound the listening sockets.
-  const watcher = watch(dir);
-  const pidWritten = new Promise<void>((resolve) => {
-    watcher.on('change', () => {
-      if (existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '') resolve();
-    });
-  });
   let output = '';
   const child: ChildProcess = spawn(NGINX, ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
   const exited = once(child, 'exit');
+  let startedUp = false;
   const failed = Promise.race([exited, once(child, 'error')]).then(() => {
-    throw new Error(`nginx exited at startup: ${output}\n${errorLog()}`);
+    if (!startedUp) throw new Error(`nginx exited at startup: ${output}\n${errorLog()}`);
   });
+  failed.catch(() => {}); // awaited below while starting; exits later are stop()'s business
+  // Ready once its port accepts connections (polled: nginx tells nothing when it is listening).
+  const listening = (async () => {
+    while (!startedUp && !(await acceptsConnections(port))) await new Promise((resolve) => setTimeout(resolve, 20));
+  })();
   try {
-    await withTimeout(Promise.race([pidWritten, failed]), 5000, 'nginx to write its pid file');
+    await withTimeout(Promise.race([listening, failed]), 10_000, 'nginx to listen');
   } catch (error) {
     child.kill('SIGKILL');
+    await withTimeout(exited, 3000, 'nginx to exit after SIGKILL').catch(() => {});
     rmSync(dir, { recursive: true, force: true });
     throw error;
   } finally {
-    watcher.close();
+    startedUp = true; // also ends the poll
   }
-  failed.catch(() => {}); // exits later are stop()'s business
 
   return {
     port,

@@ -1,11 +1,11 @@
-// Helpers for the real-peer tests: free loopback ports, bounded waits, child processes that are
+// Helpers for the real-peer tests: free loopback ports (and whether one accepts connections), bounded waits, child processes that are
 // always killed by PID, the demo server as a real process, and payloads of exact byte sizes.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once, type EventEmitter } from 'node:events';
-import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, readFileSync } from 'node:fs';
+import { connect as netConnect, createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from '../../../src/index.js';
@@ -36,8 +36,49 @@ export const CHROMIUM_ARGS: string[] = [
 
 export const BOUNDARY_SIZES = [0, 125, 126, 65535, 65536, 1024 * 1024] as const;
 
-/** Asks the kernel for a free loopback port (bind to 0, read it, release it). */
+/**
+ * The kernel's ephemeral port range (/proc/sys/net/ipv4/ip_local_port_range): where it takes the
+ * local port of every outgoing connection and of every listen(0).
+ */
+function ephemeralRange(): [low: number, high: number] {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high)) return [low!, high!];
+  } catch {
+    // not Linux: the IANA range
+  }
+  return [49152, 65535];
+}
+
+/** Binds `port` on `host` and releases it; false when it is taken. */
+async function bindable(port: number, host: string): Promise<boolean> {
+  const server = createServer();
+  const bound = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => resolve(true));
+  });
+  if (bound) {
+    server.close();
+    await once(server, 'close');
+  }
+  return bound;
+}
+
+/**
+ * A free loopback port for a process that binds it itself (nginx, redis-server, nats-server, the
+ * demo). Chosen at random below the ephemeral range and checked by binding it: a port from inside
+ * that range, once released, could be handed to an outgoing connection of a test running alongside
+ * (as its local port) before the child binds it, and the child would then fail to start. Two
+ * callers may still draw the same port, so the starters retry on "address in use".
+ */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const [low] = ephemeralRange();
+  const floor = Math.max(10_000, low - 20_000);
+  for (let attempt = 0; attempt < 50 && low - floor > 100; attempt++) {
+    const port = floor + Math.floor(Math.random() * (low - floor));
+    if (await bindable(port, host)) return port;
+  }
+  // No room below the range: ask the kernel for one inside it.
   const server = createServer();
   server.listen(0, host);
   await once(server, 'listening');
@@ -46,6 +87,18 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   await once(server, 'close');
   if (address === null || typeof address === 'string') throw new Error('no port');
   return address.port;
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port` now. */
+export function acceptsConnections(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = netConnect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 // Bounded waits are the shared helpers' (test/helpers/events.ts); peers' tests wait longer by default.

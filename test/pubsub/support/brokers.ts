@@ -5,10 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../peers/support/peers.js';
+import { acceptsConnections, freePort } from '../../peers/support/peers.js';
 import { skipUnlessInstalled } from '../../peers/support/requirements.js';
 
 export type BrokerKind = 'redis' | 'nats';
@@ -22,17 +21,6 @@ export const BROKER_BINARIES: Record<BrokerKind, { path: string; hint: string }>
 export function brokerSkip(kind: BrokerKind): string | false {
   const { path, hint } = BROKER_BINARIES[kind];
   return skipUnlessInstalled(path, hint, `${kind} pub/sub tests`);
-}
-
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = netConnect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 export class BrokerServer {
@@ -55,9 +43,17 @@ export class BrokerServer {
   static async start(kind: BrokerKind): Promise<BrokerServer> {
     const { path, hint } = BROKER_BINARIES[kind];
     if (!existsSync(path)) throw new Error(`${path} is missing (${hint}); CI must install it (.ci/run PACKAGES)`);
-    const server = new BrokerServer(kind, await freePort(), kind === 'nats' ? await freePort() : 0);
-    await server.start();
-    return server;
+    // Two starters may draw the same free port (freePort): a bind that fails is retried elsewhere.
+    for (let attempt = 1; ; attempt++) {
+      const server = new BrokerServer(kind, await freePort(), kind === 'nats' ? await freePort() : 0);
+      try {
+        await server.start();
+        return server;
+      } catch (error) {
+        await server.stop();
+        if (attempt === 3 || !/address already in use/i.test(server.output.join(''))) throw error;
+      }
+    }
   }
 
   get pid(): number | undefined {
@@ -89,7 +85,7 @@ export class BrokerServer {
     const deadline = Date.now() + 10_000;
     const ports = this.kind === 'nats' ? [this.port, this.monitorPort] : [this.port];
     for (const port of ports) {
-      while (!(await portOpen(port))) {
+      while (!(await acceptsConnections(port))) {
         if (exited || Date.now() > deadline) {
           throw new Error(`${this.kind} did not start on ${port}: ${this.output.join('')}`);
         }
