@@ -159,10 +159,11 @@ describe('Upshift behind nginx', { skip, timeout: 60_000 }, () => {
   });
 
   it("closes an idle connection at proxy_read_timeout, and the server's heartbeat keeps one open", async () => {
+    // Taken before the connect: nginx's timer starts once it has connected upstream, later.
+    const opened = Date.now();
     const quiet = await connect(nginx.url('/quiet'));
     const busy = await connect(nginx.url('/heartbeat'));
     try {
-      const opened = Date.now();
       // nginx drops the upstream and client connections without a close frame: 1006.
       const [code] = await nextClose(quiet, 5000);
       assert.equal(code, 1006);

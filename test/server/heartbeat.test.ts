@@ -20,8 +20,9 @@ describe('heartbeat', { timeout: 15_000 }, () => {
     await delay(idleTimeout + 300);
     const server = await startServer({ idleTimeout, pingInterval: 0 });
     try {
-      const { client } = await RawClient.open(server.port);
+      // Taken before the handshake: the server's clock starts at its end of it, earlier than ours.
       const opened = Date.now();
+      const { client } = await RawClient.open(server.port);
       const frame = await client.readFrame(3000);
       const elapsed = Date.now() - opened;
       assert.equal(frame.opcode, OP.CLOSE);
@@ -35,8 +36,8 @@ describe('heartbeat', { timeout: 15_000 }, () => {
   it('pingInterval sends ping frames to a quiet peer', async () => {
     const server = await startServer({ pingInterval: 300, idleTimeout: 0 });
     try {
+      const opened = Date.now(); // before the handshake, as above
       const { client } = await RawClient.open(server.port);
-      const opened = Date.now();
       const first = await client.readFrame(2000);
       assert.equal(first.opcode, OP.PING);
       assert.equal(first.masked, false);
