@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { connect, HandshakeError } from '../../src/client/connect.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
-import { nextEvent, within } from '../helpers/events.js';
+import { nextEvent, TIMER_SLACK_MS, within } from '../helpers/events.js';
 import { encodeFrame, OP } from '../helpers/frames.js';
 import { destroyRawClients } from '../helpers/raw-client.js';
 import { startRawServer, switchingProtocols, type RawRequest } from '../helpers/raw-server.js';
@@ -117,7 +117,7 @@ describe('connect(): handshake', { timeout: 10_000 }, () => {
         return true;
       });
       const elapsed = Date.now() - started;
-      assert.ok(elapsed >= 290 && elapsed < 2000, `failed after ${elapsed} ms`);
+      assert.ok(elapsed >= 290 && elapsed < 300 + TIMER_SLACK_MS, `failed after ${elapsed} ms`);
       assert.ok(serverSocket !== null);
       // The client hung up.
       if (!(serverSocket as Socket).destroyed) await within(once(serverSocket as Socket, 'close'), 2000, 'the client to hang up');

@@ -5,7 +5,7 @@ import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from '../../src/client/connect.js';
 import { encodeClose, encodeFrame, OP, parseClosePayload } from '../helpers/frames.js';
-import { nextEvent } from '../helpers/events.js';
+import { nextEvent, TIMER_SLACK_MS } from '../helpers/events.js';
 import { destroyRawClients, RawClient } from '../helpers/raw-client.js';
 import { startRawServer, switchingProtocols } from '../helpers/raw-server.js';
 import { HOST, startServer } from '../helpers/server.js';
@@ -42,7 +42,7 @@ describe('closing handshake', { timeout: 10_000 }, () => {
       const accepted = server.nextConnection();
       const { client } = await RawClient.open(server.port);
       const ws = await accepted;
-      const serverClosed = nextEvent<[number, string]>(ws, 'close', 3000);
+      const serverClosed = nextEvent<[number, string]>(ws, 'close', closeTimeout + TIMER_SLACK_MS);
       const started = Date.now();
       ws.close(1000, 'bye');
       const frame = await client.readFrame();
@@ -52,7 +52,7 @@ describe('closing handshake', { timeout: 10_000 }, () => {
       const elapsed = Date.now() - started;
       assert.equal(code, 1006, 'no close frame came back');
       // The shared ticker has a 250 ms resolution.
-      assert.ok(elapsed >= closeTimeout - 10 && elapsed < closeTimeout + 1000, `dropped after ${elapsed} ms`);
+      assert.ok(elapsed >= closeTimeout - 10 && elapsed < closeTimeout + TIMER_SLACK_MS, `dropped after ${elapsed} ms`);
       await client.waitForEnd();
     } finally {
       await server.stop();
@@ -69,12 +69,12 @@ describe('closing handshake', { timeout: 10_000 }, () => {
     });
     try {
       const ws = await connect(`ws://${HOST}:${raw.port}/`, { closeTimeout: 300 });
-      const closed = nextEvent<[number, string]>(ws, 'close', 3000);
+      const closed = nextEvent<[number, string]>(ws, 'close', 300 + TIMER_SLACK_MS);
       const started = Date.now();
       ws.close(1000);
       assert.deepEqual(await closed, [1000, 'ok']);
       const elapsed = Date.now() - started;
-      assert.ok(elapsed >= 290 && elapsed < 1300, `closed after ${elapsed} ms`);
+      assert.ok(elapsed >= 290 && elapsed < 300 + TIMER_SLACK_MS, `closed after ${elapsed} ms`);
     } finally {
       await raw.stop();
     }

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { connect, HandshakeError } from '../../src/client/connect.js';
 import { WebSocketServer, type CloseOptions } from '../../src/server/websocket-server.js';
 import type { WebSocketConnection } from '../../src/connection/websocket-connection.js';
-import { deferred, nextEvent, within } from '../helpers/events.js';
+import { deferred, nextEvent, TIMER_SLACK_MS, within } from '../helpers/events.js';
 import { OP, parseClosePayload } from '../helpers/frames.js';
 import { destroyRawClients, plainRequest, RawClient, rawRequest, upgradeRequest } from '../helpers/raw-client.js';
 import { HOST, startHttpServer, startServer } from '../helpers/server.js';
@@ -111,8 +111,8 @@ describe('graceful shutdown', { timeout: 15_000 }, () => {
         return true;
       });
       const started = Date.now();
-      await within(closing, 3000, 'server.close()');
-      assert.ok(Date.now() - started < 1500);
+      await within(closing, 600 + TIMER_SLACK_MS, 'server.close()');
+      assert.ok(Date.now() - started < 600 + TIMER_SLACK_MS);
       await stubborn.waitForEnd();
       // The application's HTTP server keeps running.
       assert.equal((await rawRequest(http.port, 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).body, 'app');
@@ -200,9 +200,9 @@ describe('graceful shutdown', { timeout: 15_000 }, () => {
     const server = await startServer();
     const { client } = await RawClient.open(server.port);
     const started = Date.now();
-    await within(server.wss.close({ timeout: 300 }), 3000, 'server.close()');
+    await within(server.wss.close({ timeout: 300 }), 300 + TIMER_SLACK_MS, 'server.close()');
     const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 290 && elapsed < 1500, `resolved after ${elapsed} ms`);
+    assert.ok(elapsed >= 290 && elapsed < 300 + TIMER_SLACK_MS, `resolved after ${elapsed} ms`);
     await client.waitForEnd();
   });
 
@@ -214,9 +214,9 @@ describe('graceful shutdown', { timeout: 15_000 }, () => {
     // speaks WebSocket), the slow one is in.
     assert.equal((await rawRequest(server.port, plainRequest('/'))).status, 426);
     const started = Date.now();
-    await within(server.wss.close({ timeout: 300 }), 3000, 'server.close()');
+    await within(server.wss.close({ timeout: 300 }), 300 + TIMER_SLACK_MS, 'server.close()');
     const elapsed = Date.now() - started;
-    assert.ok(elapsed < 1500, `resolved after ${elapsed} ms`);
+    assert.ok(elapsed < 300 + TIMER_SLACK_MS, `resolved after ${elapsed} ms`);
     await slow.waitForEnd();
   });
 
@@ -232,9 +232,9 @@ describe('graceful shutdown', { timeout: 15_000 }, () => {
     await client.write(upgradeRequest('/'));
     await within(inVerify.promise, 2000, 'verify');
     const started = Date.now();
-    await within(server.wss.close({ timeout: 300 }), 3000, 'server.close()');
+    await within(server.wss.close({ timeout: 300 }), 300 + TIMER_SLACK_MS, 'server.close()');
     const elapsed = Date.now() - started;
-    assert.ok(elapsed < 1500, `resolved after ${elapsed} ms`);
+    assert.ok(elapsed < 300 + TIMER_SLACK_MS, `resolved after ${elapsed} ms`);
     await client.waitForEnd();
     assert.equal(client.buffer.length, 0, 'no response was ever sent');
   });
