@@ -1,6 +1,7 @@
 // nginx as a reverse proxy for the peer tests: a generated configuration in a temporary
-// directory (pid file, error log, temp paths all inside it), on a free port (retried elsewhere when taken), `daemon off` and a single process,
-// spawned as a child and killed by its PID. Loopback only.
+// directory (pid file, error log, temp paths all inside it), a free port (another one when that
+// is taken), `daemon off` and a single process, spawned as a child and killed by its PID.
+// Loopback only.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
