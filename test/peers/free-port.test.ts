@@ -12,13 +12,13 @@ import { acceptsConnections, freePort } from './support/peers.js';
 const RANGE_FILE = '/proc/sys/net/ipv4/ip_local_port_range';
 
 describe('freePort and acceptsConnections', () => {
-  it('gives ports below the ephemeral range that can be bound, and not the same one each time', async (t) => {
-    if (!existsSync(RANGE_FILE)) return t.skip(`${RANGE_FILE} is missing (not Linux)`);
-    const [low] = readFileSync(RANGE_FILE, 'utf8').trim().split(/\s+/).map(Number);
+  it('gives ports below the ephemeral range that can be bound, and not the same one each time', async () => {
+    // Linux says where its range starts; elsewhere freePort assumes IANA's (49152).
+    const low = existsSync(RANGE_FILE) ? Number(readFileSync(RANGE_FILE, 'utf8').trim().split(/\s+/)[0]) : 49152;
     const ports = new Set<number>();
     for (let i = 0; i < 20; i++) {
       const port = await freePort();
-      assert.ok(port >= 1024 && port < low!, `${port} is outside [1024, ${low})`);
+      assert.ok(port >= 1024 && port < low, `${port} is outside [1024, ${low})`);
       ports.add(port);
     }
     assert.ok(ports.size > 1, 'twenty draws gave one port');
