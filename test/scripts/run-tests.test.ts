@@ -1,6 +1,7 @@
 // scripts/run-tests.mjs leaves out compiled tests whose source is gone (the output of a renamed or
 // deleted test that tsc left behind), instead of running them under their old name; it ends its
-// output with the counts and the failed tests, each with its file, line and cause.
+// output with the counts and the failed tests, each with its file, line and cause; --repeat N says
+// how often each test failed over N rounds.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -60,6 +61,51 @@ describe('scripts/run-tests.mjs', { timeout: 60_000 }, () => {
     } finally {
       rmSync(compiled, { force: true });
       rmSync(source, { force: true });
+    }
+  });
+
+  it('--repeat N runs the selection N times and says in which rounds each test failed', () => {
+    const name = `zz-flaky-${process.pid}.test`;
+    const compiled = join(REPO, 'dist', 'test', 'scripts', `${name}.js`);
+    const source = join(REPO, 'test', 'scripts', `${name}.ts`);
+    const counter = join(REPO, 'dist', 'test', 'scripts', `${name}.count`);
+    // Fails in the second round only: the rounds are counted in a file.
+    writeFileSync(
+      compiled,
+      [
+        "import { it } from 'node:test';",
+        "import { existsSync, readFileSync, writeFileSync } from 'node:fs';",
+        `const file = ${JSON.stringify(counter)};`,
+        "const round = (existsSync(file) ? Number(readFileSync(file, 'utf8')) : 0) + 1;",
+        'writeFileSync(file, String(round));',
+        "it('steady', () => {});",
+        "it('flaky', () => { if (round === 2) throw new Error('round two'); });",
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(source, '');
+    try {
+      const env = { ...process.env };
+      delete env.NODE_TEST_CONTEXT;
+      const run = spawnSync(process.execPath, [join(REPO, 'scripts', 'run-tests.mjs'), '--repeat', '3', name], { cwd: REPO, env, encoding: 'utf8', timeout: 30_000 });
+      const lines = run.stdout.split('\n');
+      const file = `dist/test/scripts/${name}.js`;
+      assert.deepEqual(
+        lines.filter((line) => /^(round|tests:|failed)/.test(line)),
+        [
+          'round 1 of 3: 2 passed, 0 failed, 0 skipped, 0 todo',
+          'round 2 of 3: 1 passed, 1 failed, 0 skipped, 0 todo',
+          `failed: ${file}:7 flaky: Error: round two`,
+          'round 3 of 3: 2 passed, 0 failed, 0 skipped, 0 todo',
+          'tests: 3 rounds, 1 test(s) failed in some round',
+          `failed in 1 of 3 rounds (2): ${file}:7 flaky`,
+          'tests: exit status 1',
+        ],
+        run.stdout,
+      );
+      assert.equal(run.status, 1);
+    } finally {
+      for (const path of [compiled, source, counter]) rmSync(path, { force: true });
     }
   });
 });
