@@ -102,7 +102,9 @@ if (rounds > 1) {
     const run = runOnce();
     summarise(run, `round ${round} of ${rounds}`);
     if (run.status !== 0) status = 1;
-    const failures = run.counts?.failures ?? [{ file: '', line: 0, name: 'the runner', error: `exited with ${run.exited}` }];
+    let failures = run.counts?.failures ?? [];
+    // A runner that failed without a failed test (it crashed, or a file failed to load).
+    if (failures.length === 0 && run.status !== 0) failures = [{ file: '', line: 0, name: `the runner (exit ${run.exited})`, error: '' }];
     for (const failure of failures) {
       const key = describeFailure({ ...failure, error: '' }).replace(/: $/, '');
       failedRounds.set(key, [...(failedRounds.get(key) ?? []), round]);

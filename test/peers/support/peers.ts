@@ -1,5 +1,6 @@
-// Helpers for the real-peer tests: free loopback ports (and whether one accepts connections), bounded waits, child processes that are
-// always killed by PID, the demo server as a real process, and payloads of exact byte sizes.
+// Helpers for the real-peer tests: free loopback ports and whether one accepts connections,
+// bounded waits, child processes that are always killed by PID, the demo server as a real process,
+// and payloads of exact byte sizes.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -37,17 +38,17 @@ export const CHROMIUM_ARGS: string[] = [
 export const BOUNDARY_SIZES = [0, 125, 126, 65535, 65536, 1024 * 1024] as const;
 
 /**
- * The kernel's ephemeral port range (/proc/sys/net/ipv4/ip_local_port_range): where it takes the
- * local port of every outgoing connection and of every listen(0).
+ * Where the kernel's ephemeral port range starts (/proc/sys/net/ipv4/ip_local_port_range): it
+ * takes the local port of every outgoing connection and of every listen(0) from there up.
  */
-function ephemeralRange(): [low: number, high: number] {
+function ephemeralLow(): number {
   try {
-    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    if (Number.isInteger(low) && Number.isInteger(high)) return [low!, high!];
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(low)) return low;
   } catch {
-    // not Linux: the IANA range
+    // not Linux
   }
-  return [49152, 65535];
+  return 49152; // IANA's range
 }
 
 /** Binds `port` on `host` and releases it; false when it is taken. */
@@ -72,7 +73,7 @@ async function bindable(port: number, host: string): Promise<boolean> {
  * callers may still draw the same port, so the starters retry on "address in use".
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const [low] = ephemeralRange();
+  const low = ephemeralLow();
   const floor = Math.max(10_000, low - 20_000);
   for (let attempt = 0; attempt < 50 && low - floor > 100; attempt++) {
     const port = floor + Math.floor(Math.random() * (low - floor));
