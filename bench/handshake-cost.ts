@@ -32,6 +32,7 @@ import * as path from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { answer101 } from './servers/raw-101.js';
+import { readFlags } from './flags.js';
 import { openConnections, startUpshiftEcho } from './in-process.js';
 
 type ServerKind = 'upshift' | 'net-101';
@@ -65,32 +66,20 @@ function parseArgs(argv: string[]): Options {
     json: null,
     callers: null,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    const count = (min: number, max: number): number => Math.max(min, Math.min(max, Math.floor(Number(value()))));
-    if (flag === '--server') {
-      const s = value();
-      if (s !== 'upshift' && s !== 'net-101') throw new Error(`--server: upshift or net-101, not ${s}`);
-      o.server = s;
-    } else if (flag === '--lib') o.lib = path.resolve(value());
-    else if (flag === '--conns') o.conns = count(100, 15000);
-    else if (flag === '--batches') o.batches = count(1, 50);
-    else if (flag === '--warmup') o.warmup = count(0, 100000);
-    else if (flag === '--interval') o.interval = count(16, 1 << 20);
-    else if (flag === '--top') o.top = count(1, 1000);
-    else if (flag === '--json') o.json = value();
-    else if (flag === '--callers') o.callers = value();
-    else if (flag === '--client') {
-      const c = value();
-      if (c !== 'wsload' && c !== 'node') throw new Error(`--client: wsload or node, not ${c}`);
-      o.client = c;
-    } else throw new Error(`unknown option ${flag}`);
-  }
+  readFlags(argv, (flag) => {
+    if (flag.name === '--server') o.server = flag.oneOf(['upshift', 'net-101'] as const);
+    else if (flag.name === '--lib') o.lib = path.resolve(flag.value());
+    else if (flag.name === '--conns') o.conns = flag.count(100, 15000);
+    else if (flag.name === '--batches') o.batches = flag.count(1, 50);
+    else if (flag.name === '--warmup') o.warmup = flag.count(0, 100000);
+    else if (flag.name === '--interval') o.interval = flag.count(16, 1 << 20);
+    else if (flag.name === '--top') o.top = flag.count(1, 1000);
+    else if (flag.name === '--json') o.json = flag.value();
+    else if (flag.name === '--callers') o.callers = flag.value();
+    else if (flag.name === '--client') o.client = flag.oneOf(['wsload', 'node'] as const);
+    else return false;
+    return true;
+  });
   return o;
 }
 

@@ -23,6 +23,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { answer101 } from './servers/raw-101.js';
+import { readFlags } from './flags.js';
 import { openConnections, startUpshiftEcho } from './in-process.js';
 import * as v8 from 'node:v8';
 
@@ -42,25 +43,17 @@ interface Options {
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { server: 'upshift', conns: 2000, lib: null, json: null, top: 30, keep: null, warmup: 4000 };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${flag} needs a value`);
-      return v;
-    };
-    if (flag === '--server') {
-      const s = value();
-      if (s !== 'upshift' && s !== 'raw' && s !== 'net-101') throw new Error(`--server: upshift, raw or net-101, not ${s}`);
-      o.server = s;
-    } else if (flag === '--conns') o.conns = Math.max(100, Math.min(20000, Math.floor(Number(value()))));
-    else if (flag === '--lib') o.lib = path.resolve(value());
-    else if (flag === '--json') o.json = value();
-    else if (flag === '--keep') o.keep = path.resolve(value());
-    else if (flag === '--warmup') o.warmup = Math.max(1, Math.min(20000, Math.floor(Number(value()))));
-    else if (flag === '--top') o.top = Math.max(1, Math.floor(Number(value())));
-    else throw new Error(`unknown option ${flag}`);
-  }
+  readFlags(argv, (flag) => {
+    if (flag.name === '--server') o.server = flag.oneOf(['upshift', 'raw', 'net-101'] as const);
+    else if (flag.name === '--conns') o.conns = flag.count(100, 20000);
+    else if (flag.name === '--lib') o.lib = path.resolve(flag.value());
+    else if (flag.name === '--json') o.json = flag.value();
+    else if (flag.name === '--keep') o.keep = path.resolve(flag.value());
+    else if (flag.name === '--warmup') o.warmup = flag.count(1, 20000);
+    else if (flag.name === '--top') o.top = flag.count(1, Infinity);
+    else return false;
+    return true;
+  });
   return o;
 }
 
