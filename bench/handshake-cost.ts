@@ -5,8 +5,9 @@
 //        [--conns 5000] [--batches 6] [--warmup 2000] [--interval 256] [--top 25] [--client wsload|node] [--json out.json]
 //        [--callers NAME]
 //
-// The server runs in this process; a client in another process (wsload connect, or this file with
-// --client-child when wsload is absent or --client node) opens --conns connections, 100 handshakes
+// The server runs in this process; a client in another process (wsload connect: $WSLOAD, else
+// build/wsload as `npm run bench` builds it; or this file with --client-child when wsload is
+// absent or --client node) opens --conns connections, 100 handshakes
 // at a time, keeps them until the last one is open, then closes them all. A batch ends when the
 // server has seen every connection of it close. After --warmup handshakes:
 //   - CPU: process.cpuUsage() across each of --batches batches (handshakes and closes), divided by
@@ -51,7 +52,7 @@ interface Options {
   callers: string | null;
 }
 
-const WSLOAD = process.env.WSLOAD ?? '/work/tools/wsload';
+const WSLOAD = process.env.WSLOAD ?? fileURLToPath(new URL('../../build/wsload', import.meta.url));
 
 function parseArgs(argv: string[]): Options {
   const o: Options = {
