@@ -9,7 +9,8 @@ import { Worker } from 'node:worker_threads';
 import { UsageError, type CommandSpec, type ParsedArgs } from './args.js';
 import { clientOptions } from './connect.js';
 import { Histogram } from './histogram.js';
-import type { FromWorker, IntervalReport, WorkerConfig, WorkerErrors } from './bench-worker.js';
+import type { FromWorker, WorkerConfig, WorkerErrors } from './bench-worker.js';
+import { IntervalMerger, ms } from './bench-intervals.js';
 import { benchHtml, type BenchInterval, type BenchResult } from './bench-report.js';
 
 export type { BenchInterval, BenchResult };
@@ -69,8 +70,6 @@ interface BenchFlags {
   html?: string;
 }
 
-const ms = (us: number): number => Math.round(us) / 1000;
-
 export async function runBench(args: ParsedArgs): Promise<number> {
   const flags = args.flags as unknown as BenchFlags;
   const url = args.positionals[0]!;
@@ -87,9 +86,7 @@ export async function runBench(args: ParsedArgs): Promise<number> {
   const progress = process.stderr.isTTY === true && !flags.json;
 
   const workers: Worker[] = [];
-  const intervals = new Map<number, { reports: IntervalReport[] }>();
-  const seen: number[] = [];
-  const merged: BenchInterval[] = [];
+  const intervals = new IntervalMerger(threads);
   const total = new Histogram();
   const handshakes = new Histogram();
   const errors: WorkerErrors = { handshake: 0, closed: 0, mismatch: 0, samples: [] };
@@ -127,7 +124,6 @@ export async function runBench(args: ParsedArgs): Promise<number> {
       };
       const worker = new Worker(new URL('./bench-worker.js', import.meta.url), { workerData: config });
       workers.push(worker);
-      seen.push(0);
       worker.on('error', reject);
       worker.on('message', (message: FromWorker) => {
         if (message.type === 'connected') {
@@ -143,11 +139,7 @@ export async function runBench(args: ParsedArgs): Promise<number> {
             }
           }
         } else if (message.type === 'interval') {
-          const k = seen[i]!++;
-          let slot = intervals.get(k);
-          if (slot === undefined) intervals.set(k, (slot = { reports: [] }));
-          slot.reports.push(message);
-          if (slot.reports.length === threads) mergeInterval(k, slot.reports);
+          for (const point of intervals.add(i, message)) showProgress(point);
         } else {
           messages += message.messages;
           bytes += message.bytes;
@@ -169,42 +161,17 @@ export async function runBench(args: ParsedArgs): Promise<number> {
   });
 
   await Promise.all(workers.map((w) => w.terminate()));
+  intervals.finish();
   if (progress) process.stderr.write('\r\x1b[2K');
 
-  function mergeInterval(k: number, reports: IntervalReport[]): void {
-    const h = new Histogram();
-    let m = 0;
-    let b = 0;
-    let e = 0;
-    let open = 0;
-    for (const r of reports) {
-      h.add(r.histogram);
-      m += r.messages;
-      b += r.bytes;
-      e += r.errors;
-      open += r.open;
-    }
-    const seconds = Math.max(...reports.map((r) => r.t)) / 1000;
-    const previous = merged.length > 0 ? merged[merged.length - 1]!.t : 0;
-    const span = Math.max(0.001, seconds - previous);
-    const point: BenchInterval = {
-      t: Math.round(seconds * 1000) / 1000,
-      msgs_per_s: Math.round(m / span),
-      mb_per_s: Math.round((b / span / 1e6) * 1000) / 1000,
-      p50_ms: ms(h.quantile(0.5)),
-      p99_ms: ms(h.quantile(0.99)),
-      max_ms: ms(h.max),
-      errors: e,
-      open,
-    };
-    merged.push(point);
-    void k;
+  function showProgress(point: BenchInterval): void {
     line(
       `${point.t.toFixed(1).padStart(5)} s  ${point.msgs_per_s.toLocaleString('en-US').padStart(10)} msg/s  ${point.mb_per_s.toFixed(2).padStart(8)} MB/s  ` +
-        `p50 ${point.p50_ms.toFixed(2)} ms  p99 ${point.p99_ms.toFixed(2)} ms  ${open} open  ${errors.handshake + e} errors`,
+        `p50 ${point.p50_ms.toFixed(2)} ms  p99 ${point.p99_ms.toFixed(2)} ms  ${point.open} open  ${errors.handshake + point.errors} errors`,
     );
   }
 
+  const merged = intervals.points;
   const windowSeconds = merged.length > 0 ? merged[merged.length - 1]!.t : flags.duration;
   const errorCount = errors.handshake + errors.closed + errors.mismatch;
   const result: BenchResult = {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchResult } from '../../src/cli/bench.js';
+import { TIMER_SLACK_MS } from '../helpers/events.js';
 import { runCli, startServe, testOutput, type Served } from './support/cli.js';
 
 describe('bench against serve', { timeout: 60_000 }, () => {
@@ -36,14 +37,15 @@ describe('bench against serve', { timeout: 60_000 }, () => {
       assert.equal(result.errors, 0, JSON.stringify(result.error_detail));
       assert.ok(result.sent >= result.messages);
       assert.equal(result.open_at_end, expect.connections);
-      assert.ok(result.duration_s > 0.5 && result.duration_s < 3, `window ${result.duration_s} s`);
+      assert.ok(result.duration_s > 0.5 && result.duration_s < 1 + TIMER_SLACK_MS / 1000, `window ${result.duration_s} s`);
       assert.ok(Math.abs(result.msgs_per_s - result.messages / result.duration_s) <= 1 + result.msgs_per_s * 0.01);
       assert.ok(Math.abs(result.mb_per_s - (result.messages * expect.size) / result.duration_s / 1e6) < 0.01);
       const l = result.latency_ms;
       assert.ok(0 < l.p50 && l.p50 <= l.p90 && l.p90 <= l.p99 && l.p99 <= l.p999 && l.p999 <= l.max, JSON.stringify(l));
       assert.ok(result.intervals.length >= 3, `${result.intervals.length} intervals`);
-      const counted = result.intervals.reduce((sum, i) => sum + i.msgs_per_s * 0.25, 0);
-      assert.ok(Math.abs(counted - result.messages) / result.messages < 0.2, `intervals add up: ${counted} vs ${result.messages}`);
+      // An interval's rate is over its real span, which a busy machine stretches past 250 ms.
+      const counted = result.intervals.reduce((sum, i, n) => sum + i.msgs_per_s * (i.t - (result.intervals[n - 1]?.t ?? 0)), 0);
+      assert.ok(Math.abs(counted - result.messages) <= 2 + result.messages * 0.02, `intervals add up: ${counted} vs ${result.messages}`);
       assert.deepEqual(result.close_codes, { 1000: expect.connections });
     }
     const page = readFileSync(html, 'utf8');
