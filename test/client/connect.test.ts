@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { connect, HandshakeError } from '../../src/client/connect.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
-import { nextEvent, TIMER_SLACK_MS, within } from '../helpers/events.js';
+import { EVENT_WAIT_MS, nextEvent, TIMER_SLACK_MS, within } from '../helpers/events.js';
 import { encodeFrame, OP } from '../helpers/frames.js';
 import { destroyRawClients } from '../helpers/raw-client.js';
 import { startRawServer, switchingProtocols, type RawRequest } from '../helpers/raw-server.js';
@@ -120,7 +120,7 @@ describe('connect(): handshake', { timeout: 10_000 }, () => {
       assert.ok(elapsed >= 290 && elapsed < 300 + TIMER_SLACK_MS, `failed after ${elapsed} ms`);
       assert.ok(serverSocket !== null);
       // The client hung up.
-      if (!(serverSocket as Socket).destroyed) await within(once(serverSocket as Socket, 'close'), 2000, 'the client to hang up');
+      if (!(serverSocket as Socket).destroyed) await within(once(serverSocket as Socket, 'close'), EVENT_WAIT_MS, 'the client to hang up');
     } finally {
       await raw.stop();
     }
@@ -187,7 +187,7 @@ describe('connect(): handshake', { timeout: 10_000 }, () => {
       });
       // The client hung up.
       const [socket] = raw.sockets;
-      if (socket !== undefined && !socket.destroyed) await within(once(socket, 'close'), 2000, 'the client to hang up');
+      if (socket !== undefined && !socket.destroyed) await within(once(socket, 'close'), EVENT_WAIT_MS, 'the client to hang up');
     } finally {
       await raw.stop();
     }
@@ -218,7 +218,7 @@ describe('connect(): wss://', { timeout: 10_000 }, () => {
     const { key, cert } = certificate!;
     const https = createHttpsServer({ key, cert });
     https.listen(0, HOST);
-    await within(once(https, 'listening'), 2000, 'https listening');
+    await within(once(https, 'listening'), EVENT_WAIT_MS, 'https listening');
     const port = (https.address() as AddressInfo).port;
     const wss = new WebSocketServer({ server: https, path: '/secure' });
     wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`tls:${data.toString()}`)));
@@ -294,7 +294,7 @@ describe('connect(): refusals and failures, over both transports', { timeout: 10
       });
       // The client reset the stream it no longer reads.
       const [stream] = streams;
-      if (!stream!.closed) await within(once(stream!, 'close'), 2000, 'the stream to close');
+      if (!stream!.closed) await within(once(stream!, 'close'), EVENT_WAIT_MS, 'the stream to close');
       assert.equal(stream!.rstCode, constants.NGHTTP2_CANCEL);
     } finally {
       await h2.stop();

@@ -13,7 +13,7 @@ import { connect as netConnect, createServer as createNetServer, type AddressInf
 import { connect, HandshakeError } from '../../src/client/connect.js';
 import { decideRedirect, originOf, redirectLimit, type RedirectInput } from '../../src/client/redirects.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
-import { within } from '../helpers/events.js';
+import { EVENT_WAIT_MS, within } from '../helpers/events.js';
 import { HOST, makeTestCertificate } from '../http2/support/h2.js';
 
 const CREDENTIALS = { Authorization: 'Bearer secret', Cookie: 'session=1', 'Proxy-Authorization': 'Basic cHJveHk=' };
@@ -165,7 +165,7 @@ async function startDualServer(
     servers.push(wss);
     server.on('connection', track);
     server.listen(0, HOST);
-    await within(once(server, 'listening'), 2000, 'listening');
+    await within(once(server, 'listening'), EVENT_WAIT_MS, 'listening');
     ports.set(server, (server.address() as AddressInfo).port);
   }
   const relay: NetServer = createNetServer((socket) => {
@@ -181,14 +181,14 @@ async function startDualServer(
     });
   });
   relay.listen(0, HOST);
-  await within(once(relay, 'listening'), 2000, 'listening');
+  await within(once(relay, 'listening'), EVENT_WAIT_MS, 'listening');
   return {
     port: (relay.address() as AddressInfo).port,
     seen,
     stop: async () => {
-      for (const wss of servers) await within(wss.close({ timeout: 200 }), 3000, 'the WebSocket server to close');
+      for (const wss of servers) await within(wss.close({ timeout: 200 }), EVENT_WAIT_MS, 'the WebSocket server to close');
       for (const socket of sockets) socket.destroy();
-      for (const server of [relay, ...ports.keys()]) await within(new Promise((resolve) => server.close(resolve)), 3000, 'a server to close');
+      for (const server of [relay, ...ports.keys()]) await within(new Promise((resolve) => server.close(resolve)), EVENT_WAIT_MS, 'a server to close');
     },
   };
 }
@@ -223,7 +223,7 @@ for (const http2 of [false, true]) {
       const ws = await connect(url, { http2, followRedirects: true, headers: { ...CREDENTIALS, 'X-Other': 'kept' }, ...options });
       const echoed = once(ws, 'message');
       ws.send('after the redirect');
-      assert.equal(String((await within(echoed, 2000, 'the echo'))[0]), 'after the redirect');
+      assert.equal(String((await within(echoed, EVENT_WAIT_MS, 'the echo'))[0]), 'after the redirect');
       ws.terminate();
       const seen = [...a.seen.slice(fromA), ...b.seen.slice(fromB)];
       assert.deepEqual(seen.map((entry) => entry.url), [new URL(url).pathname, '/ws'], 'one redirect, then the WebSocket');

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket, CloseEvent, ErrorEvent } from '../../src/client/websocket.js';
 import type { WebSocketConnection } from '../../src/connection/websocket-connection.js';
-import { collectEvents, nextDomEvent, nextEvent, within } from '../helpers/events.js';
+import { collectEvents, EVENT_WAIT_MS, nextDomEvent, nextEvent, within } from '../helpers/events.js';
 import { startServer, type StartedServer } from '../helpers/server.js';
 import { startRawServer, switchingProtocols } from '../helpers/raw-server.js';
 import type { ClientExtension } from '../../src/protocol/extensions.js';
@@ -60,7 +60,7 @@ describe('WHATWG WebSocket', { timeout: 15_000 }, () => {
         resolve();
       };
     });
-    await within(opened, 2000, 'onopen');
+    await within(opened, EVENT_WAIT_MS, 'onopen');
     const got = nextDomEvent(ws, 'message');
     ws.send('one');
     await got;
@@ -73,7 +73,7 @@ describe('WHATWG WebSocket', { timeout: 15_000 }, () => {
     assert.deepEqual(seen, ['onmessage one', 'listener one', 'listener two']);
     const closed = new Promise<CloseEvent>((resolve) => (ws.onclose = resolve));
     ws.close();
-    assert.equal((await within(closed, 2000, 'onclose')).code, 1005);
+    assert.equal((await within(closed, EVENT_WAIT_MS, 'onclose')).code, 1005);
   });
 
   it('binaryType: blob (default), arraybuffer, nodebuffer', async () => {
@@ -191,7 +191,7 @@ describe('WHATWG WebSocket', { timeout: 15_000 }, () => {
     const order: string[] = [];
     refused.onerror = () => order.push('error');
     refused.onclose = (event) => order.push(`close:${event.code}:${event.wasClean}`);
-    await nextDomEvent(refused, 'close', 3000);
+    await nextDomEvent(refused, 'close', EVENT_WAIT_MS);
     assert.deepEqual(order, ['error', 'close:1006:false']);
   });
 
@@ -221,7 +221,7 @@ describe('WHATWG WebSocket', { timeout: 15_000 }, () => {
     ws.send(new Blob([new Uint8Array([0x74, 0x68, 0x72, 0x65, 0x65])]));
     ws.send(new TextEncoder().encode('four'));
     ws.send(new Uint8Array(Buffer.from('xxfivexx')).subarray(2, 6));
-    const messages = await within(received, 3000, 'five messages');
+    const messages = await within(received, EVENT_WAIT_MS, 'five messages');
     assert.deepEqual(
       messages.map(([data, isBinary]) => [data.toString(), isBinary]),
       [

@@ -11,7 +11,7 @@ import { perMessageDeflate } from '../../src/extensions/permessage-deflate/index
 import { RawClient, destroyRawClients } from '../helpers/raw-client.js';
 import { encodeFrame, OP } from '../helpers/frames.js';
 import { startServer, type StartedServer } from '../helpers/server.js';
-import { collectEvents, nextEvent, within } from '../helpers/events.js';
+import { collectEvents, EVENT_WAIT_MS, nextEvent, within } from '../helpers/events.js';
 
 let server: StartedServer<unknown> | null = null;
 afterEach(async () => {
@@ -123,7 +123,7 @@ describe('input flow', { timeout: 20_000 }, () => {
         encodeFrame(OP.TEXT, 'with the head'),
       ]),
     );
-    const ws = await within(paused, 2000, 'the connection');
+    const ws = await within(paused, EVENT_WAIT_MS, 'the connection');
     await raw.readResponse();
     await settle();
     assert.equal(seen, 0);

@@ -12,7 +12,7 @@ import type { WebSocketConnection } from '../../src/connection/websocket-connect
 import { WebSocketError } from '../../src/protocol/errors.js';
 import { RawClient, destroyRawClients } from '../helpers/raw-client.js';
 import { encodeFrame, OP, parseClosePayload } from '../helpers/frames.js';
-import { collectEvents, nextEvent, within } from '../helpers/events.js';
+import { collectEvents, EVENT_WAIT_MS, nextEvent, within } from '../helpers/events.js';
 import { startServer, type StartedServer } from '../helpers/server.js';
 
 let server: StartedServer<unknown> | null = null;
@@ -125,10 +125,10 @@ describe('createWebSocketStream', { timeout: 30_000 }, () => {
     const ended = once(stream, 'end');
     stream.resume();
     c.close(1000);
-    await within(ended, 2000, "the stream's end");
+    await within(ended, EVENT_WAIT_MS, "the stream's end");
     const closed = once(stream, 'close');
     stream.end();
-    await within(closed, 2000, "the stream's close");
+    await within(closed, EVENT_WAIT_MS, "the stream's close");
     assert.equal(s.readyState, s.CLOSED);
   });
 
@@ -142,7 +142,7 @@ describe('createWebSocketStream', { timeout: 30_000 }, () => {
     stream.end(Buffer.from('second'));
     assert.deepEqual((await received).map((data) => data.toString()), ['first', 'second']);
     assert.equal((await closed)[0], 1000);
-    await within(finished, 2000, "the stream's finish");
+    await within(finished, EVENT_WAIT_MS, "the stream's finish");
   });
 
   it('destroy() drops the connection: 1006 on the other side', async () => {
@@ -152,7 +152,7 @@ describe('createWebSocketStream', { timeout: 30_000 }, () => {
     const streamClosed = once(stream, 'close');
     stream.destroy();
     assert.equal((await closed)[0], 1006);
-    await within(streamClosed, 2000, "the stream's close");
+    await within(streamClosed, EVENT_WAIT_MS, "the stream's close");
     assert.equal(c.readyState, c.CLOSED);
   });
 

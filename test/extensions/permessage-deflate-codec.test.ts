@@ -10,7 +10,7 @@ import { PerMessageDeflateCodec, History, type CodecSettings } from '../../src/e
 import type { AgreedParameters } from '../../src/extensions/permessage-deflate/negotiation.js';
 import { pendingJobs } from '../../src/extensions/permessage-deflate/zlib-pool.js';
 import type { WebSocketError } from '../../src/protocol/errors.js';
-import { waitUntil, within } from '../helpers/events.js';
+import { EVENT_WAIT_MS, waitUntil, within } from '../helpers/events.js';
 
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 const { Z_SYNC_FLUSH } = zlib.constants;
@@ -419,7 +419,7 @@ describe('permessage-deflate decompression (RFC 7692 §7.2.2)', () => {
 describe('permessage-deflate memory: contexts released when idle', () => {
   async function waitUntilReleased(c: PerMessageDeflateCodec): Promise<void> {
     // The idle check runs on the shared 250 ms ticker: poll, bounded.
-    await waitUntil(() => !c.holdsContexts, 3000, 'the contexts to be released', 20);
+    await waitUntil(() => !c.holdsContexts, EVENT_WAIT_MS, 'the contexts to be released', 20);
   }
 
   it('frees both contexts after contextIdleTimeout, keeping only the history the peer may refer to', async () => {

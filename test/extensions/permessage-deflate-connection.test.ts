@@ -13,7 +13,7 @@ import { RawClient, destroyRawClients } from '../helpers/raw-client.js';
 import { startRawServer, switchingProtocols } from '../helpers/raw-server.js';
 import { encodeFrame, OP, parseClosePayload, type Frame } from '../helpers/frames.js';
 import { startServer, type StartedServer } from '../helpers/server.js';
-import { collectEvents, nextDomEvent, nextEvent, within } from '../helpers/events.js';
+import { collectEvents, EVENT_WAIT_MS, nextDomEvent, nextEvent, within } from '../helpers/events.js';
 
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 const { Z_SYNC_FLUSH } = zlib.constants;
@@ -307,7 +307,7 @@ describe('permessage-deflate with the Upshift client', { timeout: 60_000 }, () =
       const client = await connect(`ws://127.0.0.1:${raw.port}/`, { extensions: [perMessageDeflateClient({ threshold: 10 })] });
       assert.equal(client.extensions, 'permessage-deflate; client_max_window_bits=9');
       client.send('hello hello hello hello');
-      await nextEvent(client, 'close', 3000);
+      await nextEvent(client, 'close', EVENT_WAIT_MS);
       assert.ok(seen !== null);
       const { offer, frame } = seen as { offer: string; frame: Frame };
       assert.equal(offer, 'permessage-deflate; client_max_window_bits');
@@ -375,6 +375,6 @@ describe('permessage-deflate with the Upshift client', { timeout: 60_000 }, () =
     const client = await connect(server.url(), { perMessageDeflate: true, extensions: [perMessageDeflateClient({ clientMaxWindowBits: 12 })] });
     assert.equal(requests[0]!.headers['sec-websocket-extensions'], 'permessage-deflate; client_max_window_bits=12');
     client.close();
-    await within(nextEvent(client, 'close'), 3000, 'close');
+    await within(nextEvent(client, 'close'), EVENT_WAIT_MS, 'close');
   });
 });

@@ -10,6 +10,13 @@ import type { EventEmitter } from 'node:events';
  */
 export const TIMER_SLACK_MS = 4000;
 
+/**
+ * How long a test waits for an event that should come at once, unless it says otherwise. A wait
+ * that succeeds ends when the event comes, so a generous bound costs nothing on a quiet machine
+ * and keeps a loaded CI machine from failing a test that would have passed.
+ */
+export const EVENT_WAIT_MS = 5000;
+
 /** Resolves or rejects like `promise`, but rejects with a clear message after `ms`. */
 export function within<T>(promise: Promise<T>, ms: number, what: string | (() => string)): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -26,7 +33,7 @@ export function within<T>(promise: Promise<T>, ms: number, what: string | (() =>
 export function nextEvent<T extends unknown[] = unknown[]>(
   emitter: EventEmitter<any> | NodeJS.EventEmitter,
   event: string,
-  ms = 2000,
+  ms = EVENT_WAIT_MS,
 ): Promise<T> {
   return within(
     new Promise<T>((resolve) => {
@@ -38,7 +45,7 @@ export function nextEvent<T extends unknown[] = unknown[]>(
 }
 
 /** The next `type` event dispatched by an EventTarget, or a timeout error. */
-export function nextDomEvent<E extends Event = Event>(target: EventTarget, type: string, ms = 2000): Promise<E> {
+export function nextDomEvent<E extends Event = Event>(target: EventTarget, type: string, ms = EVENT_WAIT_MS): Promise<E> {
   return within(
     new Promise<E>((resolve) => target.addEventListener(type, (event) => resolve(event as E), { once: true })),
     ms,
@@ -51,7 +58,7 @@ export function collectEvents<T = unknown>(
   emitter: NodeJS.EventEmitter | EventEmitter<any>,
   event: string,
   count: number,
-  ms = 2000,
+  ms = EVENT_WAIT_MS,
 ): Promise<T[]> {
   const seen: T[] = [];
   const target = emitter as NodeJS.EventEmitter;

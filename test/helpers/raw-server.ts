@@ -4,7 +4,7 @@
 import { once } from 'node:events';
 import { createServer, type Server, type Socket, type AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
-import { within } from './events.js';
+import { EVENT_WAIT_MS, within } from './events.js';
 import { HOST } from './server.js';
 
 export interface RawRequest {
@@ -48,7 +48,7 @@ export async function startRawServer(onRequest: (request: RawRequest, socket: So
     socket.on('data', onData);
   });
   server.listen(0, HOST);
-  await within(once(server, 'listening'), 2000, "the raw server's 'listening'");
+  await within(once(server, 'listening'), EVENT_WAIT_MS, "the raw server's 'listening'");
   return {
     server,
     port: (server.address() as AddressInfo).port,
@@ -57,7 +57,7 @@ export async function startRawServer(onRequest: (request: RawRequest, socket: So
       for (const socket of sockets) socket.destroy();
       const closed = once(server, 'close');
       server.close();
-      await within(closed, 2000, 'the raw server to close');
+      await within(closed, EVENT_WAIT_MS, 'the raw server to close');
     },
   };
 }

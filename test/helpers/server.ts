@@ -5,7 +5,7 @@ import { createServer, type RequestListener, type Server as HttpServer, type Ser
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocketServerOptions } from '../../src/server/websocket-server.js';
 import type { WebSocketConnection } from '../../src/connection/websocket-connection.js';
-import { within } from './events.js';
+import { EVENT_WAIT_MS, within } from './events.js';
 
 export const HOST = '127.0.0.1';
 
@@ -22,7 +22,7 @@ export interface StartedServer<Data> {
 /** A standalone WebSocketServer (its own HTTP server) listening on an ephemeral loopback port. */
 export async function startServer<Data = unknown>(options: Omit<WebSocketServerOptions<Data>, 'port' | 'host' | 'server' | 'noServer'> = {}): Promise<StartedServer<Data>> {
   const wss = new WebSocketServer<Data>({ ...options, port: 0, host: HOST });
-  await within(once(wss, 'listening'), 2000, "the server's 'listening'");
+  await within(once(wss, 'listening'), EVENT_WAIT_MS, "the server's 'listening'");
   const port = (wss.address() as AddressInfo).port;
   return {
     wss,
@@ -36,14 +36,14 @@ export async function startServer<Data = unknown>(options: Omit<WebSocketServerO
 
 /** Closes a WebSocketServer quickly (short close timeout) and bounded in time. */
 export async function stopServer(wss: WebSocketServer<any>): Promise<void> {
-  await within(wss.close({ timeout: 200 }), 3000, 'the WebSocket server to close');
+  await within(wss.close({ timeout: 200 }), EVENT_WAIT_MS, 'the WebSocket server to close');
 }
 
 /** A plain node:http server on an ephemeral loopback port. */
 export async function startHttpServer(handler?: RequestListener, options: ServerOptions = {}): Promise<{ server: HttpServer; port: number; stop(): Promise<void> }> {
   const server = handler === undefined ? createServer(options) : createServer(options, handler);
   server.listen(0, HOST);
-  await within(once(server, 'listening'), 2000, "the HTTP server's 'listening'");
+  await within(once(server, 'listening'), EVENT_WAIT_MS, "the HTTP server's 'listening'");
   const port = (server.address() as AddressInfo).port;
   return { server, port, stop: () => closeHttpServer(server) };
 }
@@ -53,5 +53,5 @@ export async function closeHttpServer(server: HttpServer): Promise<void> {
   const closed = once(server, 'close');
   server.close();
   server.closeAllConnections();
-  await within(closed, 3000, 'the HTTP server to close');
+  await within(closed, EVENT_WAIT_MS, 'the HTTP server to close');
 }

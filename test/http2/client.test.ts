@@ -13,7 +13,7 @@ import { pooledSessions } from '../../src/client/http2-transport.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
 import { perMessageDeflate, perMessageDeflateClient } from '../../src/extensions/permessage-deflate/index.js';
 import type { WebSocketConnection } from '../../src/connection/websocket-connection.js';
-import { collectEvents, nextEvent, within } from '../helpers/events.js';
+import { collectEvents, EVENT_WAIT_MS, nextEvent, within } from '../helpers/events.js';
 import { startHttpServer } from '../helpers/server.js';
 import { requirePeers } from '../peers/support/requirements.js';
 import { HOST, makeTestCertificate, startH2cServer, startH2Server, type StartedH2 } from './support/h2.js';
@@ -84,7 +84,7 @@ describe('connect({ http2: true }) over cleartext HTTP/2', { timeout: 20_000 }, 
     const late = await connect(`${base}/ws`, { http2: true });
     assert.equal((late.rawTransport as ClientHttp2Stream).session, session);
     for (const ws of [sockets[2]!, sockets[3]!, sockets[4]!, late]) await closeAndWait(ws);
-    await within(once(session!, 'close'), 2000, 'the idle session to close');
+    await within(once(session!, 'close'), EVENT_WAIT_MS, 'the idle session to close');
     assert.equal(pooledSessions(origin).length, 0);
   });
 
@@ -174,8 +174,8 @@ describe('connect({ http2: true }) failures', { timeout: 20_000 }, () => {
     const stream = new Promise<ServerHttp2Stream>((resolve) => h2.server.once('stream', (s: ServerHttp2Stream) => resolve(s)));
     try {
       await assert.rejects(connect(`ws://${HOST}:${h2.port}/`, { http2: true, handshakeTimeout: 200 }), isHandshakeError(/timed out/));
-      const serverStream = await within(stream, 2000, 'the stream');
-      if (!serverStream.closed) await within(once(serverStream, 'close'), 2000, 'the stream to close');
+      const serverStream = await within(stream, EVENT_WAIT_MS, 'the stream');
+      if (!serverStream.closed) await within(once(serverStream, 'close'), EVENT_WAIT_MS, 'the stream to close');
       assert.equal(serverStream.rstCode, constants.NGHTTP2_CANCEL);
     } finally {
       await h2.stop();
@@ -277,7 +277,7 @@ describe('connect({ http2: true }): streams, pooling and cancelling', { timeout:
       const sessionA = sessionOf(a) as { once(event: 'close', listener: () => void): void };
       const closedA = new Promise<void>((resolve) => sessionA.once('close', resolve));
       await closeAndWait(a);
-      await within(closedA, 2000, "a's session to close");
+      await within(closedA, EVENT_WAIT_MS, "a's session to close");
       const c = await connect(`ws://${HOST}:${h2.port}/`, { http2: true });
       assert.equal(new Set([a, b, c].map(sessionOf)).size, 3);
       assert.equal(pooledSessions(origin).length, 2);
@@ -306,7 +306,7 @@ describe('connect({ http2: true }): streams, pooling and cancelling', { timeout:
       const session = sessionOf(ws) as { once(event: 'close', listener: () => void): void };
       const sessionClosed = new Promise<void>((resolve) => session.once('close', resolve));
       await closeAndWait(ws);
-      await within(sessionClosed, 2000, 'the session to close after its last WebSocket');
+      await within(sessionClosed, EVENT_WAIT_MS, 'the session to close after its last WebSocket');
       assert.equal(pooledSessions(origin).length, 0);
     } finally {
       await wss.close({ timeout: 200 });
@@ -320,14 +320,14 @@ describe('connect({ http2: true }): streams, pooling and cancelling', { timeout:
     try {
       const controller = new AbortController();
       const pending = connect(`ws://${HOST}:${h2.port}/`, { http2: true, signal: controller.signal });
-      const serverStream = await within(stream, 2000, 'the stream');
+      const serverStream = await within(stream, EVENT_WAIT_MS, 'the stream');
       controller.abort(new Error('changed my mind'));
       await assert.rejects(pending, (error: unknown) => {
         isHandshakeError(/aborted/)(error);
         assert.match(String((error as HandshakeError).cause), /changed my mind/);
         return true;
       });
-      if (!serverStream.closed) await within(once(serverStream, 'close'), 2000, 'the stream to close');
+      if (!serverStream.closed) await within(once(serverStream, 'close'), EVENT_WAIT_MS, 'the stream to close');
       assert.equal(serverStream.rstCode, constants.NGHTTP2_CANCEL);
     } finally {
       await h2.stop();
@@ -418,7 +418,7 @@ describe('connect({ http2: true }) over TLS', { timeout: 20_000 }, () => {
       // short), so the test closes its side itself.
       server.on('connection', (socket: Socket) => sockets.add(socket));
       server.listen(0, HOST);
-      await within(once(server, 'listening'), 2000, 'listening');
+      await within(once(server, 'listening'), EVENT_WAIT_MS, 'listening');
       ports.push((server.address() as AddressInfo).port);
     }
     try {
@@ -426,14 +426,14 @@ describe('connect({ http2: true }) over TLS', { timeout: 20_000 }, () => {
       await assert.rejects(connect(`wss://${HOST}:${ports[1]}/`, { http2: true, tls: { ca: tls!.cert } }), isHandshakeError(/closed before the server's SETTINGS arrived|failed/));
     } finally {
       for (const socket of sockets) socket.destroy();
-      for (const server of [silent, closing]) await within(new Promise((resolve) => server.close(resolve)), 2000, 'the TLS servers to close');
+      for (const server of [silent, closing]) await within(new Promise((resolve) => server.close(resolve)), EVENT_WAIT_MS, 'the TLS servers to close');
     }
   });
 
   openssl.it('fails clearly against a TLS server that does not speak HTTP/2', async () => {
     const server = createHttpsServer({ ...tls! }, (_req, res) => res.end('http/1.1 only'));
     server.listen(0, HOST);
-    await within(once(server, 'listening'), 2000, 'listening');
+    await within(once(server, 'listening'), EVENT_WAIT_MS, 'listening');
     const port = (server.address() as AddressInfo).port;
     try {
       await assert.rejects(connect(`wss://${HOST}:${port}/`, { http2: true, tls: { ca: tls!.cert } }), isHandshakeError(/ALPN h2/));

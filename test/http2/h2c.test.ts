@@ -17,7 +17,7 @@ import {
 import { enableH2c, upgradeRequestFields } from '../../src/upgrade/h2c.js';
 import { RawClient, rawRequest } from '../helpers/raw-client.js';
 import { startHttpServer } from '../helpers/server.js';
-import { within } from '../helpers/events.js';
+import { EVENT_WAIT_MS, within } from '../helpers/events.js';
 
 const SETTINGS_PAYLOAD = Buffer.from([0x00, 0x03, 0x00, 0x00, 0x00, 0x64, 0x00, 0x04, 0x00, 0x00, 0xff, 0xff]);
 
@@ -293,7 +293,7 @@ describe('h2c upgrade on a node:http server', { timeout: 15_000 }, () => {
       }
       assert.equal(goaway.payload.readUInt32BE(4), 0, 'NO_ERROR');
       client.end();
-      await within(closed, 3000, 'the HTTP/1.1 server to close');
+      await within(closed, EVENT_WAIT_MS, 'the HTTP/1.1 server to close');
     } finally {
       client.destroy();
       await http.stop();

@@ -10,7 +10,7 @@ import { WebSocketServer, type HandshakeRequest, type VerifyResult } from '../..
 import { ExtendedConnectRequest } from '../../src/server/http2-stream.js';
 import type { WebSocketConnection } from '../../src/connection/websocket-connection.js';
 import { OP } from '../helpers/frames.js';
-import { collectEvents, deferred, nextEvent, waitUntil, within } from '../helpers/events.js';
+import { collectEvents, deferred, EVENT_WAIT_MS, nextEvent, waitUntil, within } from '../helpers/events.js';
 import { openSession, RawStreamSocket, startH2cServer, webSocketConnectHeaders, type StartedH2 } from './support/h2.js';
 
 function echo(ws: WebSocketConnection<any>): void {
@@ -135,10 +135,10 @@ describe('WebSocketServer over HTTP/2: handshake', { timeout: 15_000 }, () => {
     const appStream = once(h2.server, 'stream');
     const request = session.request({ ':path': '/page' });
     request.on('error', () => {});
-    const [stream] = (await within(appStream, 2000, "the application's stream")) as [ServerHttp2Stream];
+    const [stream] = (await within(appStream, EVENT_WAIT_MS, "the application's stream")) as [ServerHttp2Stream];
     stream.respond({ ':status': 204 });
     stream.end();
-    const [headers] = (await within(once(request, 'response'), 2000, 'the response')) as [Record<string, unknown>];
+    const [headers] = (await within(once(request, 'response'), EVENT_WAIT_MS, 'the response')) as [Record<string, unknown>];
     assert.equal(headers[':status'], 204);
   });
 });
@@ -285,7 +285,7 @@ describe('WebSocketServer over HTTP/2: limits and closing', { timeout: 15_000 },
       assert.equal(frame.payload.readUInt16BE(0), 1001);
       socket.sendClose(1001);
       socket.stream.end();
-      await within(closing, 3000, 'close()');
+      await within(closing, EVENT_WAIT_MS, 'close()');
       assert.equal(wss.clients.size, 0);
     } finally {
       session.destroy();
@@ -313,10 +313,10 @@ describe('WebSocketServer over HTTP/2: shutdown during a handshake', { timeout: 
       const deaf = await RawStreamSocket.open(session, '/deaf');
       const stuck = session.request(webSocketConnectHeaders('/stuck'), { endStream: false });
       stuck.on('error', () => {});
-      await within(verifyStarted, 2000, 'verify to start');
-      await within(wss.close({ timeout: 100 }), 2000, 'close()');
+      await within(verifyStarted, EVENT_WAIT_MS, 'verify to start');
+      await within(wss.close({ timeout: 100 }), EVENT_WAIT_MS, 'close()');
       await deaf.waitForClose();
-      if (!stuck.closed) await within(once(stuck, 'close'), 2000, 'the undecided stream to be dropped');
+      if (!stuck.closed) await within(once(stuck, 'close'), EVENT_WAIT_MS, 'the undecided stream to be dropped');
       assert.equal(session.closed, false, 'only the streams go');
     } finally {
       session.destroy();
@@ -357,10 +357,10 @@ describe('WebSocketServer over HTTP/2: handshakes cut short or answered wrongly'
       try {
         const stream = session.request(webSocketConnectHeaders('/slow', { 'sec-websocket-extensions': offer }), { endStream: false });
         stream.on('error', () => {});
-        const serverStream = await within(entered.promise, 2000, 'verify');
+        const serverStream = await within(entered.promise, EVENT_WAIT_MS, 'verify');
         const serverClosed = new Promise((resolve) => serverStream.once('close', resolve));
         stream.close(code);
-        await within(serverClosed, 2000, 'the server stream to close');
+        await within(serverClosed, EVENT_WAIT_MS, 'the server stream to close');
         gate.resolve(true);
         await new Promise((resolve) => setImmediate(resolve));
         assert.equal(connections, 0);
@@ -417,16 +417,16 @@ describe('WebSocketServer over HTTP/2: handshakes cut short or answered wrongly'
       const slow = session.request(webSocketConnectHeaders('/slow', { 'sec-websocket-extensions': 'permessage-deflate' }), { endStream: false });
       slow.on('error', () => {});
       const response = once(slow, 'response');
-      await within(entered.promise, 2000, 'verify');
+      await within(entered.promise, EVENT_WAIT_MS, 'verify');
       const closing = wss.close({ timeout: 5000 });
       const late = await RawStreamSocket.open(session, '/fast');
       assert.equal(late.status, 503);
       assert.match(await late.readBody(), /shutting down/);
       gate.resolve(true);
-      const [headers] = (await within(response, 2000, 'the answer to the stream in verify')) as [Record<string, unknown>];
+      const [headers] = (await within(response, EVENT_WAIT_MS, 'the answer to the stream in verify')) as [Record<string, unknown>];
       assert.equal(headers[':status'], 503);
       assert.equal(headers['sec-websocket-extensions'], undefined);
-      await within(closing, 2000, 'close()');
+      await within(closing, EVENT_WAIT_MS, 'close()');
       assert.equal(connections, 0);
       assert.equal(session.closed, false);
     } finally {
@@ -451,7 +451,7 @@ describe('WebSocketServer over HTTP/2: handshakes cut short or answered wrongly'
     try {
       const request = session.request(webSocketConnectHeaders('/'), { endStream: false });
       request.on('error', () => {});
-      await within(handled.promise, 2000, 'handleStream');
+      await within(handled.promise, EVENT_WAIT_MS, 'handleStream');
       assert.equal(wss.clients.size, 0);
       assert.equal(session.closed, false);
     } finally {
@@ -495,7 +495,7 @@ describe('WebSocketServer over HTTP/2: flow control', { timeout: 15_000 }, () =>
       slow.stream.write(Buffer.concat([Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0, 0, 0]), big]), () => (written = true));
       // The client sends until the paused stream's window (64 KiB) is used up.
       const serverStream = serverSlow!.rawTransport as ServerHttp2Stream;
-      await waitUntil(() => (serverStream.state.localWindowSize ?? Infinity) < 1024, 2000, "the paused stream's window to fill");
+      await waitUntil(() => (serverStream.state.localWindowSize ?? Infinity) < 1024, EVENT_WAIT_MS, "the paused stream's window to fill");
       // The other stream's round trip proves the connection itself is not blocked.
       fast.sendText('ping');
       assert.equal((await fast.readFrame()).payload.toString(), 'ping');

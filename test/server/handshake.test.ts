@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { ACCEPT, destroyRawClients, KEY, RawClient, rawRequest, upgradeRequest } from '../helpers/raw-client.js';
 import { startServer, type StartedServer } from '../helpers/server.js';
-import { within } from '../helpers/events.js';
+import { EVENT_WAIT_MS, within } from '../helpers/events.js';
 import { encodeFrame, OP } from '../helpers/frames.js';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type HandshakeRequest } from '../../src/server/websocket-server.js';
@@ -113,7 +113,7 @@ describe('opening handshake status codes', { timeout: 10_000 }, () => {
     );
     const client = await RawClient.connect(server.port);
     await client.write(Buffer.concat([Buffer.from(upgradeRequest('/ws')), encodeFrame(OP.TEXT, 'early')]));
-    const [data, isBinary] = await within(message, 2000, 'the early message');
+    const [data, isBinary] = await within(message, EVENT_WAIT_MS, 'the early message');
     assert.equal(data.toString(), 'early');
     assert.equal(isBinary, false);
     assert.equal((await client.readResponse()).status, 101);
@@ -173,7 +173,7 @@ describe('the request the application sees (HandshakeRequest)', { timeout: 10_00
       }),
     );
     const ws = await connect(url, { protocols: ['p'] });
-    await within(connected, 2000, 'the connection');
+    await within(connected, EVENT_WAIT_MS, 'the connection');
     ws.terminate();
     return seen;
   }

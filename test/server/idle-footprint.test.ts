@@ -13,7 +13,7 @@ import { setFlagsFromString } from 'node:v8';
 import { connect } from '../../src/client/connect.js';
 import { activityOf, type WebSocketConnection } from '../../src/connection/websocket-connection.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
-import { within } from '../helpers/events.js';
+import { EVENT_WAIT_MS, within } from '../helpers/events.js';
 import { HOST, startHttpServer, startServer, type StartedServer } from '../helpers/server.js';
 
 setFlagsFromString('--allow-natives-syntax');
@@ -29,7 +29,7 @@ async function pair(server: StartedServer<unknown>, options: Parameters<typeof c
 async function closeBoth(client: WebSocketConnection): Promise<void> {
   const closed = once(client, 'close');
   client.close();
-  await within(closed, 2000, 'the client to close');
+  await within(closed, EVENT_WAIT_MS, 'the client to close');
 }
 
 describe('an idle server connection', { timeout: 15_000 }, () => {
@@ -107,7 +107,7 @@ describe('an idle server connection', { timeout: 15_000 }, () => {
     assert.equal(ws.droppedMessages, 0);
     const closed = once(ws, 'close');
     client.close(4001, 'bye');
-    const [code, reason] = (await within(closed, 2000, 'the server side to close')) as [number, string];
+    const [code, reason] = (await within(closed, EVENT_WAIT_MS, 'the server side to close')) as [number, string];
     assert.deepEqual([code, reason, ws.closeCode, ws.closeReason], [4001, 'bye', 4001, 'bye']);
     assert.equal(link.out, null);
   });
@@ -125,7 +125,7 @@ describe('an idle server connection', { timeout: 15_000 }, () => {
         } else {
           const accepted = new Promise<WebSocketConnection>((resolve) => attached.once('connection', resolve));
           client = await connect(`ws://${HOST}:${http.port}/`, { handshakeTimeout: 2000 });
-          ws = await within(accepted, 2000, 'a connection');
+          ws = await within(accepted, EVENT_WAIT_MS, 'a connection');
         }
         const socket = ws.rawTransport as Socket;
         assert.equal(socket.allowHalfOpen, kind === 'attached');
@@ -135,12 +135,12 @@ describe('an idle server connection', { timeout: 15_000 }, () => {
         // The peer half-closes without a close frame: the server ends its side too (no lingering
         // half-open socket) and the connection closes abnormally (RFC 6455 §7.1.5).
         (client.rawTransport as Socket).end();
-        const [code] = (await within(closed, 2000, `${kind}: the server side to close`)) as [number];
+        const [code] = (await within(closed, EVENT_WAIT_MS, `${kind}: the server side to close`)) as [number];
         assert.equal(code, 1006);
-        await within(once(client, 'close'), 2000, `${kind}: the client to see the close`);
+        await within(once(client, 'close'), EVENT_WAIT_MS, `${kind}: the client to see the close`);
       }
     } finally {
-      await within(attached.close({ timeout: 200 }), 3000, 'the WebSocket server to close');
+      await within(attached.close({ timeout: 200 }), EVENT_WAIT_MS, 'the WebSocket server to close');
       await http.stop();
     }
   });
@@ -211,10 +211,10 @@ describe('settings shared between connections', { timeout: 15_000 }, () => {
         const echoed = new Promise<void>((resolve) => ws.once('message', () => resolve()));
         client.send(Buffer.alloc(100));
         if (limit === 'small') {
-          const [code] = (await within(closed, 2000, 'the small server to refuse')) as [number];
+          const [code] = (await within(closed, EVENT_WAIT_MS, 'the small server to refuse')) as [number];
           assert.equal(code, 1009);
         } else {
-          await within(echoed, 2000, 'the large server to take the message');
+          await within(echoed, EVENT_WAIT_MS, 'the large server to take the message');
           await closeBoth(client);
         }
       }
@@ -254,12 +254,12 @@ describe('settings shared between connections', { timeout: 15_000 }, () => {
     try {
       const accepted = new Promise<WebSocketConnection>((resolve) => wss.once('connection', resolve));
       const client = await connect(`ws://${HOST}:${http.port}/`, { handshakeTimeout: 2000 });
-      const socket = (await within(accepted, 2000, 'a connection')).rawTransport as Socket;
+      const socket = (await within(accepted, EVENT_WAIT_MS, 'a connection')).rawTransport as Socket;
       assert.equal(socket.timeout, 0);
       assert.equal(socket.listenerCount('error'), 1);
       await closeBoth(client);
     } finally {
-      await within(wss.close({ timeout: 200 }), 3000, 'the WebSocket server to close');
+      await within(wss.close({ timeout: 200 }), EVENT_WAIT_MS, 'the WebSocket server to close');
       await http.stop();
     }
   });

@@ -3,7 +3,7 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, HandshakeError } from '../../src/client/connect.js';
-import { deferred, nextEvent, within } from '../helpers/events.js';
+import { deferred, EVENT_WAIT_MS, nextEvent, within } from '../helpers/events.js';
 import { destroyRawClients, rawRequest, RawClient, upgradeRequest } from '../helpers/raw-client.js';
 import { startServer } from '../helpers/server.js';
 
@@ -52,7 +52,7 @@ describe('maxConnections', { timeout: 10_000 }, () => {
     try {
       const pending = await RawClient.connect(server.port);
       await pending.write(upgradeRequest('/'));
-      await within(inVerify.promise, 2000, 'verify');
+      await within(inVerify.promise, EVENT_WAIT_MS, 'verify');
       assert.equal((await rawRequest(server.port, upgradeRequest('/'))).status, 503);
       gate.resolve(true);
       assert.equal((await pending.readResponse()).status, 101);

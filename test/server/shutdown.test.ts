@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { connect, HandshakeError } from '../../src/client/connect.js';
 import { WebSocketServer, type CloseOptions } from '../../src/server/websocket-server.js';
 import type { WebSocketConnection } from '../../src/connection/websocket-connection.js';
-import { deferred, nextEvent, TIMER_SLACK_MS, within } from '../helpers/events.js';
+import { deferred, EVENT_WAIT_MS, nextEvent, TIMER_SLACK_MS, within } from '../helpers/events.js';
 import { OP, parseClosePayload } from '../helpers/frames.js';
 import { destroyRawClients, plainRequest, RawClient, rawRequest, upgradeRequest } from '../helpers/raw-client.js';
 import { HOST, startHttpServer, startServer } from '../helpers/server.js';
@@ -25,14 +25,14 @@ describe('graceful shutdown', { timeout: 15_000 }, () => {
     for (const ws of server.wss.clients) ws.once('close', () => serverSidesClosed++);
     let emittedClose = false;
     server.wss.once('close', () => (emittedClose = true));
-    await within(server.wss.close(), 3000, 'server.close()');
+    await within(server.wss.close(), EVENT_WAIT_MS, 'server.close()');
     assert.equal(serverSidesClosed, 3, 'resolved only after every connection closed');
     for (const close of closes) assert.deepEqual(await close, [1001, 'Server shutting down']);
     assert.equal(server.wss.clients.size, 0);
     assert.equal(emittedClose, true);
     // The server it created is closed too.
     const refused = netConnect({ port: server.port, host: HOST });
-    const [error] = (await within(once(refused, 'error'), 2000, 'ECONNREFUSED')) as [NodeJS.ErrnoException];
+    const [error] = (await within(once(refused, 'error'), EVENT_WAIT_MS, 'ECONNREFUSED')) as [NodeJS.ErrnoException];
     assert.equal(error.code, 'ECONNREFUSED');
     // close() again returns the same settled promise.
     await server.wss.close();
@@ -42,7 +42,7 @@ describe('graceful shutdown', { timeout: 15_000 }, () => {
     const server = await startServer();
     const ws = await connect(server.url());
     const closed = nextEvent<[number, string]>(ws, 'close');
-    await within(server.wss.close({ code: 1012, reason: 'restarting' }), 3000, 'server.close()');
+    await within(server.wss.close({ code: 1012, reason: 'restarting' }), EVENT_WAIT_MS, 'server.close()');
     assert.deepEqual(await closed, [1012, 'restarting']);
   });
 
@@ -58,15 +58,15 @@ describe('graceful shutdown', { timeout: 15_000 }, () => {
       calledBack.resolve(args);
     });
     assert.equal(returned, undefined);
-    assert.deepEqual(await within(calledBack.promise, 3000, 'the close callback'), [], 'no error');
+    assert.deepEqual(await within(calledBack.promise, EVENT_WAIT_MS, 'the close callback'), [], 'no error');
     assert.deepEqual(events, ['close event', 'callback']);
     assert.equal(server.wss.clients.size, 0);
     assert.deepEqual(await clientClosed, [1001, 'Server shutting down']);
     // Once closed, close(callback) still calls back; the promise form settles too.
     const again = deferred<void>();
     server.wss.close(() => again.resolve());
-    await within(again.promise, 1000, 'the second close callback');
-    await within(server.wss.close(), 1000, 'close() after close');
+    await within(again.promise, EVENT_WAIT_MS, 'the second close callback');
+    await within(server.wss.close(), EVENT_WAIT_MS, 'close() after close');
   });
 
   it('close(options, callback) closes with the code and reason given', async () => {
@@ -75,7 +75,7 @@ describe('graceful shutdown', { timeout: 15_000 }, () => {
     const closed = nextEvent<[number, string]>(ws, 'close');
     const calledBack = deferred<void>();
     server.wss.close({ code: 4000, reason: 'bye' }, () => calledBack.resolve());
-    await within(calledBack.promise, 3000, 'the close callback');
+    await within(calledBack.promise, EVENT_WAIT_MS, 'the close callback');
     assert.deepEqual(await closed, [4000, 'bye']);
   });
 
@@ -136,11 +136,11 @@ describe('graceful shutdown', { timeout: 15_000 }, () => {
     try {
       const client = await RawClient.connect(http.port);
       await client.write(upgradeRequest('/'));
-      await within(inVerify.promise, 2000, 'verify');
+      await within(inVerify.promise, EVENT_WAIT_MS, 'verify');
       const closing = wss.close();
       gate.resolve(true);
       assert.equal((await client.readResponse()).status, 503);
-      await within(closing, 2000, 'server.close()');
+      await within(closing, EVENT_WAIT_MS, 'server.close()');
       assert.equal((await rawRequest(http.port, upgradeRequest('/'))).status, 503, 'handleUpgrade after close()');
     } finally {
       await http.stop();
@@ -161,7 +161,7 @@ describe('graceful shutdown', { timeout: 15_000 }, () => {
     try {
       const client = await RawClient.connect(http.port);
       await client.write(upgradeRequest('/'));
-      await within(inVerify.promise, 2000, 'verify');
+      await within(inVerify.promise, EVENT_WAIT_MS, 'verify');
       let closed = false;
       const closing = wss.close({ timeout: 5000 }).then(() => (closed = true));
       const late = await rawRequest(http.port, upgradeRequest('/'));
@@ -169,7 +169,7 @@ describe('graceful shutdown', { timeout: 15_000 }, () => {
       assert.equal(closed, false, 'close() has not resolved while a verify is pending');
       gate.resolve(true);
       assert.equal((await client.readResponse()).status, 503);
-      await within(closing, 2000, 'server.close()');
+      await within(closing, EVENT_WAIT_MS, 'server.close()');
     } finally {
       await http.stop();
     }
@@ -230,7 +230,7 @@ describe('graceful shutdown', { timeout: 15_000 }, () => {
     });
     const client = await RawClient.connect(server.port);
     await client.write(upgradeRequest('/'));
-    await within(inVerify.promise, 2000, 'verify');
+    await within(inVerify.promise, EVENT_WAIT_MS, 'verify');
     const started = Date.now();
     await within(server.wss.close({ timeout: 300 }), 300 + TIMER_SLACK_MS, 'server.close()');
     const elapsed = Date.now() - started;

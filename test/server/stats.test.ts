@@ -4,7 +4,7 @@ import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createTopicHub, type WebSocketConnection } from '../../src/index.js';
 import { destroyRawClients, rawRequest, upgradeRequest } from '../helpers/raw-client.js';
-import { collectEvents, deferred, nextEvent, within } from '../helpers/events.js';
+import { collectEvents, deferred, EVENT_WAIT_MS, nextEvent, within } from '../helpers/events.js';
 import { startServer } from '../helpers/server.js';
 
 describe('wss.stats()', { timeout: 20_000 }, () => {
@@ -137,7 +137,7 @@ describe('wss.stats()', { timeout: 20_000 }, () => {
     });
     try {
       const answer = rawRequest(server.port, upgradeRequest('/'));
-      await within(called.promise, 2000, 'the verify hook');
+      await within(called.promise, EVENT_WAIT_MS, 'the verify hook');
       assert.equal(server.wss.stats().handshakes.pending, 1);
       gate.resolve(false);
       assert.equal((await answer).status, 403);

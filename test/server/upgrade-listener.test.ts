@@ -12,7 +12,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { ACCEPT, destroyRawClients, RawClient, upgradeRequest } from '../helpers/raw-client.js';
 import { HOST, startServer, stopServer, type StartedServer } from '../helpers/server.js';
-import { within } from '../helpers/events.js';
+import { EVENT_WAIT_MS, within } from '../helpers/events.js';
 import { encodeFrame, OP } from '../helpers/frames.js';
 import { createUpgradeListener, UpgradeRequest, type HeadLimits, type UpgradeListener } from '../../src/server/upgrade-listener.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
@@ -36,17 +36,17 @@ async function startListener(limits: Partial<HeadLimits> = {}): Promise<{
   wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
   const listener = createUpgradeListener(http, { ...DEFAULT_LIMITS, ...limits });
   listener.listen(0, HOST);
-  await within(once(listener, 'listening'), 2000, 'listening');
+  await within(once(listener, 'listening'), EVENT_WAIT_MS, 'listening');
   return {
     http,
     listener,
     port: (listener.address() as AddressInfo).port,
-    nextSocket: () => within(once(listener, 'connection'), 2000, 'a connection').then(([socket]) => socket as Socket),
+    nextSocket: () => within(once(listener, 'connection'), EVENT_WAIT_MS, 'a connection').then(([socket]) => socket as Socket),
     stop: async () => {
       await stopServer(wss);
       listener.dropIncomplete();
       http.closeAllConnections();
-      await within(new Promise<void>((resolve) => listener.close(() => resolve())), 3000, 'the listener to close');
+      await within(new Promise<void>((resolve) => listener.close(() => resolve())), EVENT_WAIT_MS, 'the listener to close');
     },
   };
 }
@@ -64,7 +64,7 @@ function countReads(socket: Socket): { readonly count: number; next(): Promise<v
     get count() {
       return count;
     },
-    next: () => within(new Promise<void>((resolve) => (wake = resolve)), 2000, 'the server to read'),
+    next: () => within(new Promise<void>((resolve) => (wake = resolve)), EVENT_WAIT_MS, 'the server to read'),
   };
 }
 
@@ -144,15 +144,15 @@ describe('the fast path request reads like an IncomingMessage', { timeout: 15_00
     if (http !== null) {
       wss = new WebSocketServer({ server: http, path: '/echo', protocols: ['superchat'], verify });
       http.listen(0, HOST);
-      await within(once(http, 'listening'), 2000, 'listening');
+      await within(once(http, 'listening'), EVENT_WAIT_MS, 'listening');
       port = (http.address() as AddressInfo).port;
     } else {
       wss = new WebSocketServer({ port: 0, host: HOST, path: '/echo', protocols: ['superchat'], verify });
-      await within(once(wss, 'listening'), 2000, 'listening');
+      await within(once(wss, 'listening'), EVENT_WAIT_MS, 'listening');
       port = (wss.address() as AddressInfo).port;
     }
     try {
-      const connected = within(once(wss, 'connection'), 2000, 'a connection');
+      const connected = within(once(wss, 'connection'), EVENT_WAIT_MS, 'a connection');
       const client = await RawClient.connect(port);
       await client.write(head);
       assert.equal((await client.readResponse()).status, 101);
@@ -229,7 +229,7 @@ describe('the socket\'s error listener while nobody owns it', { timeout: 15_000 
       }));
       const client = await RawClient.connect(server.port);
       await client.write('GET /plain HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
-      assert.equal(await within(seen, 2000, 'the request'), 0);
+      assert.equal(await within(seen, EVENT_WAIT_MS, 'the request'), 0);
       assert.equal((await client.readResponse()).status, 200);
     } finally {
       await server.stop();
@@ -346,7 +346,7 @@ describe('a head that arrives in pieces', { timeout: 15_000 }, () => {
       const sockets: Socket[] = [];
       server.listener.on('connection', (socket: Socket) => sockets.push(socket));
       for (let i = 0; i < count; i++) clients.push(await RawClient.connect(server.port));
-      while (sockets.length < count) await within(once(server.listener, 'connection'), 2000, 'every connection');
+      while (sockets.length < count) await within(once(server.listener, 'connection'), EVENT_WAIT_MS, 'every connection');
       const reads = sockets.map(countReads);
       gc();
       const before = process.memoryUsage().arrayBuffers;
@@ -424,7 +424,7 @@ describe('limits on heads still being sent', { timeout: 15_000 }, () => {
     const http = createServer((_req, res) => res.end('app'));
     const wss = new WebSocketServer({ server: http, path: '/echo', headersTimeout: 300 });
     http.listen(0, HOST);
-    await within(once(http, 'listening'), 2000, 'listening');
+    await within(once(http, 'listening'), EVENT_WAIT_MS, 'listening');
     try {
       const client = await RawClient.connect((http.address() as AddressInfo).port);
       await client.write('GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n');

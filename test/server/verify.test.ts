@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, HandshakeError } from '../../src/client/connect.js';
 import type { HandshakeInfo, HandshakeRequest } from '../../src/server/websocket-server.js';
-import { deferred, nextEvent, within } from '../helpers/events.js';
+import { deferred, EVENT_WAIT_MS, nextEvent, within } from '../helpers/events.js';
 import { destroyRawClients, RawClient, rawRequest, upgradeRequest } from '../helpers/raw-client.js';
 import { startServer } from '../helpers/server.js';
 
@@ -72,7 +72,7 @@ describe('verify hook', { timeout: 10_000 }, () => {
     try {
       const client = await RawClient.connect(server.port);
       await client.write(upgradeRequest('/'));
-      await within(called.promise, 2000, 'verify to be called');
+      await within(called.promise, EVENT_WAIT_MS, 'verify to be called');
       assert.equal(client.received, 0, 'nothing is answered while verify is pending');
       const connected = server.nextConnection();
       gate.resolve(true);
@@ -241,7 +241,7 @@ describe('verify hook', { timeout: 10_000 }, () => {
       const client = await RawClient.connect(server.port);
       await client.write(upgradeRequest('/'));
       client.destroy();
-      await within(socketClosed.promise, 2000, "the server socket's 'end'");
+      await within(socketClosed.promise, EVENT_WAIT_MS, "the server socket's 'end'");
       gate.resolve(true);
       await new Promise((resolve) => setImmediate(resolve));
       assert.equal(connections, 0, 'no connection for a peer that already hung up');
@@ -251,7 +251,7 @@ describe('verify hook', { timeout: 10_000 }, () => {
       assert.equal(connections, 1);
       const closed = once(ws, 'close');
       ws.close(1000);
-      await within(closed, 2000, 'close');
+      await within(closed, EVENT_WAIT_MS, 'close');
     } finally {
       await server.stop();
     }

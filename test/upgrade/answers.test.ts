@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
 import { destroyRawClients, rawRequest, upgradeRequest } from '../helpers/raw-client.js';
 import { HOST, startHttpServer, startServer, stopServer } from '../helpers/server.js';
-import { within } from '../helpers/events.js';
+import { EVENT_WAIT_MS, within } from '../helpers/events.js';
 import { openSession, startH2cServer, webSocketConnectHeaders } from '../http2/support/h2.js';
 
 afterEach(destroyRawClients);
@@ -66,7 +66,7 @@ describe('refusals on the wire', { timeout: 15_000 }, () => {
     const session = await openSession(h2.port);
     try {
       const stream = session.request(webSocketConnectHeaders('/missing'), { endStream: false });
-      const [headers] = (await within(once(stream, 'response'), 2000, 'the response')) as [Record<string, unknown>];
+      const [headers] = (await within(once(stream, 'response'), EVENT_WAIT_MS, 'the response')) as [Record<string, unknown>];
       assert.equal(headers[':status'], 404);
       assertDated(headers);
     } finally {
@@ -85,7 +85,7 @@ describe('errors of an attached server', { timeout: 15_000 }, () => {
       const server = createServer();
       const wss = new WebSocketServer({ server });
       server.listen(taken.port, HOST);
-      const [error] = (await within(once(server, 'error'), 2000, 'the listen error')) as [NodeJS.ErrnoException];
+      const [error] = (await within(once(server, 'error'), EVENT_WAIT_MS, 'the listen error')) as [NodeJS.ErrnoException];
       assert.equal(error.code, 'EADDRINUSE');
       assert.doesNotMatch(error.stack ?? '', /router/);
       await stopServer(wss);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { constants, type ClientHttp2Session, type ServerHttp2Session } from 'node:http2';
 import { upgradeRouterFor } from '../../src/upgrade/router.js';
-import { within } from '../helpers/events.js';
+import { EVENT_WAIT_MS, within } from '../helpers/events.js';
 import { openSession, startH2cServer } from '../http2/support/h2.js';
 
 /** Opens `count` streams and resets each at once, then waits for the server's GOAWAY. */
@@ -49,7 +49,7 @@ describe('HTTP/2 sessions on a server with an upgrade router', { timeout: 90_000
       const request = healthy.request({ ':path': '/' });
       let body = '';
       request.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
-      await within(once(request, 'end'), 2000, 'the response');
+      await within(once(request, 'end'), EVENT_WAIT_MS, 'the response');
       assert.equal(body, 'ok');
     } finally {
       healthy.destroy();

@@ -13,7 +13,7 @@ import { switchingProtocols, upgradeRouterFor, type UpgradeHandler, type Upgrade
 import { WebSocketServer } from '../../src/server/websocket-server.js';
 import { destroyRawClients, RawClient, rawRequest } from '../helpers/raw-client.js';
 import { HOST, startHttpServer, stopServer } from '../helpers/server.js';
-import { within } from '../helpers/events.js';
+import { EVENT_WAIT_MS, within } from '../helpers/events.js';
 import { connect as tlsConnect } from 'node:tls';
 import { makeTestCertificate, openSession, startH2Server } from '../http2/support/h2.js';
 import { requirePeers } from '../peers/support/requirements.js';
@@ -292,7 +292,7 @@ describe('upgrade router over HTTP/2 (extended CONNECT, RFC 8441 §4)', { timeou
       stream.end();
     });
     server.listen(0, HOST);
-    await within(once(server, 'listening'), 2000, 'listening');
+    await within(once(server, 'listening'), EVENT_WAIT_MS, 'listening');
     const port = (server.address() as AddressInfo).port;
     return {
       server,
@@ -307,7 +307,7 @@ describe('upgrade router over HTTP/2 (extended CONNECT, RFC 8441 §4)', { timeou
 
   async function session(port: number): Promise<ClientHttp2Session> {
     const client = http2Connect(`http://${HOST}:${port}`);
-    await within(once(client, 'remoteSettings'), 2000, 'SETTINGS');
+    await within(once(client, 'remoteSettings'), EVENT_WAIT_MS, 'SETTINGS');
     return client;
   }
 
@@ -319,19 +319,19 @@ describe('upgrade router over HTTP/2 (extended CONNECT, RFC 8441 §4)', { timeou
     try {
       assert.equal(client.remoteSettings.enableConnectProtocol, true);
       const stream = client.request({ ':method': 'CONNECT', ':protocol': 'Alpha', ':path': '/tunnel?x', ':scheme': 'http', ':authority': 'x' }, { endStream: false });
-      const [headers] = (await within(once(stream, 'response'), 2000, 'response')) as [Record<string, unknown>];
+      const [headers] = (await within(once(stream, 'response'), EVENT_WAIT_MS, 'response')) as [Record<string, unknown>];
       assert.equal(headers[':status'], 200);
       stream.write('hi');
-      const [data] = (await within(once(stream, 'data'), 2000, 'data')) as [Buffer];
+      const [data] = (await within(once(stream, 'data'), EVENT_WAIT_MS, 'data')) as [Buffer];
       assert.equal(data.toString(), 'alpha:hi');
       assert.deepEqual(alpha.seen, ['alpha (HTTP/2)']);
 
       // A registered protocol at an unknown path: 404; a protocol nobody registered: the app's.
       const elsewhere = client.request({ ':method': 'CONNECT', ':protocol': 'alpha', ':path': '/else', ':scheme': 'http', ':authority': 'x' }, { endStream: false });
-      const [refusal] = (await within(once(elsewhere, 'response'), 2000, 'response')) as [Record<string, unknown>];
+      const [refusal] = (await within(once(elsewhere, 'response'), EVENT_WAIT_MS, 'response')) as [Record<string, unknown>];
       assert.equal(refusal[':status'], 404);
       const unknown = client.request({ ':method': 'CONNECT', ':protocol': 'other', ':path': '/x', ':scheme': 'http', ':authority': 'x' }, { endStream: false });
-      const [appAnswer] = (await within(once(unknown, 'response'), 2000, 'response')) as [Record<string, unknown>];
+      const [appAnswer] = (await within(once(unknown, 'response'), EVENT_WAIT_MS, 'response')) as [Record<string, unknown>];
       assert.equal(appAnswer[':status'], 418);
       assert.deepEqual(h2.appStreams, ['CONNECT other /x']);
       stream.close();
@@ -349,7 +349,7 @@ describe('upgrade router over HTTP/2 (extended CONNECT, RFC 8441 §4)', { timeou
     const client = await session(h2.port);
     try {
       const stream = client.request({ ':method': 'CONNECT', ':protocol': 'legacy', ':path': '/', ':scheme': 'http', ':authority': 'x' }, { endStream: false });
-      const [headers] = (await within(once(stream, 'response'), 2000, 'response')) as [Record<string, unknown>];
+      const [headers] = (await within(once(stream, 'response'), EVENT_WAIT_MS, 'response')) as [Record<string, unknown>];
       assert.equal(headers[':status'], 501);
     } finally {
       client.destroy();
@@ -400,7 +400,7 @@ describe('upgrade router on an HTTP/2 secure server that allows HTTP/1.1', { tim
       let body = '';
       request.setEncoding('utf8');
       request.on('data', (chunk: string) => (body += chunk));
-      await within(once(request, 'end'), 2000, 'the HTTP/2 response');
+      await within(once(request, 'end'), EVENT_WAIT_MS, 'the HTTP/2 response');
       assert.equal(body, 'app 2.0 /ws');
       session.destroy();
     } finally {

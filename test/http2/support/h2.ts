@@ -23,7 +23,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeFrame, encodeClose, encodeFrame, OP, type Frame } from '../../helpers/frames.js';
-import { within } from '../../helpers/events.js';
+import { EVENT_WAIT_MS, within } from '../../helpers/events.js';
 import { findOnPath, inCI } from '../../peers/support/requirements.js';
 
 export const HOST = '127.0.0.1';
@@ -43,7 +43,7 @@ async function listen<S extends Http2Server | Http2SecureServer>(server: S): Pro
     session.once('close', () => sessions.delete(session));
   });
   server.listen(0, HOST);
-  await within(once(server, 'listening'), 2000, "the HTTP/2 server's 'listening'");
+  await within(once(server, 'listening'), EVENT_WAIT_MS, "the HTTP/2 server's 'listening'");
   const port = (server.address() as AddressInfo).port;
   return {
     server,
@@ -52,7 +52,7 @@ async function listen<S extends Http2Server | Http2SecureServer>(server: S): Pro
     stop: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const session of sessions) session.destroy();
-      await within(closed, 3000, 'the HTTP/2 server to close');
+      await within(closed, EVENT_WAIT_MS, 'the HTTP/2 server to close');
     },
   };
 }
@@ -72,7 +72,7 @@ export async function openSession(port: number, options: { secure?: boolean; ca?
   const scheme = options.secure ? 'https' : 'http';
   const session = http2Connect(`${scheme}://${HOST}:${port}`, options.ca ? { ca: options.ca } : {});
   session.on('error', () => {}); // tests look at outcomes, not at session errors
-  await within(once(session, 'remoteSettings'), 2000, "the server's SETTINGS");
+  await within(once(session, 'remoteSettings'), EVENT_WAIT_MS, "the server's SETTINGS");
   return session;
 }
 
@@ -123,7 +123,7 @@ export class RawStreamSocket {
   static async open(session: ClientHttp2Session, path: string, extra: Record<string, string> = {}): Promise<RawStreamSocket> {
     const stream = session.request(webSocketConnectHeaders(path, extra), { endStream: false });
     stream.on('error', () => {});
-    const [response] = (await within(once(stream, 'response'), 2000, 'the CONNECT response')) as [IncomingHttpHeaders];
+    const [response] = (await within(once(stream, 'response'), EVENT_WAIT_MS, 'the CONNECT response')) as [IncomingHttpHeaders];
     return new RawStreamSocket(stream, response);
   }
 
