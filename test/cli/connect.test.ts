@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type WebSocketConnection } from '../../src/index.js';
 import { CLI_JS, run, runCli, startServe, toolSkip, type Served } from './support/cli.js';
+import { EVENT_WAIT_MS, waitUntil } from '../helpers/events.js';
 
 const TMUX = '/usr/bin/tmux';
 
@@ -93,7 +94,7 @@ class Tmux {
     return lines;
   }
   /** Polls the screen until `check` holds (bounded): the terminal has no events to wait for. */
-  async waitFor(what: string, check: (lines: string[]) => boolean, ms = 5000): Promise<string[]> {
+  async waitFor(what: string, check: (lines: string[]) => boolean, ms = EVENT_WAIT_MS): Promise<string[]> {
     const deadline = Date.now() + ms;
     for (;;) {
       const lines = await this.screen();
@@ -126,11 +127,7 @@ describe('connect interactively under a pseudo-terminal (tmux)', { timeout: 60_0
   });
 
   async function peerGot(what: string): Promise<void> {
-    const deadline = Date.now() + 5000;
-    while (!received.includes(what)) {
-      if (Date.now() > deadline) throw new Error(`the peer never got ${what}: ${JSON.stringify(received)}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await waitUntil(() => received.includes(what), EVENT_WAIT_MS, () => `the peer to get ${what}: ${JSON.stringify(received)}`, 20);
   }
 
   test('prompt, messages above the typed line, commands, history, exit status after /close', async () => {
@@ -174,11 +171,7 @@ describe('connect interactively under a pseudo-terminal (tmux)', { timeout: 60_0
     await tmux.cmd('send-keys', '-t', 'cli', '/close 4000 done here', 'Enter');
     screen = await tmux.waitFor('the close', (lines) => lines.includes('closed: 4000'));
     assert.equal(screen[screen.length - 1], 'closed: 4000');
-    const deadline = Date.now() + 5000;
-    while (!existsSync(status) || readFileSync(status, 'utf8') === '') {
-      assert.ok(Date.now() < deadline, 'connect did not exit');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await waitUntil(() => existsSync(status) && readFileSync(status, 'utf8') !== '', EVENT_WAIT_MS, 'connect to exit', 20);
     assert.equal(readFileSync(status, 'utf8').trim(), '1');
     assert.deepEqual(readFileSync(history, 'utf8').trim().split('\n').slice(-3), ['//not a command', '/frobnicate', '/close 4000 done here']);
   });

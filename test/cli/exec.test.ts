@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type WebSocketConnection } from '../../src/index.js';
 import { startServe, type Served } from './support/cli.js';
-import { Inbox } from '../helpers/events.js';
+import { EVENT_WAIT_MS, Inbox, waitUntil } from '../helpers/events.js';
 
 const SCRIPT = `#!/bin/sh
 case "$QUERY_STRING" in
@@ -43,14 +43,6 @@ function alive(pid: number): boolean {
   }
 }
 
-async function gone(pid: number, ms = 5000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (alive(pid)) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
-}
 
 describe('serve --exec', { timeout: 60_000 }, () => {
   let dir: string;
@@ -95,11 +87,7 @@ describe('serve --exec', { timeout: 60_000 }, () => {
     assert.deepEqual(await fail.closed, [1011, 'program exited with status 3']);
     assert.deepEqual(fail.messages, ['failing']);
     // Its stderr goes to the server's log, tagged with the endpoint.
-    const deadline = Date.now() + 5000;
-    while (!lines.peer.stderr.some((line) => /exec \/run \[\d+\]: oops/.test(line))) {
-      assert.ok(Date.now() < deadline, `no "oops" in the log: ${lines.peer.stderr.join('\n')}`);
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await waitUntil(() => lines.peer.stderr.some((line) => /exec \/run \[\d+\]: oops/.test(line)), EVENT_WAIT_MS, () => `"oops" in the log: ${lines.peer.stderr.join('\n')}`, 20);
   });
 
   test('the WebSocket closing ends the program and everything in its process group', async () => {
@@ -109,8 +97,8 @@ describe('serve --exec', { timeout: 60_000 }, () => {
     assert.ok(alive(background) && alive(shell));
     ws.close(1000);
     await seen.closed;
-    assert.equal(await gone(shell), true, 'the program is gone');
-    assert.equal(await gone(background), true, 'its background child is gone');
+    await waitUntil(() => !alive(shell), EVENT_WAIT_MS, 'the program to be gone', 20);
+    await waitUntil(() => !alive(background), EVENT_WAIT_MS, 'its background child to be gone', 20);
   });
 
   test('--exec-binary: bytes both ways as binary messages', async () => {

@@ -93,10 +93,10 @@ export function delay(ms: number): Promise<void> {
 }
 
 /** Re-checks `condition` every `intervalMs` until it holds, or rejects after `ms`: for state that has no event. */
-export async function waitUntil(condition: () => boolean, ms: number, what: string, intervalMs = 5): Promise<void> {
+export async function waitUntil(condition: () => boolean, ms: number, what: string | (() => string), intervalMs = 5): Promise<void> {
   const deadline = Date.now() + ms;
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${typeof what === 'function' ? what() : what}`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }

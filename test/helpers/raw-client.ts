@@ -3,6 +3,7 @@
 
 import { connect as netConnect, type Socket } from 'node:net';
 import { decodeFrame, type Frame } from './frames.js';
+import { EVENT_WAIT_MS } from './events.js';
 
 export const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 /** RFC 6455 §1.3: the accept value for KEY. */
@@ -132,7 +133,7 @@ export class RawClient {
   }
 
   /** Reads one HTTP response: the body by Content-Length, or up to EOF without one. */
-  readResponse(ms = 2000): Promise<RawResponse> {
+  readResponse(ms = EVENT_WAIT_MS): Promise<RawResponse> {
     return this.waitFor(
       () => {
         const end = this.buffer.indexOf('\r\n\r\n');
@@ -174,7 +175,7 @@ export class RawClient {
   }
 
   /** Reads the next WebSocket frame. */
-  readFrame(ms = 2000): Promise<Frame> {
+  readFrame(ms = EVENT_WAIT_MS): Promise<Frame> {
     return this.waitFor(
       () => {
         const decoded = decodeFrame(this.buffer);
@@ -191,7 +192,7 @@ export class RawClient {
   }
 
   /** Reads frames until one with `opcode` arrives; returns it and the frames skipped. */
-  async readFrameOf(opcode: number, ms = 2000): Promise<{ frame: Frame; skipped: Frame[] }> {
+  async readFrameOf(opcode: number, ms = EVENT_WAIT_MS): Promise<{ frame: Frame; skipped: Frame[] }> {
     const skipped: Frame[] = [];
     const deadline = Date.now() + ms;
     for (;;) {
@@ -202,12 +203,12 @@ export class RawClient {
   }
 
   /** Resolves when the peer has half-closed (FIN received). */
-  waitForEnd(ms = 2000): Promise<void> {
+  waitForEnd(ms = EVENT_WAIT_MS): Promise<void> {
     return this.waitFor(() => (this.ended || this.closed ? true : undefined), ms, 'EOF').then(() => undefined);
   }
 
   /** Resolves when the socket is fully closed. */
-  waitForClose(ms = 2000): Promise<void> {
+  waitForClose(ms = EVENT_WAIT_MS): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.closed) return resolve();
       const timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms waiting for the socket to close`)), ms);
@@ -267,7 +268,7 @@ export function plainRequest(path = '/'): string {
 }
 
 /** Sends one request on a fresh connection and reads the response. */
-export async function rawRequest(port: number, request: string | Buffer, ms = 2000): Promise<RawResponse> {
+export async function rawRequest(port: number, request: string | Buffer, ms = EVENT_WAIT_MS): Promise<RawResponse> {
   const client = await RawClient.connect(port);
   try {
     await client.write(request);

@@ -28,7 +28,7 @@ export async function startServer<Data = unknown>(options: Omit<WebSocketServerO
     wss,
     port,
     url: (path = '/') => `ws://${HOST}:${port}${path}`,
-    nextConnection: (ms = 2000) =>
+    nextConnection: (ms = EVENT_WAIT_MS) =>
       within(new Promise<WebSocketConnection<Data>>((resolve) => wss.once('connection', (ws) => resolve(ws))), ms, 'a connection'),
     stop: () => stopServer(wss),
   };

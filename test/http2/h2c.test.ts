@@ -38,7 +38,7 @@ interface H2Frame {
 }
 
 /** Reads the next HTTP/2 frame the server sent. */
-async function readH2Frame(client: RawClient, ms = 2000): Promise<H2Frame> {
+async function readH2Frame(client: RawClient, ms = EVENT_WAIT_MS): Promise<H2Frame> {
   return client.waitFor(
     () => {
       if (client.buffer.length < 9) return undefined;

@@ -24,7 +24,7 @@ import {
 } from '../../src/index.js';
 import { destroyRawClients, RawClient, rawRequest, upgradeRequest } from '../helpers/raw-client.js';
 import { encodeFrame, OP, parseClosePayload } from '../helpers/frames.js';
-import { collectEvents, nextEvent, within } from '../helpers/events.js';
+import { collectEvents, EVENT_WAIT_MS, nextEvent, within } from '../helpers/events.js';
 import { startServer, type StartedServer } from '../helpers/server.js';
 import { makeTestCertificate, openSession, RawStreamSocket, startH2cServer, startH2Server, type StartedH2 } from '../http2/support/h2.js';
 
@@ -43,7 +43,7 @@ class Recorder<T> {
   }
 
   /** The first message (from `from` on) that `match` accepts, waiting for it if need be. */
-  async next(match: (message: T) => boolean = () => true, ms = 2000): Promise<T> {
+  async next(match: (message: T) => boolean = () => true, ms = EVENT_WAIT_MS): Promise<T> {
     const find = (): T | undefined => this.messages.find(match);
     return within(
       (async () => {

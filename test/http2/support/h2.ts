@@ -172,7 +172,7 @@ export class RawStreamSocket {
     this.stream.write(encodeClose(code, reason));
   }
 
-  readFrame(ms = 2000): Promise<Frame> {
+  readFrame(ms = EVENT_WAIT_MS): Promise<Frame> {
     return this.waitFor(
       () => {
         const decoded = decodeFrame(this.buffer);
@@ -189,15 +189,15 @@ export class RawStreamSocket {
   }
 
   /** The body of a refusal, as text. */
-  readBody(ms = 2000): Promise<string> {
+  readBody(ms = EVENT_WAIT_MS): Promise<string> {
     return this.waitFor(() => (this.ended || this.closed ? this.buffer.toString('utf8') : undefined), ms, 'the response body');
   }
 
-  waitForEnd(ms = 2000): Promise<void> {
+  waitForEnd(ms = EVENT_WAIT_MS): Promise<void> {
     return this.waitFor(() => (this.ended || this.closed ? true : undefined), ms, 'END_STREAM').then(() => undefined);
   }
 
-  waitForClose(ms = 2000): Promise<void> {
+  waitForClose(ms = EVENT_WAIT_MS): Promise<void> {
     return this.waitFor(() => (this.closed ? true : undefined), ms, 'the stream to close').then(() => undefined);
   }
 }
