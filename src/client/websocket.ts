@@ -5,7 +5,7 @@ import { WebSocketConnection } from '../connection/websocket-connection.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { MAX_CLOSE_REASON, ReadyState } from '../protocol/websocket-protocol.js';
 import { connectPlanned } from './connect.js';
-import { checkWebSocketOptionNames, planClient, type WebSocketOptions } from './options.js';
+import { checkWebSocketOptionNames, planClient, type ClientPlan, type WebSocketOptions } from './options.js';
 
 export type BinaryType = 'blob' | 'arraybuffer' | 'nodebuffer';
 
@@ -71,12 +71,20 @@ export class WebSocket extends EventTarget {
     super();
     checkWebSocketOptionNames(options);
     // Like browsers, offer permessage-deflate unless told not to (perMessageDeflate: false).
-    const plan = planClient('new WebSocket()', url, {
-      perMessageDeflate: true,
-      ...options,
-      ...(protocols !== undefined ? { protocols } : {}),
-      signal: this.#abort.signal,
-    });
+    let plan: ClientPlan;
+    try {
+      plan = planClient('new WebSocket()', url, {
+        perMessageDeflate: true,
+        ...options,
+        ...(protocols !== undefined ? { protocols } : {}),
+        signal: this.#abort.signal,
+      });
+    } catch (error) {
+      // WHATWG WebSockets: a bad URL or subprotocol list throws a "SyntaxError" DOMException
+      // (code 12), which browser code may test with instanceof; connect() keeps the plain SyntaxError.
+      if (error instanceof SyntaxError) throw new DOMException(error.message, 'SyntaxError');
+      throw error;
+    }
     this.url = plan.url.href;
     connectPlanned(plan).then(
       (connection) => this.#opened(connection),

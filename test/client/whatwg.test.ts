@@ -3,6 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket, CloseEvent, ErrorEvent } from '../../src/client/websocket.js';
+import { connect } from '../../src/client/connect.js';
 import type { WebSocketConnection } from '../../src/connection/websocket-connection.js';
 import { collectEvents, EVENT_WAIT_MS, nextDomEvent, nextEvent, within } from '../helpers/events.js';
 import { startServer, type StartedServer } from '../helpers/server.js';
@@ -236,12 +237,16 @@ describe('WHATWG WebSocket', { timeout: 15_000 }, () => {
     await nextDomEvent(ws, 'close');
   });
 
-  it('refuses a URL with a fragment or a bad scheme with SyntaxError; maps http(s) to ws(s)', () => {
+  it('refuses a URL with a fragment or a bad scheme with a SyntaxError DOMException, as browsers do; maps http(s) to ws(s)', async () => {
+    const syntaxError = (error: unknown): boolean => error instanceof DOMException && error.name === 'SyntaxError' && error.code === DOMException.SYNTAX_ERR;
     for (const url of [`ws://127.0.0.1:${server.port}/#frag`, `ws://127.0.0.1:${server.port}/#`, 'ftp://127.0.0.1/', 'not a url']) {
-      assert.throws(() => new WebSocket(url), (error: unknown) => (error as Error).name === 'SyntaxError', url);
+      assert.throws(() => new WebSocket(url), syntaxError, url);
+      // connect() is Node's API: a plain SyntaxError there.
+      await assert.rejects(connect(url), (error: unknown) => error instanceof SyntaxError && !(error instanceof DOMException), url);
     }
-    assert.throws(() => new WebSocket(server.url(), ['a', 'a']), (error: unknown) => (error as Error).name === 'SyntaxError');
-    assert.throws(() => new WebSocket(server.url(), 'bad protocol'), (error: unknown) => (error as Error).name === 'SyntaxError');
+    assert.throws(() => new WebSocket(server.url(), ['a', 'a']), syntaxError);
+    assert.throws(() => new WebSocket(server.url(), 'bad protocol'), syntaxError);
+    assert.throws(() => new WebSocket(server.url(), [], { headers: { 'x-bad': 'a\r\nb' } }), TypeError, 'other errors keep their type');
     const mapped = open('/mapped', () => {});
     mapped.close();
     const viaHttp = new WebSocket(`http://127.0.0.1:${server.port}/mapped`);
