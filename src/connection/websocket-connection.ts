@@ -28,8 +28,7 @@ import {
   type WriteTag,
 } from '../protocol/websocket-protocol.js';
 import { clock, unwatch, watch, type Tickable } from '../util/ticker.js';
-import { unmaskedFrame } from '../protocol/frame-writer.js';
-import { Opcode } from '../protocol/opcodes.js';
+import { SharedMessage } from '../protocol/shared-message.js';
 import type { Hub, PublishedMessage } from '../pubsub/hub.js';
 import { toBuffer, type SendableData } from './sendable.js';
 import {
@@ -336,8 +335,8 @@ export interface ConnectionOptions {
   topics?: ConnectionTopics | null;
 }
 
-/** What the hub writes published messages with: the framed payload, cached per message. */
-export type TopicHub = Hub<WebSocketConnection<any>, Buffer>;
+/** What the hub writes published messages with: one SharedMessage per published message. */
+export type TopicHub = Hub<WebSocketConnection<any>, SharedMessage>;
 
 /** What to do with a published message that a slow consumer has no room for. */
 export type SlowConsumerPolicy = 'drop' | 'close';
@@ -349,7 +348,7 @@ export interface ConnectionTopics {
   readonly maxPublishBuffer: number;
   readonly policy: SlowConsumerPolicy;
   /** Told of each message dropped (policy 'drop', or the one that closed the connection). */
-  dropped(ws: WebSocketConnection<any>, message: PublishedMessage<Buffer>): void;
+  dropped(ws: WebSocketConnection<any>, message: PublishedMessage<SharedMessage>): void;
 }
 
 export interface ConnectionOwner {
@@ -384,27 +383,26 @@ export function receiveHead(ws: WebSocketConnection<any>, head: Buffer): void {
 }
 
 /**
- * Sends a frame built once for many connections (WebSocketServer.broadcast, with unmaskedFrame()):
- * `frame` holds the header, and the payload too when it is longer than a header. Returns what
- * send() would.
+ * Sends a message built once for many connections (WebSocketServer.broadcast): the shared frame,
+ * or for a peer with permessage-deflate the payload compressed once per compressor kind. Returns
+ * what send() would.
  */
-export function sendPrepared(ws: WebSocketConnection<any>, frame: Buffer, payload: Buffer, isBinary: boolean): boolean {
+export function sendShared(ws: WebSocketConnection<any>, message: SharedMessage): boolean {
   const link = linkOf(ws);
   if (link.readyState !== ReadyState.OPEN) return false;
-  link.core.sendPrepared(frame, payload, isBinary);
-  link.sent(payload.length);
+  link.core.sendShared(message);
+  link.sent(message.payload.length);
   return link.checkBuffered();
 }
 
 /**
- * The hub's deliver callback: writes a published message to one subscriber. The frame is built
- * on the first call for a message and reused for every subscriber (one copy of the bytes), like
- * broadcast(). It is never compressed: one uncompressed frame is valid for every peer, with or
- * without permessage-deflate (RFC 7692 §6: RSV1 clear means an uncompressed message). A
+ * The hub's deliver callback: writes a published message to one subscriber. Like broadcast(), the
+ * message becomes one SharedMessage on the first call, reused for every subscriber: one frame for
+ * the peers that get it uncompressed, one compression per compressor kind for the others. A
  * subscriber already holding maxPublishBuffer bytes does not get it (slow consumer): per its
  * server's policy it is skipped or closed with 1013 (Try Again Later). Returns false then.
  */
-export function deliverPublished(ws: WebSocketConnection<any>, message: PublishedMessage<Buffer>): boolean {
+export function deliverPublished(ws: WebSocketConnection<any>, message: PublishedMessage<SharedMessage>): boolean {
   const link = linkOf(ws);
   if (link.readyState !== ReadyState.OPEN) return false;
   const topics = link.topics!;
@@ -415,8 +413,7 @@ export function deliverPublished(ws: WebSocketConnection<any>, message: Publishe
     if (topics.policy === 'close') ws.close(CloseCode.TryAgainLater, 'Slow consumer');
     return false;
   }
-  const frame = (message.frame ??= unmaskedFrame(message.isBinary ? Opcode.Binary : Opcode.Text, payload));
-  link.core.sendPrepared(frame, payload, message.isBinary);
+  link.core.sendShared((message.frame ??= new SharedMessage(payload, message.isBinary, message.compress)));
   link.sent(payload.length);
   link.checkBuffered();
   return true;

@@ -1,4 +1,5 @@
 import type { WebSocketError } from './errors.js';
+import type { SharedMessage } from './shared-message.js';
 
 /**
  * A negotiated per-message extension that owns RSV1 (RFC 7692 permessage-deflate is the only one
@@ -16,6 +17,18 @@ export interface MessageCodec {
   encode(data: Buffer, callback: (error: Error | null, data?: Buffer) => void): void;
   /** Whether a message of this many bytes should be compressed by default. */
   wantsToEncode(length: number): boolean;
+  /**
+   * Optional: whether a message sent to many connections (a SharedMessage) of this many bytes
+   * goes compressed to this peer, through encodeShared. When absent or false it goes uncompressed.
+   */
+  sharesEncoding?(length: number): boolean;
+  /**
+   * Optional: encodes a SharedMessage. The compressed payload is made once per codec kind and kept
+   * in `message.encodings`, so it must not refer to anything outside the message; this codec's
+   * own state moves on as if it had compressed the message itself. Calls back exactly once, in
+   * order with encode().
+   */
+  encodeShared?(message: SharedMessage, callback: (error: Error | null, data?: Buffer) => void): void;
   /** Frees any compression state (called once, when the connection closes). */
   release(): void;
 }

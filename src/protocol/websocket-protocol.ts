@@ -17,6 +17,7 @@ import { COPY_PAYLOAD_LIMIT, frameHeaderSize, maskPool, takeMask, unmaskedFrame,
 import { maskInto, unmask, unmaskInto } from './mask.js';
 import { MessageBuffer } from './message-buffer.js';
 import type { MessageCodec } from './message-codec.js';
+import type { SharedMessage } from './shared-message.js';
 import { isControlOpcode, Opcode } from './opcodes.js';
 import { isValidUtf8, Utf8Validator } from './utf8.js';
 
@@ -695,7 +696,7 @@ export class WebSocketProtocol {
    * `compress` asks the codec to encode it (default: the codec's size threshold decides). `tag`
    * goes to handler.write() with the frame's last bytes (frames are written in send order).
    */
-  send(data: Buffer, isBinary: boolean, fin = true, compress?: boolean, tag?: WriteTag): void {
+  send(data: Buffer, isBinary: boolean, fin = true, compress?: boolean, tag?: WriteTag, shared?: SharedMessage): void {
     const flags = this.flags;
     if ((flags & CLOSE_SENT) !== 0) return;
     let opcode: number = isBinary ? Opcode.Binary : Opcode.Text;
@@ -716,7 +717,7 @@ export class WebSocketProtocol {
     (tx.queue ??= []).push(item);
     tx.queuedBytes += data.length;
     if (encode) {
-      codec!.encode(data, (error, encoded) => {
+      const encoded = (error: Error | null, encoded?: Buffer): void => {
         const tx = this.tx;
         if (tx === null || tx.queue === null) return;
         if (error) {
@@ -729,7 +730,9 @@ export class WebSocketProtocol {
         item.data = encoded!;
         item.ready = true;
         this.flushSendQueue();
-      });
+      };
+      if (shared !== undefined) codec!.encodeShared!(shared, encoded);
+      else codec!.encode(data, encoded);
     }
     if (fin && tx.heldPrepared !== null) this.releaseHeldPrepared(tx);
   }
@@ -765,6 +768,25 @@ export class WebSocketProtocol {
       tx!.queue = null;
       this.settleSending(tx!);
     }
+  }
+
+  /**
+   * Sends a message built once for many connections: compressed (once per codec kind, see
+   * MessageCodec.encodeShared) when the codec shares encodings and wants this one, else as the
+   * shared uncompressed frame.
+   */
+  sendShared(message: SharedMessage): void {
+    const codec = this.codec;
+    if (
+      message.compress &&
+      codec !== null &&
+      codec.sharesEncoding?.(message.payload.length) === true &&
+      (this.flags & (CLOSE_SENT | SENDING_FRAGMENTED)) === 0
+    ) {
+      this.send(message.payload, message.isBinary, true, true, undefined, message);
+      return;
+    }
+    this.sendPrepared(message.frame, message.payload, message.isBinary);
   }
 
   /**

@@ -10,6 +10,7 @@
 import { Hub, type HubOptions, type PublishedMessage } from '../pubsub/hub.js';
 import { toBuffer, type SendableData } from '../connection/sendable.js';
 import type { PubSubAdapter } from '../pubsub/adapter.js';
+import type { SharedMessage } from '../protocol/shared-message.js';
 import type { TopicLimits, TopicSyntax } from '../pubsub/topics.js';
 import { checkOptionNames } from '../util/options.js';
 import { deliverPublished, type TopicHub, type WebSocketConnection } from '../connection/websocket-connection.js';
@@ -23,7 +24,7 @@ let processHub: TopicHub | null = null;
 /** deliver() calls that dropped the message, in every hub: publishOn() subtracts them. */
 let drops = 0;
 
-function deliver(ws: WebSocketConnection<any>, message: PublishedMessage<Buffer>): boolean {
+function deliver(ws: WebSocketConnection<any>, message: PublishedMessage<SharedMessage>): boolean {
   if (deliverPublished(ws, message)) return true;
   drops++;
   return false;
@@ -48,7 +49,7 @@ export interface TopicPublishOptions {
 }
 
 /** A hub whose subscribers are server connections: give it to several servers as `pubsub`. */
-export function createTopicHub(options: Omit<HubOptions<WebSocketConnection<any>, Buffer>, 'deliver'> = {}): TopicHub {
+export function createTopicHub(options: Omit<HubOptions<WebSocketConnection<any>, SharedMessage>, 'deliver'> = {}): TopicHub {
   return new Hub({ ...options, deliver });
 }
 

@@ -36,13 +36,12 @@ import {
   type Verdict,
   type VerifyResult,
 } from '../protocol/server-handshake.js';
-import { unmaskedFrame } from '../protocol/frame-writer.js';
-import { Opcode } from '../protocol/opcodes.js';
+import { SharedMessage } from '../protocol/shared-message.js';
 import {
   createConnection,
   receiveHead,
   type ConnectionOptions,
-  sendPrepared,
+  sendShared,
   type ConnectionOwner,
   type ConnectionTopics,
   type SlowConsumerPolicy,
@@ -545,16 +544,17 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
 
   /**
    * Sends one message to every open connection (or those `filter` accepts). The frame is built
-   * once and the same bytes are written to every socket.
+   * once and the same bytes are written to every socket; peers with permessage-deflate get it
+   * compressed, once per compressor kind (`compress: false`: uncompressed to all).
    */
-  broadcast(data: SendableData, options?: { binary?: boolean; filter?: (ws: WebSocketConnection<Data>) => boolean }): void {
+  broadcast(data: SendableData, options?: { binary?: boolean; compress?: boolean; filter?: (ws: WebSocketConnection<Data>) => boolean }): void {
     const payload = toBuffer(data);
     const isBinary = options?.binary ?? typeof data !== 'string';
     const filter = options?.filter;
-    const frame = unmaskedFrame(isBinary ? Opcode.Binary : Opcode.Text, payload);
+    const message = new SharedMessage(payload, isBinary, options?.compress ?? true);
     for (const ws of this.clients) {
       if (filter !== undefined && !filter(ws)) continue;
-      sendPrepared(ws, frame, payload, isBinary);
+      sendShared(ws, message);
     }
   }
 
@@ -594,7 +594,7 @@ export class WebSocketServer<Data = unknown> extends EventEmitter<WebSocketServe
     return this.#dropped;
   }
 
-  #droppedFor(ws: WebSocketConnection<any>, message: PublishedMessage<Buffer>): void {
+  #droppedFor(ws: WebSocketConnection<any>, message: PublishedMessage<SharedMessage>): void {
     this.#dropped++;
     if (this.listenerCount('drop') > 0) this.emit('drop', ws as WebSocketConnection<Data>, message.topic);
   }

@@ -1,7 +1,9 @@
 // permessage-deflate with headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core):
 // the browser's own default offer against our server, with our default policy, with no context
 // takeover demanded, and with limited windows. The page echoes-checks text and binary messages of
-// several sizes; the server checks the offer, the answer and the bytes on the wire.
+// several sizes; the server checks the offer, the answer and the bytes on the wire. Between the
+// echoes the server broadcasts and publishes a message (compressed once for all peers, see
+// SharedMessage): the browser's one decompression stream must take it in its place.
 
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -62,6 +64,8 @@ interface PageResult {
   extensions: string;
   echoes: { kind: string; size: number; same: boolean }[];
   greeting: number;
+  /** Per broadcast/published message: whether it arrived as sent. */
+  published: boolean[];
 }
 
 describe('permessage-deflate with headless Chromium', { timeout: 180_000 }, () => {
@@ -106,17 +110,26 @@ describe('permessage-deflate with headless Chromium', { timeout: 180_000 }, () =
       const path = `/deflate-${CASES.indexOf(c)}`;
       const wss = new WebSocketServer({ server: http, path, perMessageDeflate: { threshold: 0, ...c.policy } });
       const greeting = JSON.stringify(Array.from({ length: 5000 }, (_, i) => ({ id: i, name: `greeting ${i % 10}` })));
+      const published = 'published:' + JSON.stringify(Array.from({ length: 800 }, (_, i) => ({ id: i, topic: path, n: i % 7 })));
       let offer: string | undefined;
       let serverSide: WebSocketConnection | undefined;
       wss.on('connection', (ws, req) => {
         offer = req.headers['sec-websocket-extensions'];
         serverSide = ws;
+        ws.subscribe(`deflate-${CASES.indexOf(c)}`);
         ws.send(greeting); // compressed by the server, inflated by the browser
-        ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+        let echoed = 0;
+        ws.on('message', (data, isBinary) => {
+          ws.send(data, { binary: isBinary });
+          // Shared messages between the connection's own: after the first "repeated" message
+          // (which the next one refers back to, with context takeover) and before the last one.
+          if (++echoed === 2) wss.broadcast(published);
+          if (echoed === 8) wss.publish(`deflate-${CASES.indexOf(c)}`, published);
+        });
       });
       try {
         const result: PageResult = await page.evaluate(
-          async ([url, timeoutMs]) => {
+          async ([url, timeoutMs, publishedText]) => {
             function jsonText(bytes: number, seed: number): string {
               let text = '';
               for (let i = seed; text.length < bytes; i++) text += JSON.stringify({ id: i, user: `user${i % 31}`, n: (i * 7919) % 1000 }) + '\n';
@@ -143,6 +156,7 @@ describe('permessage-deflate with headless Chromium', { timeout: 180_000 }, () =
             socket.binaryType = 'arraybuffer';
             const echoes: { kind: string; size: number; same: boolean }[] = [];
             let greetingLength = -1;
+            const published: boolean[] = [];
             await new Promise<void>((resolve, reject) => {
               const timer = setTimeout(() => reject(new Error(`timed out after ${echoes.length} echoes`)), timeoutMs);
               socket.onerror = () => reject(new Error('socket error'));
@@ -153,6 +167,10 @@ describe('permessage-deflate with headless Chromium', { timeout: 180_000 }, () =
               socket.onmessage = (event) => {
                 if (greetingLength === -1) {
                   greetingLength = String(event.data).length;
+                  return;
+                }
+                if (typeof event.data === 'string' && event.data.startsWith('published:')) {
+                  published.push(event.data === publishedText);
                   return;
                 }
                 const sent = messages[echoes.length]!;
@@ -176,15 +194,16 @@ describe('permessage-deflate with headless Chromium', { timeout: 180_000 }, () =
               socket.onclose = () => resolve();
               socket.close(1000);
             });
-            return { extensions, echoes, greeting: greetingLength };
+            return { extensions, echoes, greeting: greetingLength, published };
           },
-          [`ws://127.0.0.1:${port}${path}`, STEP_TIMEOUT] as const,
+          [`ws://127.0.0.1:${port}${path}`, STEP_TIMEOUT, published] as const,
         );
         // Chromium's default offer, answered by our policy.
         assert.equal(offer, 'permessage-deflate; client_max_window_bits');
         assert.equal(result.extensions, c.answer);
         assert.equal(serverSide!.extensions, c.answer);
         assert.equal(result.greeting, greeting.length);
+        assert.deepEqual(result.published, [true, true], 'the broadcast and the published message, in place');
         assert.equal(result.echoes.length, 9);
         for (const [i, echo] of result.echoes.entries()) assert.equal(echo.same, true, `echo ${i} (${echo.kind}, ${echo.size})`);
         // Compression was used both ways: the JSON-heavy traffic shrinks several times.

@@ -7,6 +7,7 @@ import type { Http2Server } from 'node:http2';
 import { connect } from '../../src/client/connect.js';
 import { deliverPublished, type WebSocketConnection } from '../../src/connection/websocket-connection.js';
 import { Hub } from '../../src/pubsub/hub.js';
+import type { SharedMessage } from '../../src/protocol/shared-message.js';
 import { WebSocketServer } from '../../src/server/websocket-server.js';
 import { createTopicHub, defaultTopicHub } from '../../src/server/topics.js';
 import { PubSubError } from '../../src/pubsub/errors.js';
@@ -87,8 +88,8 @@ describe('server topics', { timeout: 20_000 }, () => {
   });
 
   it('a publish is framed once: every subscriber gets the same frame buffer', async () => {
-    const frames: (Buffer | undefined)[] = [];
-    const hub = new Hub<WebSocketConnection, Buffer>({
+    const frames: (SharedMessage | undefined)[] = [];
+    const hub = new Hub<WebSocketConnection, SharedMessage>({
       deliver: (ws, message) => {
         const taken = deliverPublished(ws, message);
         frames.push(message.frame);
@@ -101,7 +102,9 @@ describe('server topics', { timeout: 20_000 }, () => {
       for (const p of pairs) p.server.subscribe('once');
       assert.equal(own.wss.publish('once', 'x'.repeat(100)), 3);
       assert.equal(frames.length, 3);
-      assert.ok(frames[0] !== undefined && frames.every((frame) => frame === frames[0]), 'one frame object for all');
+      assert.ok(frames[0] !== undefined && frames.every((frame) => frame === frames[0]), 'one message object for all');
+      assert.equal(frames[0].frame, frames[0].frame, 'its frame is built once');
+      assert.equal(frames[0].encodings, null, 'peers without permessage-deflate: nothing compressed');
       for (const p of pairs) {
         await settled(p);
         assert.deepEqual(p.received, [['x'.repeat(100), false]]);

@@ -22,6 +22,7 @@
 import { CloseCode } from '../../protocol/close-codes.js';
 import { connectionClosedError, WebSocketError } from '../../protocol/errors.js';
 import type { MessageCodec } from '../../protocol/message-codec.js';
+import type { SharedMessage } from '../../protocol/shared-message.js';
 import type { AgreedParameters } from './negotiation.js';
 import {
   acquireShared,
@@ -56,6 +57,11 @@ const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 const EMPTY = Buffer.alloc(0);
 const EMPTY_MESSAGE = Buffer.from([0x00]);
 const SHARED_INFLATE_KEY = 'inflate/15';
+/**
+ * The largest message sent to many peers (broadcast, publish) that is compressed for them: once,
+ * synchronously and in one go (about 2 ms of level-1 zlib), so larger ones go uncompressed.
+ */
+export const SHARED_ENCODE_LIMIT = 256 * 1024;
 /** Decompressing with the largest window works whatever window the peer used. */
 const SHARED_INFLATE_BITS = 15;
 
@@ -95,7 +101,7 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
   private sendHistory: History | null = null;
   private decodeBusy = false;
   private encodeBusy = false;
-  private encodeQueue: EncodeJob[] = [];
+  private encodeQueue: (EncodeJob | SharedEncodeJob)[] = [];
   private encodeHead = 0;
   private pumping = false;
   private lastUsed = 0;
@@ -127,6 +133,35 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
 
   wantsToEncode(length: number): boolean {
     return length >= this.settings.threshold;
+  }
+
+  sharesEncoding(length: number): boolean {
+    return length >= this.settings.threshold && length <= SHARED_ENCODE_LIMIT;
+  }
+
+  /**
+   * A message for many peers: compressed once per compressor kind, with a fresh context (it refers
+   * to nothing before it, so any peer whose window is at least ours decodes it, whatever it holds),
+   * and kept in `message.encodings` for the next peer of the same kind. It goes in order with this
+   * connection's other messages; when its turn comes, sentShared() brings our history in line.
+   */
+  encodeShared(message: SharedMessage, callback: (error: Error | null, data?: Buffer) => void): void {
+    if (this.released) return callback(connectionClosedError());
+    const data = message.payload;
+    if (data.length === 0) return callback(null, EMPTY_MESSAGE);
+    const kind = this.deflateKind;
+    const encodings = (message.encodings ??= new Map());
+    let compressed = encodings.get(kind.key);
+    if (compressed === undefined) {
+      try {
+        compressed = compressAlone(kind, data);
+      } catch (error) {
+        return callback(error as Error);
+      }
+      encodings.set(kind.key, compressed);
+    }
+    this.encodeQueue.push(new SharedEncodeJob(this, data, compressed, callback));
+    this.pumpEncodes();
   }
 
   decode(data: Buffer, maxSize: number, callback: (error: WebSocketError | null, data?: Buffer) => void): void {
@@ -209,6 +244,20 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
     } else if (failed || this.released) {
       dispose(context, failed);
       if (this.deflater === context) this.deflater = null;
+    }
+  }
+
+  /**
+   * @internal A shared message (compressed elsewhere, alone) is next on the wire: the peer's
+   * decompressor adds it to its window, so a seeded history takes it too, and a context of our
+   * own, which lacks it, is dropped (the next message starts afresh, which §7.1.1 allows).
+   */
+  sentShared(data: Buffer): void {
+    if (this.sendsSeeded) {
+      (this.sendHistory ??= new History(1 << this.agreed.sendWindowBits)).append(data);
+    } else if (this.deflater !== null) {
+      dispose(this.deflater, false);
+      this.deflater = null;
     }
   }
 
@@ -461,14 +510,7 @@ class EncodeJob implements ZlibJob {
       return true;
     }
     if (!last) return false;
-    const out = this.output.take();
-    // §7.2.1: the flush ends with an empty stored block, 0x00 0x00 0xff 0xff, which is removed.
-    const n = out.length;
-    this.result =
-      n >= 4 && out[n - 4] === 0x00 && out[n - 3] === 0x00 && out[n - 2] === 0xff && out[n - 1] === 0xff
-        ? out.subarray(0, n - 4)
-        : out;
-    if (this.result.length === 0) this.result = EMPTY_MESSAGE;
+    this.result = withoutTail(this.output.take());
     this.done(false);
     return true;
   }
@@ -484,6 +526,59 @@ class EncodeJob implements ZlibJob {
     this.codec.encodeFinished();
     if (this.error !== null) this.callback(this.error);
     else this.callback(null, this.result!);
+    this.codec.encodeNext();
+  }
+}
+
+/** §7.2.1: the flush ends with an empty stored block, 0x00 0x00 0xff 0xff, which is removed. */
+function withoutTail(out: Buffer): Buffer {
+  const n = out.length;
+  const result = n >= 4 && out[n - 4] === 0x00 && out[n - 3] === 0x00 && out[n - 2] === 0xff && out[n - 1] === 0xff ? out.subarray(0, n - 4) : out;
+  return result.length === 0 ? EMPTY_MESSAGE : result;
+}
+
+/** Compresses one message in one go with a fresh context of `kind`: no reference to anything before it. */
+function compressAlone(kind: DeflateKind, data: Buffer): Buffer {
+  const context = acquireShared(kind.key, kind.create);
+  const output = new OutputCollector(Infinity);
+  let failed = true;
+  try {
+    let offset = 0;
+    do {
+      output.write(context, Z_SYNC_FLUSH, data, offset, data.length - offset);
+      offset = data.length - context.inputLeft;
+    } while (output.exhausted);
+    if (offset !== data.length) throw new Error('zlib did not take all the input');
+    failed = false;
+  } finally {
+    dispose(context, failed);
+  }
+  return withoutTail(output.take());
+}
+
+/** A shared message's turn in this connection's order: no zlib work, only the history kept in line. */
+class SharedEncodeJob implements ZlibJob {
+  private readonly codec: PerMessageDeflateCodec;
+  private readonly data: Buffer;
+  private readonly compressed: Buffer;
+  readonly callback: (error: Error | null, data?: Buffer) => void;
+
+  constructor(codec: PerMessageDeflateCodec, data: Buffer, compressed: Buffer, callback: (error: Error | null, data?: Buffer) => void) {
+    this.codec = codec;
+    this.data = data;
+    this.compressed = compressed;
+    this.callback = callback;
+  }
+
+  step(): boolean {
+    if (!this.codec.released) this.codec.sentShared(this.data);
+    return true;
+  }
+
+  finish(): void {
+    this.codec.encodeFinished();
+    if (this.codec.released) this.callback(connectionClosedError());
+    else this.callback(null, this.compressed);
     this.codec.encodeNext();
   }
 }

@@ -1,0 +1,123 @@
+// permessage-deflate for messages sent to many peers (broadcast, publish): compressed once per
+// compressor kind, standing alone, and valid in every peer's stream whatever each codec's context
+// mode, because each codec's own history follows the message in order (RFC 7692 §7.1.1, §7.2.1).
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { SHARED_ENCODE_LIMIT, type PerMessageDeflateCodec } from '../../src/extensions/permessage-deflate/codec.js';
+import { SharedMessage } from '../../src/protocol/shared-message.js';
+import { within } from '../helpers/events.js';
+import { codec, encode, jsonText, ReferenceInflater } from './support/deflate.js';
+
+function encodeShared(c: PerMessageDeflateCodec, message: SharedMessage): Promise<Buffer> {
+  return within(
+    new Promise((resolve, reject) => c.encodeShared(message, (error, out) => (error ? reject(error) : resolve(out!)))),
+    10_000,
+    'a shared encode',
+  );
+}
+
+/** The three ways a codec keeps (or does not keep) its compressor's history between messages. */
+const MODES = [
+  { name: 'context takeover, seeded shared compressor (contextIdleTimeout 0)', agreed: {}, settings: { contextIdleTimeout: 0 } },
+  { name: 'context takeover, a compressor of its own (contextIdleTimeout 10 s)', agreed: {}, settings: { contextIdleTimeout: 10_000 } },
+  { name: 'no context takeover', agreed: { sendNoContextTakeover: true }, settings: { contextIdleTimeout: 0 } },
+] as const;
+
+describe('permessage-deflate: messages for many peers, compressed once', () => {
+  for (const mode of MODES) {
+    it(`${mode.name}: a shared message between the codec's own ones decodes in the peer's one stream`, async () => {
+      const c = codec(mode.agreed, mode.settings);
+      const peer = new ReferenceInflater();
+      try {
+        // Random blocks repeated across messages: a codec whose history went out of line with the
+        // peer's window would refer back to the wrong bytes, and the peer would decode garbage.
+        const block = randomBytes(3000);
+        const own1 = Buffer.concat([block, jsonText(2000, 1)]);
+        const shared = new SharedMessage(Buffer.concat([jsonText(1500, 2), block, block]), true, true);
+        const own2 = Buffer.concat([block, shared.payload.subarray(0, 4000), jsonText(500, 3)]);
+        const outputs = [await encode(c, own1), await encodeShared(c, shared), await encode(c, own2)];
+        assert.deepEqual(await peer.inflate(outputs[0]!), own1);
+        assert.deepEqual(await peer.inflate(outputs[1]!), shared.payload);
+        assert.deepEqual(await peer.inflate(outputs[2]!), own2);
+        if (mode.settings.contextIdleTimeout === 0 && !('sendNoContextTakeover' in mode.agreed)) {
+          // Seeded: the history took the shared message, so the next message still refers back into it.
+          assert.ok(outputs[2]!.length < 1500, `own2 refers back: ${outputs[2]!.length} bytes`);
+        }
+      } finally {
+        c.release();
+        peer.close();
+      }
+    });
+  }
+
+  it('compresses once per compressor kind: peers of one kind get the same bytes, another window its own', async () => {
+    const a = codec({}, { contextIdleTimeout: 0 });
+    const b = codec({ sendNoContextTakeover: true }, { contextIdleTimeout: 10_000 });
+    const small = codec({ sendWindowBits: 9 }, { contextIdleTimeout: 0 });
+    const peers = [new ReferenceInflater(), new ReferenceInflater(), new ReferenceInflater(9)];
+    try {
+      const message = new SharedMessage(jsonText(20_000), false, true);
+      const [outA, outB, outSmall] = [await encodeShared(a, message), await encodeShared(b, message), await encodeShared(small, message)];
+      assert.equal(outA, outB, 'one buffer for both 15-bit peers (context modes do not matter)');
+      assert.notEqual(outSmall, outA);
+      assert.equal(message.encodings!.size, 2, 'one encoding per window');
+      assert.ok(outA.length < message.payload.length / 3, `compressed: ${outA.length} of ${message.payload.length}`);
+      for (const [i, out] of [outA, outB, outSmall].entries()) assert.deepEqual(await peers[i]!.inflate(out), message.payload);
+    } finally {
+      for (const c of [a, b, small]) c.release();
+      for (const peer of peers) peer.close();
+    }
+  });
+
+  it('keeps its place in the order behind a large message still being compressed in slices', async () => {
+    const c = codec({}, { contextIdleTimeout: 0 });
+    const peer = new ReferenceInflater();
+    try {
+      const large = jsonText(3_000_000, 5);
+      const shared = new SharedMessage(jsonText(5000, 6), false, true);
+      const finished: string[] = [];
+      const outputs = await Promise.all([
+        encode(c, large).then((out) => (finished.push('large'), out)),
+        encodeShared(c, shared).then((out) => (finished.push('shared'), out)),
+        encode(c, large.subarray(0, 100_000)).then((out) => (finished.push('after'), out)),
+      ]);
+      assert.deepEqual(finished, ['large', 'shared', 'after']);
+      assert.deepEqual(await peer.inflate(outputs[0]), large);
+      assert.deepEqual(await peer.inflate(outputs[1]), shared.payload);
+      assert.deepEqual(await peer.inflate(outputs[2]), large.subarray(0, 100_000));
+    } finally {
+      c.release();
+      peer.close();
+    }
+  });
+
+  it('shares only what is worth compressing and quick to compress in one go: threshold up to SHARED_ENCODE_LIMIT', () => {
+    const c = codec({}, { threshold: 1024 });
+    try {
+      assert.equal(c.sharesEncoding(1023), false);
+      assert.equal(c.sharesEncoding(1024), true);
+      assert.equal(c.sharesEncoding(SHARED_ENCODE_LIMIT), true);
+      assert.equal(c.sharesEncoding(SHARED_ENCODE_LIMIT + 1), false);
+    } finally {
+      c.release();
+    }
+  });
+
+  it('an empty message is the single byte 0x00; a released codec calls back with an error', async () => {
+    const c = codec();
+    assert.deepEqual(await encodeShared(c, new SharedMessage(Buffer.alloc(0), true, true)), Buffer.from([0x00]));
+    c.release();
+    await assert.rejects(encodeShared(c, new SharedMessage(jsonText(5000), true, true)), /closed/i);
+  });
+
+  it('a shared message queued behind a large one fails with the rest when the codec is released', async () => {
+    const c = codec({}, { contextIdleTimeout: 0 });
+    const large = encode(c, jsonText(3_000_000, 7));
+    const shared = encodeShared(c, new SharedMessage(jsonText(5000, 8), false, true));
+    c.release();
+    const [a, b] = await Promise.allSettled([large, shared]);
+    for (const outcome of [a, b]) assert.match(String(outcome.status === 'rejected' ? outcome.reason : 'fulfilled'), /closed/i);
+  });
+});
