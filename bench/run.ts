@@ -17,6 +17,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CORPUS_PATH } from './corpus/make-json-corpus.js';
 
 // ---- options ----------------------------------------------------------------------------------
 
@@ -44,7 +45,7 @@ interface Options {
 
 const USAGE = `usage: node dist/bench/run.js [options]
   --runs N              runs per workload and server (default 3); the summary shows medians
-  --only a,b            workloads: ${'small,medium,deflate-small,deflate-medium,large,handshakes,idle-memory,broadcast,publish-fanout,publish-stream,latency,pubsub-scale'}
+  --only a,b            workloads: ${'small,medium,deflate-small,deflate-medium,large,handshakes,idle-memory,broadcast,publish-fanout,publish-stream,publish-deflate,latency,pubsub-scale'}
   --servers a,b         servers: upshift,ws,raw,bun,net-101 (default: all that are available;
                         net-101 runs in handshakes only)
   --duration S          measured seconds per run (default 5); idle-memory holds S seconds
@@ -178,6 +179,28 @@ function perMsg(r: LoadResult, scale: number): number | null {
 const kbToMb = (v: number | null): number | null => (v === null ? null : v / 1024);
 
 // ---- workloads --------------------------------------------------------------------------------
+
+let messageFile: string | null = null;
+
+/**
+ * The publish-deflate message: whole lines of the JSON corpus as one JSON array of at most 4096
+ * bytes, written once per run to a temporary file the servers read (MESSAGE_FILE).
+ */
+function publishMessageFile(): string {
+  if (messageFile !== null) return messageFile;
+  const lines = fs.readFileSync(CORPUS_PATH, 'utf8').split('\n').filter((line) => line !== '');
+  let text = '[';
+  for (const line of lines) {
+    // Lines that would overflow are skipped: the corpus mixes 100 B chat lines with 10 KB responses.
+    if (Buffer.byteLength(text) + Buffer.byteLength(line) + 2 > 4096) continue;
+    text += (text.length > 1 ? ',' : '') + line;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'upshift-bench-'));
+  messageFile = path.join(dir, 'publish-message.json');
+  fs.writeFileSync(messageFile, text + ']');
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  return messageFile;
+}
 
 interface MetricDef {
   label: string;
@@ -384,6 +407,26 @@ const WORKLOADS: WorkloadDef[] = [
     rawSupported: false,
     serverEnv: { PER_TURN: '16' },
     load: (o) => ['recv', '--conns', '1000', '--concurrency', String(CONNECT_CONCURRENCY), '--duration', String(o.duration), '--warmup', String(o.warmup), '--connect-timeout', '60'],
+    bound: (o) => 60 + o.warmup + o.duration + 13,
+    metrics: [
+      { label: 'delivered msg/s', better: 'higher', get: (r) => field(r, 'msgs_per_s'), primary: true },
+      { label: 'server CPU us/msg', better: 'lower', get: (r) => perMsg(r, 1e6) },
+      { label: 'server RSS MB (end)', better: 'lower', get: (r) => kbToMb(field(r, 'rss_end_kb')) },
+    ],
+  },
+  // Publishing to peers with permessage-deflate (no context takeover both ways, as wsload offers):
+  // Upshift compresses each message once for all subscribers, ws once per client (its send loop),
+  // Bun as its publish(…, compress) does. The message is ~4 KB of the JSON corpus, as text.
+  {
+    name: 'publish-deflate',
+    summary: 'topics + permessage-deflate: 1,000 subscribers; one ~4 KB JSON publish per event-loop turn',
+    serverMode: 'publish',
+    conns: 1000,
+    rawSupported: false,
+    get serverEnv() {
+      return { PER_TURN: '1', DEFLATE: '1', MESSAGE_FILE: publishMessageFile() };
+    },
+    load: (o) => ['recv', '--deflate', '--conns', '1000', '--concurrency', String(CONNECT_CONCURRENCY), '--duration', String(o.duration), '--warmup', String(o.warmup), '--connect-timeout', '60'],
     bound: (o) => 60 + o.warmup + o.duration + 13,
     metrics: [
       { label: 'delivered msg/s', better: 'higher', get: (r) => field(r, 'msgs_per_s'), primary: true },

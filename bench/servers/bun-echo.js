@@ -12,8 +12,10 @@
 //            round the loop yields (setImmediate); while any client has more than HIGH_WATER
 //            bytes queued it waits 1 ms at a time. Clients are only tracked and subscribed in
 //            broadcast mode, so echo and idle-memory runs pay for neither.
+// MESSAGE_FILE: broadcast/publish that file's text (a text message) instead of the 32 bytes.
 // Binds 127.0.0.1 only. Exits by itself after MAX_LIFETIME_S, or when its parent goes away.
 /* global Bun */
+import { readFileSync } from 'node:fs';
 
 const port = Number(process.env.PORT ?? process.argv[2] ?? 9003);
 const mode = process.env.MODE ?? process.argv[3] ?? 'echo';
@@ -22,7 +24,7 @@ const broadcastMs = Number(process.env.BROADCAST_MS ?? 15000);
 const lifetimeS = Number(process.env.MAX_LIFETIME_S ?? 600);
 const HIGH_WATER = 8 * 1024;
 const TOPIC = 'all';
-const MESSAGE = Buffer.alloc(32, 'b');
+const MESSAGE = process.env.MESSAGE_FILE ? readFileSync(process.env.MESSAGE_FILE, 'utf8') : Buffer.alloc(32, 'b');
 
 if (typeof Bun === 'undefined') throw new Error('bun-echo.js must run under bun');
 if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`bad PORT ${port}`);
@@ -80,7 +82,8 @@ function maxBuffered() {
 async function broadcast() {
   const end = Date.now() + broadcastMs;
   while (Date.now() < end && clients.size >= conns) {
-    for (let i = 0; i < perTurn; i++) server.publish(TOPIC, MESSAGE);
+    // The third argument asks Bun to compress (for peers with permessage-deflate).
+    for (let i = 0; i < perTurn; i++) server.publish(TOPIC, MESSAGE, process.env.DEFLATE === '1');
     rounds++;
     await immediate();
     while (maxBuffered() > HIGH_WATER && Date.now() < end && clients.size >= conns) await sleep(1);

@@ -13,7 +13,9 @@
 //            1 ms at a time.
 // publish:   the same with topics: every client subscribes to one topic; once CONNS are connected,
 //            PER_TURN wss.publish() calls per event-loop turn (framed once per message).
+// MESSAGE_FILE: broadcast/publish that file's text (a text message) instead of the 32 bytes.
 // Binds 127.0.0.1 only. Exits by itself after MAX_LIFETIME_S, or when its parent goes away.
+import { readFileSync } from 'node:fs';
 import { WebSocketServer } from '../../src/index.js';
 
 const port = Number(process.env.PORT ?? process.argv[2] ?? 9000);
@@ -22,7 +24,7 @@ const conns = Number(process.env.CONNS ?? 10000);
 const broadcastMs = Number(process.env.BROADCAST_MS ?? 15000);
 const lifetimeS = Number(process.env.MAX_LIFETIME_S ?? 600);
 const HIGH_WATER = 8 * 1024;
-const MESSAGE = Buffer.alloc(32, 'b');
+const MESSAGE: Buffer | string = process.env.MESSAGE_FILE ? readFileSync(process.env.MESSAGE_FILE, 'utf8') : Buffer.alloc(32, 'b');
 
 if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`bad PORT ${port}`);
 if (mode !== 'echo' && mode !== 'broadcast' && mode !== 'publish') throw new Error(`bad MODE ${mode}`);
@@ -72,9 +74,9 @@ async function broadcast(): Promise<void> {
     if (mode === 'publish') {
       for (let i = 0; i < perTurn; i++) wss.publish(TOPIC, MESSAGE);
     } else if (native) {
-      wss.broadcast(MESSAGE, { binary: true });
+      wss.broadcast(MESSAGE);
     } else {
-      for (const client of wss.clients) client.send(MESSAGE, { binary: true });
+      for (const client of wss.clients) client.send(MESSAGE);
     }
     rounds++;
     await immediate();

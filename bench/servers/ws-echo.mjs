@@ -10,7 +10,9 @@
 //            frames the message once per client. Backpressure: after each round the loop yields
 //            (setImmediate); while any client has more than HIGH_WATER bytes queued in user space
 //            it waits 1 ms at a time instead of sending.
+// MESSAGE_FILE: broadcast/publish that file's text (a text message) instead of the 32 bytes.
 // Binds 127.0.0.1 only. Exits by itself after MAX_LIFETIME_S, or when its parent goes away.
+import { readFileSync } from 'node:fs';
 import { WebSocketServer } from 'ws';
 
 const port = Number(process.env.PORT ?? process.argv[2] ?? 9001);
@@ -19,7 +21,7 @@ const conns = Number(process.env.CONNS ?? 10000);
 const broadcastMs = Number(process.env.BROADCAST_MS ?? 15000);
 const lifetimeS = Number(process.env.MAX_LIFETIME_S ?? 600);
 const HIGH_WATER = 8 * 1024;
-const MESSAGE = Buffer.alloc(32, 'b');
+const MESSAGE = process.env.MESSAGE_FILE ? readFileSync(process.env.MESSAGE_FILE, 'utf8') : Buffer.alloc(32, 'b');
 
 if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`bad PORT ${port}`);
 if (mode !== 'echo' && mode !== 'broadcast' && mode !== 'publish') throw new Error(`bad MODE ${mode}`);
@@ -69,7 +71,7 @@ async function broadcast() {
     for (let i = 0; i < perTurn; i++) {
       for (const client of wss.clients) {
         if (client.readyState !== 1) continue;
-        client.send(MESSAGE, { binary: true });
+        client.send(MESSAGE, { binary: typeof MESSAGE !== 'string' });
         if (client.bufferedAmount > max) max = client.bufferedAmount;
       }
     }

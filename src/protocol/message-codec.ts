@@ -29,6 +29,11 @@ export interface MessageCodec {
    * order with encode().
    */
   encodeShared?(message: SharedMessage, callback: (error: Error | null, data?: Buffer) => void): void;
+  /**
+   * Optional, with encodeShared: the same at once, when nothing of this connection is waiting to
+   * be encoded; null when the message must wait its turn (or failed): use encodeShared then.
+   */
+  encodeSharedNow?(message: SharedMessage): Buffer | null;
   /** Frees any compression state (called once, when the connection closes). */
   release(): void;
 }

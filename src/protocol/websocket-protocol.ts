@@ -783,7 +783,11 @@ export class WebSocketProtocol {
       codec.sharesEncoding?.(message.payload.length) === true &&
       (this.flags & (CLOSE_SENT | SENDING_FRAGMENTED)) === 0
     ) {
-      this.send(message.payload, message.isBinary, true, true, undefined, message);
+      // Nothing queued ahead of it (the usual case): written at once, no queue entry.
+      const tx = this.tx;
+      const encoded = tx === null || tx.queue === null ? (codec.encodeSharedNow?.(message) ?? null) : null;
+      if (encoded !== null) this.writeFrame(message.isBinary ? Opcode.Binary : Opcode.Text, encoded, true, true);
+      else this.send(message.payload, message.isBinary, true, true, undefined, message);
       return;
     }
     this.sendPrepared(message.frame, message.payload, message.isBinary);

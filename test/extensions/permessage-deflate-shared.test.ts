@@ -93,6 +93,29 @@ describe('permessage-deflate: messages for many peers, compressed once', () => {
     }
   });
 
+  it('encodeSharedNow: at once when nothing is queued (the history moves on), null while a message is being compressed', async () => {
+    const c = codec({}, { contextIdleTimeout: 0 });
+    const peer = new ReferenceInflater();
+    try {
+      const block = randomBytes(3000);
+      const shared = new SharedMessage(Buffer.concat([block, jsonText(2000, 9)]), true, true);
+      const first = c.encodeSharedNow(shared);
+      assert.ok(first !== null, 'idle: encoded at once');
+      assert.deepEqual(await peer.inflate(first), shared.payload);
+      const own = await encode(c, Buffer.concat([block, block]));
+      assert.ok(own.length < 1000, `refers back into the shared message: ${own.length}`);
+      assert.deepEqual(await peer.inflate(own), Buffer.concat([block, block]));
+      const large = encode(c, jsonText(3_000_000, 10));
+      assert.equal(c.encodeSharedNow(shared), null, 'a large message is still being compressed: wait your turn');
+      assert.deepEqual(await peer.inflate(await large), jsonText(3_000_000, 10));
+      assert.deepEqual(c.encodeSharedNow(new SharedMessage(Buffer.alloc(0), true, true)), Buffer.from([0x00]));
+    } finally {
+      c.release();
+      peer.close();
+    }
+    assert.equal(c.encodeSharedNow(new SharedMessage(jsonText(5000), true, true)), null, 'released');
+  });
+
   it('shares only what is worth compressing and quick to compress in one go: threshold up to SHARED_ENCODE_LIMIT', () => {
     const c = codec({}, { threshold: 1024 });
     try {

@@ -130,6 +130,24 @@ describe('publish and broadcast with permessage-deflate: compressed once per com
     assert.equal(frame!.opcode, OP.TEXT);
   });
 
+  it('a publish behind a large message still being compressed waits its turn on that connection only', async () => {
+    const { peers } = await start();
+    const [takeover, noTakeover] = peers as [Peer, Peer];
+    // Compressed in 64 KiB slices over several turns; under maxPublishBuffer (1 MiB), or the
+    // publish would be dropped for this slow consumer.
+    const large = jsonText(900_000, 11);
+    takeover.ws.send(large);
+    const text = jsonText(6000, 12);
+    server!.wss.publish('room', text);
+    // The others have it at once; the busy one gets its large message first, then the publish.
+    await receiveAll(peers.slice(1), text, true);
+    const first = await takeover.client.readFrame(20_000);
+    assert.deepEqual(await takeover.inflater!.inflate(first.payload), large);
+    await receiveAll([takeover], text, true);
+    noTakeover.ws.send(text);
+    await receiveAll([noTakeover], text, true);
+  });
+
   it('a message over SHARED_ENCODE_LIMIT goes uncompressed (one frame for all, no long zlib call)', async () => {
     const { peers, delivered } = await start();
     const large = jsonText(300 * 1024, 9);

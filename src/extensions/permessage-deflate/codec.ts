@@ -59,7 +59,8 @@ const EMPTY_MESSAGE = Buffer.from([0x00]);
 const SHARED_INFLATE_KEY = 'inflate/15';
 /**
  * The largest message sent to many peers (broadcast, publish) that is compressed for them: once,
- * synchronously and in one go (about 2 ms of level-1 zlib), so larger ones go uncompressed.
+ * synchronously and in one go (256 KiB of JSON: 0.8 ms at level 1, 1.4 ms at level 6), so larger
+ * ones go uncompressed.
  */
 export const SHARED_ENCODE_LIMIT = 256 * 1024;
 /** Decompressing with the largest window works whatever window the peer used. */
@@ -149,19 +150,41 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
     if (this.released) return callback(connectionClosedError());
     const data = message.payload;
     if (data.length === 0) return callback(null, EMPTY_MESSAGE);
-    const kind = this.deflateKind;
-    const encodings = (message.encodings ??= new Map());
-    let compressed = encodings.get(kind.key);
-    if (compressed === undefined) {
-      try {
-        compressed = compressAlone(kind, data);
-      } catch (error) {
-        return callback(error as Error);
-      }
-      encodings.set(kind.key, compressed);
+    let compressed: Buffer;
+    try {
+      compressed = this.sharedEncoding(message);
+    } catch (error) {
+      return callback(error as Error);
     }
     this.encodeQueue.push(new SharedEncodeJob(this, data, compressed, callback));
     this.pumpEncodes();
+  }
+
+  encodeSharedNow(message: SharedMessage): Buffer | null {
+    if (this.released || this.encodeBusy || this.encodeHead < this.encodeQueue.length) return null;
+    const data = message.payload;
+    if (data.length === 0) return EMPTY_MESSAGE;
+    let compressed: Buffer;
+    try {
+      compressed = this.sharedEncoding(message);
+    } catch {
+      return null; // encodeShared tries again and reports the error in order
+    }
+    this.sentShared(data);
+    this.used();
+    return compressed;
+  }
+
+  /** The message compressed alone for this codec's kind: made by the first codec of that kind to ask. */
+  private sharedEncoding(message: SharedMessage): Buffer {
+    const key = this.deflateKind.key;
+    const encodings = (message.encodings ??= new Map());
+    let compressed = encodings.get(key);
+    if (compressed === undefined) {
+      compressed = compressAlone(this.deflateKind, message.payload);
+      encodings.set(key, compressed);
+    }
+    return compressed;
   }
 
   decode(data: Buffer, maxSize: number, callback: (error: WebSocketError | null, data?: Buffer) => void): void {
