@@ -14,6 +14,8 @@ export class SharedMessage {
   /** Compressed payloads by codec kind; filled by the codecs as they need them. */
   encodings: Map<string, Buffer> | null = null;
   #frame: Buffer | null = null;
+  /** The frames of the encodings (RSV1 set), by encoded payload, built once for all their peers. */
+  #compressedFrames: Map<Buffer, Buffer> | null = null;
 
   constructor(payload: Buffer, isBinary: boolean, compress: boolean) {
     this.payload = payload;
@@ -24,5 +26,16 @@ export class SharedMessage {
   /** The unmasked, uncompressed frame (RFC 6455 §5.2), built on first use. */
   get frame(): Buffer {
     return (this.#frame ??= unmaskedFrame(this.isBinary ? Opcode.Binary : Opcode.Text, this.payload));
+  }
+
+  /** The frame of one of its encodings (RFC 7692 §6: RSV1 set), built once for every peer that gets it. */
+  compressedFrame(encoded: Buffer): Buffer {
+    const frames = (this.#compressedFrames ??= new Map());
+    let frame = frames.get(encoded);
+    if (frame === undefined) {
+      frame = unmaskedFrame(this.isBinary ? Opcode.Binary : Opcode.Text, encoded, true, true);
+      frames.set(encoded, frame);
+    }
+    return frame;
   }
 }

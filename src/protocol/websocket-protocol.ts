@@ -783,10 +783,11 @@ export class WebSocketProtocol {
       codec.sharesEncoding?.(message.payload.length) === true &&
       (this.flags & (CLOSE_SENT | SENDING_FRAGMENTED)) === 0
     ) {
-      // Nothing queued ahead of it (the usual case): written at once, no queue entry.
+      // Nothing queued ahead of it (the usual case): the frame every peer of this encoding gets,
+      // written at once, no queue entry, no copy.
       const tx = this.tx;
-      const encoded = tx === null || tx.queue === null ? (codec.encodeSharedNow?.(message) ?? null) : null;
-      if (encoded !== null) this.writeFrame(message.isBinary ? Opcode.Binary : Opcode.Text, encoded, true, true);
+      const encoded = this.isServer && (tx === null || tx.queue === null) ? (codec.encodeSharedNow?.(message) ?? null) : null;
+      if (encoded !== null) this.writeShared(message.compressedFrame(encoded), encoded);
       else this.send(message.payload, message.isBinary, true, true, undefined, message);
       return;
     }
@@ -810,6 +811,11 @@ export class WebSocketProtocol {
       this.send(payload, isBinary, true, false);
       return;
     }
+    this.writeShared(frame, payload);
+  }
+
+  /** Writes a frame built for many connections: `frame`, then `payload` unless `frame` holds it. */
+  private writeShared(frame: Buffer, payload: Buffer): void {
     this.handler.write(frame);
     if (frame.length < frameHeaderSize(payload.length, false) + payload.length) this.handler.write(payload);
   }

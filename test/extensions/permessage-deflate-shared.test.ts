@@ -65,6 +65,12 @@ describe('permessage-deflate: messages for many peers, compressed once', () => {
       assert.equal(message.encodings!.size, 2, 'one encoding per window');
       assert.ok(outA.length < message.payload.length / 3, `compressed: ${outA.length} of ${message.payload.length}`);
       for (const [i, out] of [outA, outB, outSmall].entries()) assert.deepEqual(await peers[i]!.inflate(out), message.payload);
+      // One frame per encoding, for every peer that sends it: FIN + RSV1 + text, then the length.
+      const frame = message.compressedFrame(outA);
+      assert.equal(message.compressedFrame(outA), frame);
+      assert.notEqual(message.compressedFrame(outSmall), frame);
+      assert.equal(frame[0], 0x80 | 0x40 | 0x1);
+      assert.equal(frame.readUInt16BE(2), outA.length);
     } finally {
       for (const c of [a, b, small]) c.release();
       for (const peer of peers) peer.close();
