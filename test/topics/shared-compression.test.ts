@@ -97,8 +97,8 @@ describe('publish and broadcast with permessage-deflate: compressed once per com
     assert.equal(new Set(delivered).size, 1, 'one message object');
     assert.equal(delivered[0]!.encodings!.size, 2, 'compressed twice: once per window');
 
-    // Each peer's own messages after the shared one still decode in its stream: the server's
-    // history for the context-takeover peer took the published message.
+    // Each peer's own messages after the shared one still decode in its stream: the server
+    // dropped its history for the context-takeover peer, whose window now holds the publish.
     const block = randomBytes(4000);
     const own = Buffer.concat([block, text.subarray(0, 8000), block]);
     for (const peer of peers) peer.ws.send(own);

@@ -144,7 +144,7 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
    * A message for many peers: compressed once per compressor kind, with a fresh context (it refers
    * to nothing before it, so any peer whose window is at least ours decodes it, whatever it holds),
    * and kept in `message.encodings` for the next peer of the same kind. It goes in order with this
-   * connection's other messages; when its turn comes, sentShared() brings our history in line.
+   * connection's other messages; when its turn comes, sentShared() makes our next message start afresh.
    */
   encodeShared(message: SharedMessage, callback: (error: Error | null, data?: Buffer) => void): void {
     if (this.released) return callback(connectionClosedError());
@@ -156,7 +156,7 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
     } catch (error) {
       return callback(error as Error);
     }
-    this.encodeQueue.push(new SharedEncodeJob(this, data, compressed, callback));
+    this.encodeQueue.push(new SharedEncodeJob(this, compressed, callback));
     this.pumpEncodes();
   }
 
@@ -170,7 +170,7 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
     } catch {
       return null; // encodeShared tries again and reports the error in order
     }
-    this.sentShared(data);
+    this.sentShared();
     this.used();
     return compressed;
   }
@@ -271,13 +271,15 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
   }
 
   /**
-   * @internal A shared message (compressed elsewhere, alone) is next on the wire: the peer's
-   * decompressor adds it to its window, so a seeded history takes it too, and a context of our
-   * own, which lacks it, is dropped (the next message starts afresh, which §7.1.1 allows).
+   * @internal A shared message (compressed elsewhere, alone) is next on the wire, and the peer's
+   * decompressor adds it to its window, which our history then no longer matches: it is dropped,
+   * and our next message starts afresh (§7.1.1 lets a sender not refer back). Keeping it in line
+   * instead would cost every subscriber a copy of each published message (up to 2^window bytes)
+   * and hold that much per subscriber between messages, for a better ratio only on its next own.
    */
-  sentShared(data: Buffer): void {
+  sentShared(): void {
     if (this.sendsSeeded) {
-      (this.sendHistory ??= new History(1 << this.agreed.sendWindowBits)).append(data);
+      this.sendHistory?.clear();
     } else if (this.deflater !== null) {
       dispose(this.deflater, false);
       this.deflater = null;
@@ -579,22 +581,20 @@ function compressAlone(kind: DeflateKind, data: Buffer): Buffer {
   return withoutTail(output.take());
 }
 
-/** A shared message's turn in this connection's order: no zlib work, only the history kept in line. */
+/** A shared message's turn in this connection's order: no zlib work, only our history dropped. */
 class SharedEncodeJob implements ZlibJob {
   private readonly codec: PerMessageDeflateCodec;
-  private readonly data: Buffer;
   private readonly compressed: Buffer;
   readonly callback: (error: Error | null, data?: Buffer) => void;
 
-  constructor(codec: PerMessageDeflateCodec, data: Buffer, compressed: Buffer, callback: (error: Error | null, data?: Buffer) => void) {
+  constructor(codec: PerMessageDeflateCodec, compressed: Buffer, callback: (error: Error | null, data?: Buffer) => void) {
     this.codec = codec;
-    this.data = data;
     this.compressed = compressed;
     this.callback = callback;
   }
 
   step(): boolean {
-    if (!this.codec.released) this.codec.sentShared(this.data);
+    if (!this.codec.released) this.codec.sentShared();
     return true;
   }
 
