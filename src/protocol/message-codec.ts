@@ -19,7 +19,8 @@ export interface MessageCodec {
   wantsToEncode(length: number): boolean;
   /**
    * Optional: whether a message sent to many connections (a SharedMessage) of this many bytes
-   * goes compressed to this peer, through encodeShared. When absent or false it goes uncompressed.
+   * goes compressed to this peer, through encodeShared (which a codec with this method must have).
+   * When absent or false it goes uncompressed.
    */
   sharesEncoding?(length: number): boolean;
   /**
