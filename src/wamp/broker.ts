@@ -12,6 +12,7 @@
 import { TopicRegistry, WAMP_TOPICS } from '../pubsub/index.js';
 import { Code, MAX_URI_LENGTH, randomId, withPayload, type Dict, type MatchPolicy } from './protocol.js';
 import { JSON_SERIALIZER } from './serializer.js';
+import { SharedMessage } from '../protocol/shared-message.js';
 import type { ClusterLink, EventData, Peer } from './types.js';
 
 export class Subscription {
@@ -118,17 +119,18 @@ export class Broker {
     const skip = event.excludeMe ? event.publisher : 0;
     const stats = this.#stats;
     for (const subscription of matched) {
-      // One EVENT per subscription, encoded at most once per serializer.
-      let json: Buffer | undefined;
-      let msgpack: Buffer | undefined;
+      // One EVENT per subscription, encoded (and framed, and compressed per compressor kind) at
+      // most once per serializer.
+      let json: SharedMessage | undefined;
+      let msgpack: SharedMessage | undefined;
       let message: unknown[] | undefined;
       for (const peer of subscription.sessions) {
         if (peer.info.session === skip) continue;
         if (filtered && !receives(peer, event)) continue;
         message ??= eventMessage(subscription, event);
-        let data: Buffer;
-        if (peer.serializer === JSON_SERIALIZER) data = json ??= peer.serializer.encode(message, event.binary);
-        else data = msgpack ??= peer.serializer.encode(message, event.binary);
+        let data: SharedMessage;
+        if (peer.serializer === JSON_SERIALIZER) data = json ??= encodeEvent(peer, message, event.binary);
+        else data = msgpack ??= encodeEvent(peer, message, event.binary);
         if (peer.sendEvent(data)) stats.delivered++;
         else stats.dropped++;
       }
@@ -139,6 +141,11 @@ export class Broker {
   get size(): number {
     return this.#byId.size;
   }
+}
+
+function encodeEvent(peer: Peer, message: unknown[], binary: boolean): SharedMessage {
+  const serializer = peer.serializer;
+  return new SharedMessage(serializer.encode(message, binary), serializer.binary, true);
 }
 
 function eventMessage(subscription: Subscription, event: EventData): unknown[] {

@@ -9,6 +9,7 @@
 import { EventEmitter } from 'node:events';
 import type { PubSubAdapter } from '../pubsub/index.js';
 import { checkOptionNames } from '../util/options.js';
+import { sendShared, WebSocketConnection } from '../connection/websocket-connection.js';
 import { anonymous, type Authenticator } from './auth.js';
 import { Cluster, type ClusterHost, type ClusterOptions, type ClusterStats } from './cluster.js';
 import type { Dict, MatchPolicy } from './protocol.js';
@@ -182,6 +183,9 @@ export class WampRouter extends EventEmitter<WampRouterEvents> {
     const transport: WampTransport = {
       serializer,
       send: (data) => void ws.send(data, binary),
+      // An Upshift connection writes a shared EVENT's one frame (or one compression); any other
+      // WebSocket (ws's, say) gets the encoded bytes.
+      sendShared: ws instanceof WebSocketConnection ? (message) => void sendShared(ws, message) : (message) => void ws.send(message.payload, binary),
       close: (code, reason) => ws.close(code, reason),
       get bufferedAmount() {
         return ws.bufferedAmount;

@@ -31,6 +31,7 @@ import {
 } from './protocol.js';
 import type { Realm } from './realm.js';
 import type { Serializer } from './serializer.js';
+import type { SharedMessage } from '../protocol/shared-message.js';
 import type { CalleeFeatures, CancelMode, EventData, InvokePolicy, Peer, SessionInfo } from './types.js';
 
 /** Where a session's messages go: a WebSocket in production, anything in tests. */
@@ -38,6 +39,8 @@ export interface WampTransport {
   readonly serializer: Serializer;
   /** Sends one encoded message (a text frame for JSON, binary for MessagePack). */
   send(data: Buffer): void;
+  /** Sends a message encoded once for many sessions (an EVENT). */
+  sendShared(message: SharedMessage): void;
   /** Closes the transport (a WebSocket close code and reason). */
   close(code: number, reason: string): void;
   /** Bytes accepted by send() and not yet written. */
@@ -136,13 +139,13 @@ export class Session implements Peer {
     this.#transport.send(data);
   }
 
-  sendEvent(data: Buffer): boolean {
+  sendEvent(event: SharedMessage): boolean {
     if (this.#state !== 'established') return false;
     if (this.#transport.bufferedAmount > this.#context.maxBufferedAmount) {
       this.dropped++;
       return false;
     }
-    this.#transport.send(data);
+    this.#transport.sendShared(event);
     return true;
   }
 

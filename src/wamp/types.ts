@@ -1,6 +1,7 @@
 // Types shared by the router's parts (sessions, broker, dealer, cluster), kept here so that the
 // modules depend on this file rather than on each other.
 
+import type { SharedMessage } from '../protocol/shared-message.js';
 import type { Dict, MatchPolicy } from './protocol.js';
 import type { Serializer } from './serializer.js';
 
@@ -31,8 +32,11 @@ export interface Peer {
   readonly callee: CalleeFeatures;
   /** Encodes and sends one message; `binary`: it holds Buffers. */
   send(message: unknown[], binary: boolean): void;
-  /** Sends an encoded EVENT; false when dropped because the peer is over its output limit. */
-  sendEvent(data: Buffer): boolean;
+  /**
+   * Sends an encoded EVENT, one SharedMessage for every subscriber with this serializer (framed and
+   * compressed once); false when dropped because the peer is over its output limit.
+   */
+  sendEvent(event: SharedMessage): boolean;
   /** The next router-to-client request ID (INVOCATION), sequential in the session scope. */
   nextRequestId(): number;
   /** Closes the session: GOODBYE with `reason` (wamp.session.kill). */
