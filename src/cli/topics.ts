@@ -14,6 +14,8 @@
 // A topic here cannot contain spaces or newlines (they end it).
 
 import type { WebSocketConnection } from '../index.js';
+import { sendShared } from '../connection/websocket-connection.js';
+import { SharedMessage } from '../protocol/shared-message.js';
 import { Hub, inProcessAdapter, natsAdapter, redisAdapter, type PubSubAdapter, type PublishedMessage } from '../pubsub/index.js';
 import { UsageError } from './args.js';
 import type { Endpoint, EndpointContext } from './endpoints.js';
@@ -33,29 +35,30 @@ export async function adapterFor(url: string | undefined): Promise<PubSubAdapter
 
 /** Shared by every --topics endpoint of one server: one Hub, one broker link. */
 export class TopicsService {
-  readonly hub: Hub<WebSocketConnection, Buffer>;
+  readonly hub: Hub<WebSocketConnection, SharedMessage>;
   readonly #context: EndpointContext;
   /** Set while this process publishes, so deliver() knows a publish was already counted. */
   #publishing = false;
 
   constructor(adapter: PubSubAdapter, context: EndpointContext) {
     this.#context = context;
-    this.hub = new Hub<WebSocketConnection, Buffer>({ adapter, deliver: (ws, message) => this.#deliver(ws, message) });
+    this.hub = new Hub<WebSocketConnection, SharedMessage>({ adapter, deliver: (ws, message) => this.#deliver(ws, message) });
     this.hub.on('broker-down', ({ adapter: name, error }) => context.log(`pubsub: ${name} unreachable: ${error.message}`));
     this.hub.on('broker-up', ({ adapter: name, reconnect, downtimeMs }) => {
       if (reconnect) context.log(`pubsub: ${name} back after ${downtimeMs} ms`);
     });
   }
 
-  #deliver(ws: WebSocketConnection, message: PublishedMessage<Buffer>): boolean {
+  #deliver(ws: WebSocketConnection, message: PublishedMessage<SharedMessage>): boolean {
     if (message.frame === undefined) {
-      // Framed once per message (the Hub hands the same object to every subscriber).
+      // Built once per message (the Hub hands the same object to every subscriber), so it is
+      // framed once, and compressed once per compressor kind for peers with permessage-deflate.
       const head = Buffer.from(message.isBinary ? `msg ${message.topic}\n` : `msg ${message.topic} `);
-      message.frame = Buffer.concat([head, message.payload]);
+      message.frame = new SharedMessage(Buffer.concat([head, message.payload]), message.isBinary, message.compress);
       if (!this.#publishing) this.#context.metrics.published(message.topic, 0);
     }
     if (ws.readyState !== 1 || ws.bufferedAmount > SLOW_CONSUMER_BYTES) return false;
-    ws.send(message.frame, { binary: message.isBinary, compress: message.compress });
+    sendShared(ws, message.frame);
     this.#context.metrics.published(message.topic, 1, false);
     return true;
   }
