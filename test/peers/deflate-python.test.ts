@@ -1,7 +1,9 @@
 // permessage-deflate against Debian's python3-websockets (10.4), both directions: a Python client
 // against our server and a Python server for our connect() client, with context takeover, without
 // it, and with limited windows. The Python side checks its own echoes byte for byte; ours checks
-// its echoes, the negotiated parameters and the bytes on the wire. The script is
+// its echoes, the negotiated parameters and the bytes on the wire. Between the echoes our server
+// broadcasts and publishes a message (compressed once for all peers, see SharedMessage), which
+// Python's one decompression stream must take in its place. The script is
 // test/peers/support/deflate-python.py; every process is stopped by PID.
 //
 // Python's zlib cannot compress with an 8-bit raw window (zlib 1.2.9+ refuses it), so 8 bits are
@@ -9,6 +11,7 @@
 
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { deflateRawSync } from 'node:zlib';
 import { connect, type WebSocketConnection, type PerMessageDeflateServerOptions, type PerMessageDeflateClientOptions } from '../../src/index.js';
@@ -87,8 +90,20 @@ describe('permessage-deflate: python-websockets client → Upshift server', { ti
   for (const c of CLIENT_CASES) {
     it(c.name, async () => {
       const { server, url } = await startUpshiftEcho({ perMessageDeflate: { threshold: 0, ...c.server } });
+      const topic = `deflate-python-${CLIENT_CASES.indexOf(c)}`;
+      const published = 'published:' + JSON.stringify(Array.from({ length: 600 }, (_, i) => ({ id: i, topic, n: i % 7 })));
       let serverSide: WebSocketConnection | undefined;
-      server.on('connection', (ws: WebSocketConnection) => (serverSide = ws));
+      server.on('connection', (ws: WebSocketConnection) => {
+        serverSide = ws;
+        ws.subscribe(topic);
+        let echoed = 0;
+        // After the echo (registered first): one after the first "repeated" message, which the
+        // next one refers back to with context takeover, and one before the last message.
+        ws.on('message', () => {
+          if (++echoed === 2) server.broadcast(published);
+          if (echoed === 8) server.publish(topic, published);
+        });
+      });
       const python = new ChildPeer(PYTHON, [SCRIPT, 'client', JSON.stringify(c.python), `${url}/`]);
       try {
         const open = await python.nextJson<{ event?: string; extensions?: string; error?: string }>(15_000, 'the Python client to open');
@@ -96,10 +111,12 @@ describe('permessage-deflate: python-websockets client → Upshift server', { ti
         assert.equal(open.event, 'open');
         assert.deepEqual(Object.fromEntries(params(open.extensions)), c.expected);
         assert.equal(serverSide!.extensions, open.extensions);
-        const result = await python.nextJson<{ ok?: boolean; count?: number; bytes?: number; error?: string }>(30_000, 'the echoes');
+        const result = await python.nextJson<{ ok?: boolean; count?: number; bytes?: number; published?: string[]; error?: string }>(30_000, 'the echoes');
         assert.equal(result.error, undefined, result.error);
         assert.equal(result.ok, true);
         assert.equal(result.count, 9);
+        const digest = createHash('sha256').update(published).digest('hex');
+        assert.deepEqual(result.published, [digest, digest], 'the broadcast and the published message, in place');
         const socket = serverSide!.rawTransport as Socket;
         assert.ok(socket.bytesRead < result.bytes! * 0.5, `Python → Upshift: ${socket.bytesRead} bytes on the wire for ${result.bytes}`);
         assert.ok(socket.bytesWritten < result.bytes! * 0.5, `Upshift → Python: ${socket.bytesWritten} bytes on the wire`);

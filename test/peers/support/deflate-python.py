@@ -8,12 +8,15 @@
       Connects with ClientPerMessageDeflateFactory(**OPTIONS), prints {"event": "open",
       "extensions"} (the server's answer), sends a fixed set of text and binary messages to an echo
       server, checks every echo byte for byte and in order, closes with 1000, and prints
-      {"ok": true, "count", "bytes"} or {"error"}.
+      {"ok": true, "count", "bytes", "published"} or {"error"}. Text messages starting with
+      "published:" (the server's broadcasts and publishes between the echoes) are not echoes:
+      "published" lists their SHA-256 digests, in order.
 
 JSON lines on stdout; stops when stdin closes, or after a bounded lifetime.
 """
 
 import asyncio
+import hashlib
 import json
 import os
 import sys
@@ -112,15 +115,19 @@ async def client(options, url):
     for message in sent:
         await asyncio.wait_for(ws.send(message), TIMEOUT)
     total = 0
+    published = []
     for index, message in enumerate(sent):
         echoed = await asyncio.wait_for(ws.recv(), TIMEOUT)
+        while isinstance(echoed, str) and echoed.startswith("published:"):
+            published.append(hashlib.sha256(echoed.encode("utf-8")).hexdigest())
+            echoed = await asyncio.wait_for(ws.recv(), TIMEOUT)
         if echoed != message:
             emit({"error": "echo %d differs (type %s, %d bytes)" % (index, type(echoed).__name__, len(echoed))})
             await ws.close(1011)
             return
         total += len(message.encode("utf-8") if isinstance(message, str) else message)
     await asyncio.wait_for(ws.close(1000), TIMEOUT)
-    emit({"ok": True, "count": len(sent), "bytes": total, "close_code": ws.close_code})
+    emit({"ok": True, "count": len(sent), "bytes": total, "published": published, "close_code": ws.close_code})
 
 
 def main():
