@@ -116,7 +116,11 @@ export interface WebSocketServerOptions<Data = unknown> extends Partial<ServerLi
 export interface WebSocketPublishOptions<Data = unknown> {
   /** Send as binary; default: strings are text, everything else binary. */
   binary?: boolean;
-  /** false: never compressed, also by nodes that would (the flag crosses the broker). Default true. */
+  /**
+   * Default true: subscribers with permessage-deflate get it compressed (once per compressor kind,
+   * when it is at least the server's threshold). false: uncompressed to all, on every node (the
+   * flag crosses the broker).
+   */
   compress?: boolean;
   /** Every subscriber but this one (publish to all but the sender). */
   except?: WebSocketConnection<Data>;
