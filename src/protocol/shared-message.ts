@@ -1,18 +1,44 @@
 // One message sent to many connections (a broadcast, a publish): its frame is built once, on
 // first use, and every connection that sends it uncompressed writes those same bytes. Peers with
 // permessage-deflate get it compressed once per compressor kind (window bits, level, memLevel):
-// the codec keeps those encodings here (MessageCodec.encodeShared).
+// the codecs keep those encodings here (MessageCodec.encodeShared). A large one is made over
+// several event-loop turns; connections that need it meanwhile wait for it (SharedEncoding).
 
 import { Opcode } from './opcodes.js';
 import { unmaskedFrame } from './frame-writer.js';
+
+/** One encoding of a SharedMessage: its bytes, or its error, once made; until then, who waits. */
+export class SharedEncoding {
+  data: Buffer | null = null;
+  error: Error | null = null;
+  #waiters: (() => void)[] | null = null;
+
+  get settled(): boolean {
+    return this.data !== null || this.error !== null;
+  }
+
+  /** Runs `then` once the encoding is settled: now if it is. */
+  whenSettled(then: () => void): void {
+    if (this.settled) then();
+    else (this.#waiters ??= []).push(then);
+  }
+
+  settle(data: Buffer | null, error: Error | null): void {
+    this.data = data;
+    this.error = data === null && error === null ? new Error('no encoding was made') : error;
+    const waiters = this.#waiters;
+    this.#waiters = null;
+    if (waiters !== null) for (const wake of waiters) wake();
+  }
+}
 
 export class SharedMessage {
   readonly payload: Buffer;
   readonly isBinary: boolean;
   /** The sender allows compressing it (false: uncompressed to every peer). */
   readonly compress: boolean;
-  /** Compressed payloads by codec kind; filled by the codecs as they need them. */
-  encodings: Map<string, Buffer> | null = null;
+  /** Encodings by codec kind; made by the first codec of a kind that needs one. */
+  encodings: Map<string, SharedEncoding> | null = null;
   #frame: Buffer | null = null;
   /** The frames of the encodings (RSV1 set), by encoded payload, built once for all their peers. */
   #compressedFrames: Map<Buffer, Buffer> | null = null;

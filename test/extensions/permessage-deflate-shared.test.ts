@@ -5,7 +5,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { SHARED_ENCODE_LIMIT, type PerMessageDeflateCodec } from '../../src/extensions/permessage-deflate/codec.js';
+import type { PerMessageDeflateCodec } from '../../src/extensions/permessage-deflate/codec.js';
+import { SHARED_SYNC_LIMIT } from '../../src/extensions/permessage-deflate/shared-compression.js';
+import { pendingJobs } from '../../src/extensions/permessage-deflate/zlib-pool.js';
 import { SharedMessage } from '../../src/protocol/shared-message.js';
 import { within } from '../helpers/events.js';
 import { codec, encode, jsonText, ReferenceInflater } from './support/deflate.js';
@@ -126,15 +128,62 @@ describe('permessage-deflate: messages for many peers, compressed once', () => {
     assert.equal(c.encodeSharedNow(new SharedMessage(jsonText(5000), true, true)), null, 'released');
   });
 
-  it('shares only what is worth compressing and quick to compress in one go: threshold up to SHARED_ENCODE_LIMIT', () => {
+  it('shares what its threshold says is worth compressing, whatever the size', () => {
     const c = codec({}, { threshold: 1024 });
     try {
       assert.equal(c.sharesEncoding(1023), false);
       assert.equal(c.sharesEncoding(1024), true);
-      assert.equal(c.sharesEncoding(SHARED_ENCODE_LIMIT), true);
-      assert.equal(c.sharesEncoding(SHARED_ENCODE_LIMIT + 1), false);
+      assert.equal(c.sharesEncoding(64 * 1024 * 1024), true);
     } finally {
       c.release();
+    }
+  });
+
+  it('a message over SHARED_SYNC_LIMIT is compressed once in slices; every codec of the kind waits for it, in its own order', async () => {
+    const modes = MODES.map((mode) => codec(mode.agreed, mode.settings));
+    const peers = modes.map(() => new ReferenceInflater());
+    try {
+      const large = new SharedMessage(jsonText(SHARED_SYNC_LIMIT * 4, 13), false, true);
+      const before = jsonText(5000, 14);
+      const after = jsonText(3000, 15);
+      // Codec 0 has a message of its own before the shared one; all have one after it.
+      const outputs = [encode(modes[0]!, before)];
+      const shared = modes.map((c) => encodeShared(c, large));
+      assert.equal(large.encodings!.size, 1, 'one encoding, started by the first codec');
+      const encoding = [...large.encodings!.values()][0]!;
+      assert.equal(encoding.settled, false, 'still being compressed after the calls return');
+      assert.ok(pendingJobs() > 0);
+      for (const c of modes) assert.equal(c.encodeSharedNow(new SharedMessage(after, false, true)), null, 'nothing jumps the queue');
+      const afterwards = modes.map((c) => encode(c, after));
+      const sharedOut = await Promise.all(shared);
+      assert.ok(sharedOut.every((out) => out === sharedOut[0]), 'the same bytes for every codec of the kind');
+      assert.ok(sharedOut[0]!.length < large.payload.length / 3);
+      assert.deepEqual(await peers[0]!.inflate(await outputs[0]!), before);
+      for (const [i, peer] of peers.entries()) {
+        assert.deepEqual(await peer.inflate(sharedOut[i]!), large.payload, `codec ${i}: the shared message`);
+        assert.deepEqual(await peer.inflate(await afterwards[i]!), after, `codec ${i}: its next own message`);
+      }
+    } finally {
+      for (const c of modes) c.release();
+      for (const peer of peers) peer.close();
+    }
+  });
+
+  it('a codec released while a large shared message is being compressed calls back with an error once it is made', async () => {
+    const c = codec({}, { contextIdleTimeout: 0 });
+    const other = codec({}, { contextIdleTimeout: 0 });
+    const peer = new ReferenceInflater();
+    try {
+      const large = new SharedMessage(jsonText(SHARED_SYNC_LIMIT * 2, 16), true, true);
+      const released = encodeShared(c, large);
+      const kept = encodeShared(other, large);
+      c.release();
+      const [outcome] = await Promise.allSettled([released]);
+      assert.match(String(outcome.status === 'rejected' ? outcome.reason : 'fulfilled'), /closed/i);
+      assert.deepEqual(await peer.inflate(await kept), large.payload, 'the other codec still gets it');
+    } finally {
+      other.release();
+      peer.close();
     }
   });
 

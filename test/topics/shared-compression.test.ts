@@ -16,6 +16,7 @@ import { OP, type Frame } from '../helpers/frames.js';
 import { startServer, type StartedServer } from '../helpers/server.js';
 import { nextEvent } from '../helpers/events.js';
 import { jsonText, ReferenceInflater } from '../extensions/support/deflate.js';
+import { SHARED_SYNC_LIMIT } from '../../src/extensions/permessage-deflate/shared-compression.js';
 
 /** A raw peer, its server-side connection, and a decompressor that lives as long as its stream. */
 interface Peer {
@@ -148,12 +149,17 @@ describe('publish and broadcast with permessage-deflate: compressed once per com
     await receiveAll([noTakeover], text, true);
   });
 
-  it('a message over SHARED_ENCODE_LIMIT goes uncompressed (one frame for all, no long zlib call)', async () => {
+  it('a large message (over SHARED_SYNC_LIMIT) is compressed once per kind over several turns; what follows waits for it', async () => {
     const { peers, delivered } = await start();
-    const large = jsonText(300 * 1024, 9);
+    const large = jsonText(SHARED_SYNC_LIMIT + 200 * 1024, 9);
     server!.wss.publish('room', large);
-    await receiveAll(peers, large, false);
-    assert.equal(delivered[0]!.encodings, null);
+    assert.ok([...delivered[0]!.encodings!.values()].every((encoding) => !encoding.settled), 'not made yet when publish() returns');
+    const small = jsonText(2000, 10);
+    server!.wss.publish('room', small); // sent after the large one on every connection
+    const frames = await receiveAll(peers, large, true);
+    assert.deepEqual(frames[0]!.payload, frames[1]!.payload, 'one encoding for both 13-bit peers');
+    assert.ok(frames[0]!.payload.length < large.length / 3);
+    await receiveAll(peers, small, true);
   });
 
   it('end to end: our client, with and without context takeover, reads published messages between its own', async () => {

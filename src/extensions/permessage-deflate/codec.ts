@@ -22,11 +22,14 @@
 import { CloseCode } from '../../protocol/close-codes.js';
 import { connectionClosedError, WebSocketError } from '../../protocol/errors.js';
 import type { MessageCodec } from '../../protocol/message-codec.js';
-import type { SharedMessage } from '../../protocol/shared-message.js';
+import { SharedEncoding, type SharedMessage } from '../../protocol/shared-message.js';
+import { compressShared } from './shared-compression.js';
 import type { AgreedParameters } from './negotiation.js';
 import {
   acquireShared,
   DEFLATE_SLICE,
+  deflateInto,
+  EMPTY_MESSAGE,
   INFLATE_SLICE,
   OutputCollector,
   releaseShared,
@@ -34,7 +37,7 @@ import {
   SEEDING_AVAILABLE,
   unwatchIdle,
   watchIdle,
-  Z_NO_FLUSH,
+  withoutTail,
   Z_SYNC_FLUSH,
   ZlibContext,
   type IdleReleasable,
@@ -55,14 +58,7 @@ export interface CodecSettings {
 /** §7.2.2: the bytes removed by the sender (§7.2.1), put back before decompressing. */
 const TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 const EMPTY = Buffer.alloc(0);
-const EMPTY_MESSAGE = Buffer.from([0x00]);
 const SHARED_INFLATE_KEY = 'inflate/15';
-/**
- * The largest message sent to many peers (broadcast, publish) that is compressed for them: once,
- * synchronously and in one go (256 KiB of JSON: 0.8 ms at level 1, 1.4 ms at level 6), so larger
- * ones go uncompressed.
- */
-export const SHARED_ENCODE_LIMIT = 256 * 1024;
 /** Decompressing with the largest window works whatever window the peer used. */
 const SHARED_INFLATE_BITS = 15;
 
@@ -137,54 +133,45 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
   }
 
   sharesEncoding(length: number): boolean {
-    return length >= this.settings.threshold && length <= SHARED_ENCODE_LIMIT;
+    return length >= this.settings.threshold;
   }
 
   /**
    * A message for many peers: compressed once per compressor kind, with a fresh context (it refers
    * to nothing before it, so any peer whose window is at least ours decodes it, whatever it holds),
-   * and kept in `message.encodings` for the next peer of the same kind. It goes in order with this
+   * and kept in `message.encodings` for the next peer of the same kind (a large one is made over
+   * several turns, and this connection's later messages wait for it). It goes in order with this
    * connection's other messages; when its turn comes, sentShared() makes our next message start afresh.
    */
   encodeShared(message: SharedMessage, callback: (error: Error | null, data?: Buffer) => void): void {
     if (this.released) return callback(connectionClosedError());
-    const data = message.payload;
-    if (data.length === 0) return callback(null, EMPTY_MESSAGE);
-    let compressed: Buffer;
-    try {
-      compressed = this.sharedEncoding(message);
-    } catch (error) {
-      return callback(error as Error);
-    }
-    this.encodeQueue.push(new SharedEncodeJob(this, compressed, callback));
+    if (message.payload.length === 0) return callback(null, EMPTY_MESSAGE);
+    this.encodeQueue.push(new SharedEncodeJob(this, this.sharedEncoding(message), callback));
     this.pumpEncodes();
   }
 
   encodeSharedNow(message: SharedMessage): Buffer | null {
     if (this.released || this.encodeBusy || this.encodeHead < this.encodeQueue.length) return null;
-    const data = message.payload;
-    if (data.length === 0) return EMPTY_MESSAGE;
-    let compressed: Buffer;
-    try {
-      compressed = this.sharedEncoding(message);
-    } catch {
-      return null; // encodeShared tries again and reports the error in order
-    }
+    if (message.payload.length === 0) return EMPTY_MESSAGE;
+    // Not made yet (a large one in progress) or failed: encodeShared waits, or reports it in order.
+    const data = this.sharedEncoding(message).data;
+    if (data === null) return null;
     this.sentShared();
     this.used();
-    return compressed;
+    return data;
   }
 
-  /** The message compressed alone for this codec's kind: made by the first codec of that kind to ask. */
-  private sharedEncoding(message: SharedMessage): Buffer {
-    const key = this.deflateKind.key;
+  /** The message's encoding for this codec's kind: started by the first codec of that kind to ask. */
+  private sharedEncoding(message: SharedMessage): SharedEncoding {
+    const kind = this.deflateKind;
     const encodings = (message.encodings ??= new Map());
-    let compressed = encodings.get(key);
-    if (compressed === undefined) {
-      compressed = compressAlone(this.deflateKind, message.payload);
-      encodings.set(key, compressed);
+    let encoding = encodings.get(kind.key);
+    if (encoding === undefined) {
+      encoding = new SharedEncoding();
+      encodings.set(kind.key, encoding);
+      compressShared(kind.key, kind.create, message.payload, encoding);
     }
-    return compressed;
+    return encoding;
   }
 
   decode(data: Buffer, maxSize: number, callback: (error: WebSocketError | null, data?: Buffer) => void): void {
@@ -216,7 +203,10 @@ export class PerMessageDeflateCodec implements MessageCodec, IdleReleasable {
       const job = queue[this.encodeHead]!;
       queue[this.encodeHead++] = undefined as unknown as EncodeJob;
       this.encodeBusy = true;
-      runJob(job); // may finish inline, which clears encodeBusy
+      // A shared message still being compressed holds this connection's queue until it is made
+      // (then its job runs, and the queue goes on from its finish()).
+      if (job instanceof SharedEncodeJob) job.encoding.whenSettled(() => runJob(job));
+      else runJob(job); // may finish inline, which clears encodeBusy
     }
     if (queue === this.encodeQueue && this.encodeHead === queue.length) {
       this.encodeQueue = [];
@@ -524,11 +514,7 @@ class EncodeJob implements ZlibJob {
     const end = Math.min(data.length, this.offset + DEFLATE_SLICE);
     const last = end === data.length;
     try {
-      do {
-        this.output.write(context, last ? Z_SYNC_FLUSH : Z_NO_FLUSH, data, this.offset, end - this.offset);
-        this.offset = end - context.inputLeft;
-      } while (this.output.exhausted);
-      if (this.offset !== end) throw new Error('zlib did not take all the input');
+      this.offset = deflateInto(this.output, context, data, this.offset, end, last);
     } catch (error) {
       this.error = error as Error;
       this.done(true);
@@ -555,53 +541,29 @@ class EncodeJob implements ZlibJob {
   }
 }
 
-/** §7.2.1: the flush ends with an empty stored block, 0x00 0x00 0xff 0xff, which is removed. */
-function withoutTail(out: Buffer): Buffer {
-  const n = out.length;
-  const result = n >= 4 && out[n - 4] === 0x00 && out[n - 3] === 0x00 && out[n - 2] === 0xff && out[n - 1] === 0xff ? out.subarray(0, n - 4) : out;
-  return result.length === 0 ? EMPTY_MESSAGE : result;
-}
-
-/** Compresses one message in one go with a fresh context of `kind`: no reference to anything before it. */
-function compressAlone(kind: DeflateKind, data: Buffer): Buffer {
-  const context = acquireShared(kind.key, kind.create);
-  const output = new OutputCollector(Infinity);
-  let failed = true;
-  try {
-    let offset = 0;
-    do {
-      output.write(context, Z_SYNC_FLUSH, data, offset, data.length - offset);
-      offset = data.length - context.inputLeft;
-    } while (output.exhausted);
-    if (offset !== data.length) throw new Error('zlib did not take all the input');
-    failed = false;
-  } finally {
-    dispose(context, failed);
-  }
-  return withoutTail(output.take());
-}
-
 /** A shared message's turn in this connection's order: no zlib work, only our history dropped. */
 class SharedEncodeJob implements ZlibJob {
   private readonly codec: PerMessageDeflateCodec;
-  private readonly compressed: Buffer;
+  readonly encoding: SharedEncoding;
   readonly callback: (error: Error | null, data?: Buffer) => void;
 
-  constructor(codec: PerMessageDeflateCodec, compressed: Buffer, callback: (error: Error | null, data?: Buffer) => void) {
+  constructor(codec: PerMessageDeflateCodec, encoding: SharedEncoding, callback: (error: Error | null, data?: Buffer) => void) {
     this.codec = codec;
-    this.compressed = compressed;
+    this.encoding = encoding;
     this.callback = callback;
   }
 
+  /** Runs once the encoding is settled. */
   step(): boolean {
-    if (!this.codec.released) this.codec.sentShared();
+    if (!this.codec.released && this.encoding.data !== null) this.codec.sentShared();
     return true;
   }
 
   finish(): void {
     this.codec.encodeFinished();
     if (this.codec.released) this.callback(connectionClosedError());
-    else this.callback(null, this.compressed);
+    else if (this.encoding.data === null) this.callback(this.encoding.error);
+    else this.callback(null, this.encoding.data);
     this.codec.encodeNext();
   }
 }

@@ -270,6 +270,29 @@ export class OutputCollector {
 
 const EMPTY = Buffer.alloc(0);
 
+/** §7.2.3.6: an empty message compresses to a single 0x00 byte (an empty stored block, tail removed). */
+export const EMPTY_MESSAGE = Buffer.from([0x00]);
+
+/**
+ * Compresses data[offset, end) into `output`, ending the message (Z_SYNC_FLUSH) when `last`;
+ * returns the new offset. Throws when zlib fails or does not take all the input.
+ */
+export function deflateInto(output: OutputCollector, context: ZlibContext, data: Buffer, offset: number, end: number, last: boolean): number {
+  do {
+    output.write(context, last ? Z_SYNC_FLUSH : Z_NO_FLUSH, data, offset, end - offset);
+    offset = end - context.inputLeft;
+  } while (output.exhausted);
+  if (offset !== end) throw new Error('zlib did not take all the input');
+  return offset;
+}
+
+/** §7.2.1: the flush ends with an empty stored block, 0x00 0x00 0xff 0xff, which is removed. */
+export function withoutTail(out: Buffer): Buffer {
+  const n = out.length;
+  const result = n >= 4 && out[n - 4] === 0x00 && out[n - 3] === 0x00 && out[n - 2] === 0xff && out[n - 1] === 0xff ? out.subarray(0, n - 4) : out;
+  return result.length === 0 ? EMPTY_MESSAGE : result;
+}
+
 // ------------------------------------------------------------------ shared contexts
 
 /**
