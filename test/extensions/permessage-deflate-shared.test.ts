@@ -6,9 +6,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { PerMessageDeflateCodec } from '../../src/extensions/permessage-deflate/codec.js';
-import { SHARED_SYNC_LIMIT } from '../../src/extensions/permessage-deflate/shared-compression.js';
-import { pendingJobs } from '../../src/extensions/permessage-deflate/zlib-pool.js';
-import { SharedMessage } from '../../src/protocol/shared-message.js';
+import { compressShared, SHARED_SYNC_LIMIT } from '../../src/extensions/permessage-deflate/shared-compression.js';
+import { pendingJobs, type ZlibContext } from '../../src/extensions/permessage-deflate/zlib-pool.js';
+import { SharedEncoding, SharedMessage } from '../../src/protocol/shared-message.js';
 import { within } from '../helpers/events.js';
 import { codec, encode, jsonText, ReferenceInflater } from './support/deflate.js';
 
@@ -184,6 +184,50 @@ describe('permessage-deflate: messages for many peers, compressed once', () => {
     } finally {
       other.release();
       peer.close();
+    }
+  });
+
+  it('a compression that fails settles its encoding with the error, and wakes who waits for it', async () => {
+    for (const size of [5000, SHARED_SYNC_LIMIT * 2]) {
+      const encoding = new SharedEncoding();
+      let woken = 0;
+      encoding.whenSettled(() => woken++);
+      // A stand-in context that fails as a corrupt zlib stream does (a real closed handle aborts).
+      let closed = 0;
+      const broken = (): ZlibContext =>
+        ({
+          poolKey: null,
+          inputLeft: 0,
+          usable: true,
+          call: () => {
+            throw new Error('zlib failed');
+          },
+          close: () => void closed++,
+        }) as unknown as ZlibContext;
+      compressShared(`test/broken/${size}`, broken, jsonText(size), encoding);
+      await new Promise<void>((resolve) => encoding.whenSettled(resolve));
+      assert.equal(encoding.data, null);
+      assert.match(String(encoding.error), /zlib failed/);
+      assert.equal(woken, 1);
+      assert.equal(closed, 1, 'the failed context is closed, not pooled');
+    }
+  });
+
+  it("a codec given a failed encoding calls back with its error, in order (the core then closes with 1011)", async () => {
+    const c = codec({}, { contextIdleTimeout: 0 });
+    try {
+      const probe = new SharedMessage(jsonText(5000), false, true);
+      await encodeShared(c, probe);
+      const [key] = [...probe.encodings!.keys()];
+      const failed = new SharedEncoding();
+      failed.settle(null, new Error('compression failed'));
+      const message = new SharedMessage(jsonText(5000, 1), false, true);
+      message.encodings = new Map([[key!, failed]]);
+      assert.equal(c.encodeSharedNow(message), null, 'not at once: the error goes through the queue');
+      await assert.rejects(encodeShared(c, message), /compression failed/);
+      assert.ok((await encode(c, jsonText(2000, 2))).length > 0, 'the codec goes on');
+    } finally {
+      c.release();
     }
   });
 
