@@ -45,7 +45,7 @@ interface Options {
 
 const USAGE = `usage: node dist/bench/run.js [options]
   --runs N              runs per workload and server (default 3); the summary shows medians
-  --only a,b            workloads: ${'small,medium,deflate-small,deflate-medium,large,handshakes,idle-memory,broadcast,publish-fanout,publish-stream,publish-deflate,latency,pubsub-scale'}
+  --only a,b            workloads: ${'small,medium,deflate-small,deflate-medium,large,handshakes,idle-memory,broadcast,publish-fanout,publish-stream,publish-deflate,publish-deflate-large,latency,pubsub-scale'}
   --servers a,b         servers: upshift,ws,raw,bun,net-101 (default: all that are available;
                         net-101 runs in handshakes only)
   --duration S          measured seconds per run (default 5); idle-memory holds S seconds
@@ -180,26 +180,37 @@ const kbToMb = (v: number | null): number | null => (v === null ? null : v / 102
 
 // ---- workloads --------------------------------------------------------------------------------
 
-let messageFile: string | null = null;
+const messageFiles = new Map<number, string>();
 
 /**
- * The publish-deflate message: whole lines of the JSON corpus as one JSON array of at most 4096
- * bytes, written once per run to a temporary file the servers read (MESSAGE_FILE).
+ * A publish-deflate message: lines of the JSON corpus as one JSON array of at most `bytes` bytes
+ * (whole lines, wrapping around the corpus for large ones), written once per run to a temporary
+ * file the servers read (MESSAGE_FILE).
  */
-function publishMessageFile(): string {
-  if (messageFile !== null) return messageFile;
+function publishMessageFile(bytes: number): string {
+  const known = messageFiles.get(bytes);
+  if (known !== undefined) return known;
   const lines = fs.readFileSync(CORPUS_PATH, 'utf8').split('\n').filter((line) => line !== '');
   let text = '[';
-  for (const line of lines) {
+  let size = 1;
+  for (let i = 0, misses = 0; misses < lines.length; i++) {
+    const line = lines[i % lines.length]!;
+    const length = Buffer.byteLength(line);
     // Lines that would overflow are skipped: the corpus mixes 100 B chat lines with 10 KB responses.
-    if (Buffer.byteLength(text) + Buffer.byteLength(line) + 2 > 4096) continue;
-    text += (text.length > 1 ? ',' : '') + line;
+    if (size + length + 2 > bytes) {
+      misses++;
+      continue;
+    }
+    misses = 0;
+    text += (size > 1 ? ',' : '') + line;
+    size += length + (size > 1 ? 1 : 0);
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'upshift-bench-'));
-  messageFile = path.join(dir, 'publish-message.json');
-  fs.writeFileSync(messageFile, text + ']');
+  const file = path.join(dir, 'publish-message.json');
+  fs.writeFileSync(file, text + ']');
   process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
-  return messageFile;
+  messageFiles.set(bytes, file);
+  return file;
 }
 
 interface MetricDef {
@@ -424,13 +435,32 @@ const WORKLOADS: WorkloadDef[] = [
     conns: 1000,
     rawSupported: false,
     get serverEnv() {
-      return { PER_TURN: '1', DEFLATE: '1', MESSAGE_FILE: publishMessageFile() };
+      return { PER_TURN: '1', DEFLATE: '1', MESSAGE_FILE: publishMessageFile(4096) };
     },
     load: (o) => ['recv', '--deflate', '--conns', '1000', '--concurrency', String(CONNECT_CONCURRENCY), '--duration', String(o.duration), '--warmup', String(o.warmup), '--connect-timeout', '60'],
     bound: (o) => 60 + o.warmup + o.duration + 13,
     metrics: [
       { label: 'delivered msg/s', better: 'higher', get: (r) => field(r, 'msgs_per_s'), primary: true },
       { label: 'server CPU us/msg', better: 'lower', get: (r) => perMsg(r, 1e6) },
+      { label: 'server RSS MB (end)', better: 'lower', get: (r) => kbToMb(field(r, 'rss_end_kb')) },
+    ],
+  },
+  // The same with a ~512 KiB message to 100 subscribers: compressed in slices (over 256 KiB), once
+  // for all of them by Upshift; wsload's one thread inflating ~390 MB/s limits what it can count.
+  {
+    name: 'publish-deflate-large',
+    summary: 'topics + permessage-deflate: 100 subscribers; one ~512 KiB JSON publish per event-loop turn',
+    serverMode: 'publish',
+    conns: 100,
+    rawSupported: false,
+    get serverEnv() {
+      return { PER_TURN: '1', DEFLATE: '1', MESSAGE_FILE: publishMessageFile(512 * 1024) };
+    },
+    load: (o) => ['recv', '--deflate', '--conns', '100', '--duration', String(o.duration), '--warmup', String(o.warmup), '--connect-timeout', '60'],
+    bound: (o) => 60 + o.warmup + o.duration + 13,
+    metrics: [
+      { label: 'delivered msg/s', better: 'higher', get: (r) => field(r, 'msgs_per_s'), primary: true },
+      { label: 'server CPU ms/msg', better: 'lower', get: (r) => perMsg(r, 1e3) },
       { label: 'server RSS MB (end)', better: 'lower', get: (r) => kbToMb(field(r, 'rss_end_kb')) },
     ],
   },
