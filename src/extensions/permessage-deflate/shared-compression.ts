@@ -1,8 +1,9 @@
 // Compressing a SharedMessage once for every peer of one compressor kind (RFC 7692 §7.2.1), with
 // a fresh context from the shared pool, so that it refers to nothing before it and any peer whose
-// window is at least as large decodes it, with or without context takeover. Up to SHARED_SYNC_LIMIT it is
-// done at once (the first peer's send gets it); a larger one in slices on the zlib scheduler, like
-// any large message, while the peers that need it wait for its SharedEncoding to settle.
+// window is at least as large decodes it, with or without context takeover. Up to
+// SHARED_SYNC_LIMIT it is done at once (the first peer's send gets it); a larger one in slices on
+// the zlib scheduler, like any large message, while the peers that need it wait for its
+// SharedEncoding to settle.
 
 import type { SharedEncoding } from '../../protocol/shared-message.js';
 import { acquireShared, DEFLATE_SLICE, deflateInto, OutputCollector, releaseShared, runJob, withoutTail, type ZlibContext, type ZlibJob } from './zlib-pool.js';
