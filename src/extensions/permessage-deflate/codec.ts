@@ -27,8 +27,7 @@ import { compressShared } from './shared-compression.js';
 import type { AgreedParameters } from './negotiation.js';
 import {
   acquireShared,
-  DEFLATE_SLICE,
-  deflateInto,
+  deflateSlice,
   EMPTY_MESSAGE,
   INFLATE_SLICE,
   OutputCollector,
@@ -510,17 +509,14 @@ class EncodeJob implements ZlibJob {
       return true;
     }
     const context = (this.context ??= this.codec.takeDeflater());
-    const data = this.data;
-    const end = Math.min(data.length, this.offset + DEFLATE_SLICE);
-    const last = end === data.length;
     try {
-      this.offset = deflateInto(this.output, context, data, this.offset, end, last);
+      this.offset = deflateSlice(this.output, context, this.data, this.offset);
     } catch (error) {
       this.error = error as Error;
       this.done(true);
       return true;
     }
-    if (!last) return false;
+    if (this.offset < this.data.length) return false;
     this.result = withoutTail(this.output.take());
     this.done(false);
     return true;

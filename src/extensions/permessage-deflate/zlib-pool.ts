@@ -274,10 +274,13 @@ const EMPTY = Buffer.alloc(0);
 export const EMPTY_MESSAGE = Buffer.from([0x00]);
 
 /**
- * Compresses data[offset, end) into `output`, ending the message (Z_SYNC_FLUSH) when `last`;
- * returns the new offset. Throws when zlib fails or does not take all the input.
+ * Compresses the next slice of a message (up to DEFLATE_SLICE bytes from `offset`) into `output`,
+ * ending the message (Z_SYNC_FLUSH) with its last slice; returns the new offset, data.length once
+ * the message is done. Throws when zlib fails or does not take all the input.
  */
-export function deflateInto(output: OutputCollector, context: ZlibContext, data: Buffer, offset: number, end: number, last: boolean): number {
+export function deflateSlice(output: OutputCollector, context: ZlibContext, data: Buffer, offset: number): number {
+  const end = Math.min(data.length, offset + DEFLATE_SLICE);
+  const last = end === data.length;
   do {
     output.write(context, last ? Z_SYNC_FLUSH : Z_NO_FLUSH, data, offset, end - offset);
     offset = end - context.inputLeft;
